@@ -1,0 +1,116 @@
+// The event log seen by services: append records, consume them in order per
+// partition, commit progress. Two implementations: KafkaEventLog (librdkafka,
+// any Kafka-protocol broker) and MemoryEventLog (in-process, for unit tests,
+// with failure switches). Both pass tests/integration/event_log_contract_test.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/status.h"
+
+namespace jobsched::events {
+
+// Offsets with librdkafka's sentinel values.
+inline constexpr int64_t kOffsetBeginning = -2;  // the oldest retained record
+inline constexpr int64_t kOffsetEnd = -1;        // only records appended from now on
+inline constexpr int64_t kOffsetCommitted = -1000;  // the group's committed offset, else Beginning
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+std::string ToString(const TopicPartition& tp);  // "job-events[3]"
+
+struct Record {
+  std::string topic;
+  std::string key;
+  std::string value;
+  int32_t partition = -1;  // consumed: its partition; to append: -1 lets the key decide
+  int64_t offset = -1;     // consumed / acknowledged: its offset
+  int64_t timestamp_ms = 0;  // consumed: CreateTime
+};
+
+struct Watermarks {
+  int64_t low = 0;   // oldest retained offset
+  int64_t high = 0;  // offset the next appended record will get
+};
+
+// Appends records. Thread-safe.
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  using Callback = std::function<void(const Status&, const Record&)>;
+
+  // Enqueues `record`; `done` runs exactly once, on an internal thread, when
+  // the log has acknowledged it (status ok, partition and offset set) or has
+  // given up. Must not block for long: it holds up other acknowledgements.
+  virtual void AppendAsync(Record record, Callback done) = 0;
+
+  // Appends all records and waits until every one is acknowledged. Records
+  // with the same key keep their order. On error some may have been appended:
+  // callers retry, and deterministic event ids make the retry harmless.
+  virtual Status Append(std::vector<Record> records) = 0;
+};
+
+// Told about partition assignment changes. Called on the thread that calls
+// Consumer::Poll, from inside Poll.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // Returns where to start each newly assigned partition (an absolute offset
+  // or one of the kOffset* sentinels); partitions left out start at
+  // kOffsetCommitted.
+  virtual std::map<TopicPartition, int64_t> OnAssigned(const std::vector<TopicPartition>& parts) = 0;
+  virtual void OnRevoked(const std::vector<TopicPartition>& parts) = 0;
+};
+
+struct ConsumerOptions {
+  // Group member: partitions of `topics` are balanced across the group's
+  // members. Empty: no group, every partition of `topics` is assigned to this
+  // consumer (readers of the `executors` topic, jobctl tail).
+  std::string group_id;
+  std::vector<std::string> topics;
+  RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
+  std::string client_id;
+};
+
+// Reads records. Not thread-safe: one thread polls, commits and closes.
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+
+  // Returns up to `max_records` records, waiting up to `timeout` for the
+  // first. Per partition, records come in offset order. Runs rebalance
+  // callbacks. Errors that the client recovers from are logged, not returned.
+  virtual std::vector<Record> Poll(size_t max_records, std::chrono::milliseconds timeout) = 0;
+
+  // Synchronously commits "next offset to read" for each partition.
+  virtual Status Commit(const std::map<TopicPartition, int64_t>& next_offsets) = 0;
+
+  virtual Result<Watermarks> QueryWatermarks(const TopicPartition& tp,
+                                             std::chrono::milliseconds timeout) = 0;
+
+  virtual std::vector<TopicPartition> Assignment() = 0;
+
+  // Leaves the group (revoking partitions through the listener). Idempotent.
+  virtual void Close() = 0;
+};
+
+// A log: a factory of producers and consumers bound to one cluster.
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+  virtual Result<std::unique_ptr<Producer>> NewProducer(const std::string& client_id) = 0;
+  virtual Result<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) = 0;
+  virtual Result<int> PartitionCount(const std::string& topic) = 0;
+};
+
+}  // namespace jobsched::events

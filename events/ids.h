@@ -1,0 +1,34 @@
+// Identifiers. Every event id is derived from what caused the event, so a
+// service that redoes a step after a crash produces the same id and every fold
+// recognises the redo as a duplicate.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "events/time.h"
+
+namespace jobsched {
+
+// A UUID-formatted id (version 8, RFC 9562) from SHA-256 over the parts,
+// length-prefixed so ("ab","c") != ("a","bc"). Pure and stable across releases:
+// changing it would break de-duplication of events written by older versions.
+std::string DeterministicId(std::initializer_list<std::string_view> parts);
+
+// A random UUID v4, for ids that nothing else determines (a new job without an
+// idempotency key, an executor instance).
+std::string RandomId();
+
+// Ids the services derive. Each names its inputs so callers cannot mix them up.
+namespace ids {
+std::string JobIdForIdempotencyKey(std::string_view key);
+std::string RunId(std::string_view job_id, TimePoint scheduled_for, int attempt);
+// The id of an event that is the unique consequence of `cause` within a job:
+// e.g. EventId("RunDue", job_id, run_id).
+std::string EventId(std::string_view event_type, std::string_view job_id, std::string_view cause);
+}  // namespace ids
+
+bool LooksLikeUuid(std::string_view s);
+
+}  // namespace jobsched

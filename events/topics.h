@@ -1,0 +1,25 @@
+// The topic catalogue. Names can carry a prefix so several systems (or tests)
+// share one cluster.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jobsched::events {
+
+struct Topics {
+  std::string job_events = "job-events";  // key job_id; every fact about every job
+  std::string run_tasks = "run-tasks";    // key run_id; dispatcher -> executors
+  std::string executors = "executors";    // key executor_id; heartbeats (compacted)
+
+  static Topics WithPrefix(const std::string& prefix);
+
+  // Default partition counts, used by the dev broker and docs.
+  static constexpr int kJobEventsPartitions = 12;
+  static constexpr int kRunTasksPartitions = 12;
+  static constexpr int kExecutorsPartitions = 4;
+  std::vector<std::pair<std::string, int>> WithDefaultPartitions() const;
+};
+
+}  // namespace jobsched::events
