@@ -1,0 +1,266 @@
+// jobsched-devbroker: a dev/test Kafka broker around librdkafka's mock cluster.
+//
+// Contract:
+//  - Creates every topic (--topic NAME:PARTITIONS) first, then writes the
+//    bootstrap list ("127.0.0.1:port[,...]\n") to --bootstrap-file atomically
+//    (temp file + rename). Clients may connect as soon as the file exists.
+//  - The log lives in memory: the mock keeps ~5 MiB (or 100k message sets) per
+//    partition and silently drops the oldest. Every 2 s the low watermark of
+//    every partition (including auto-created topics) is checked and each move
+//    is logged once as a WARN.
+//  - SIGINT/SIGTERM: removes the bootstrap file and exits 0.
+//  - --control-stdin: lines "down <id>", "up <id>", "rtt <id> <ms>" (id -1 =
+//    all brokers). Each line is answered in the log with
+//    "control applied: <line>" or "control failed: <line>: <reason>".
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::mutex g_stop_mu;
+std::condition_variable g_stop_cv;
+
+// Forwards librdkafka's own logs to spdlog. `quiet` handles log at debug only
+// (the watermark watcher's connection errors are noise, not broker state), and
+// so does the owner's expected "no bootstrap.servers" config warning.
+template <bool quiet>
+void RdkafkaLog(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  bool noise = quiet || level >= 7 || std::string_view(fac) == "CONFWARN";
+  auto lvl = noise        ? spdlog::level::debug
+             : level <= 3 ? spdlog::level::err
+             : level == 4 ? spdlog::level::warn
+                          : spdlog::level::info;
+  spdlog::log(lvl, "rdkafka {}: {}", fac, buf);
+}
+
+// Creates a producer handle; `bootstraps` may be empty (the mock's owner).
+template <bool quiet>
+rd_kafka_t* NewHandle(const std::string& bootstraps) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, RdkafkaLog<quiet>);
+  if (!bootstraps.empty() && rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err,
+                                               sizeof(err)) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(err);
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));  // owns conf if ok
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("rd_kafka_new: ") + err);
+  }
+  return rk;
+}
+
+// Sleeps up to `d`; returns false once a stop was requested.
+bool SleepUnlessStopped(std::chrono::milliseconds d) {
+  std::unique_lock lock(g_stop_mu);
+  return !g_stop_cv.wait_for(lock, d, [] { return g_stop.load(); });
+}
+
+// Every 2 s: logs each move of any partition's low watermark (dropped events).
+void WatchWatermarks(const std::string& bootstraps) {
+  rd_kafka_t* rk = NewHandle<true>(bootstraps);
+  std::map<std::pair<std::string, int32_t>, int64_t> last_low;  // starts at 0
+  while (SleepUnlessStopped(std::chrono::seconds(2))) {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::debug("watermark check: metadata request failed");
+      continue;
+    }
+    for (int t = 0; t < md->topic_cnt && !g_stop; ++t) {
+      const auto& topic = md->topics[t];
+      for (int p = 0; p < topic.partition_cnt && !g_stop; ++p) {
+        int64_t low = 0, high = 0;
+        int32_t id = topic.partitions[p].id;
+        if (rd_kafka_query_watermark_offsets(rk, topic.topic, id, &low, &high, 1000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          continue;  // broker down or slow: try again next round
+        }
+        int64_t& prev = last_low[{topic.topic, id}];
+        if (low > prev) {
+          spdlog::warn(
+              "dev broker dropped old events on {}[{}]: low watermark {} -> {}; the dev "
+              "broker keeps ~5 MiB per partition",
+              topic.topic, id, prev, low);
+          prev = low;
+        }
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_destroy(rk);
+}
+
+// Applies one control line to the cluster; throws std::runtime_error if invalid.
+void ApplyControl(rd_kafka_mock_cluster_t* mc, const std::string& line) {
+  std::istringstream in(line);
+  std::string cmd;
+  int32_t broker = 0;
+  if (!(in >> cmd >> broker)) throw std::runtime_error("expected '<cmd> <broker_id> ...'");
+  rd_kafka_resp_err_t err;
+  if (cmd == "down") {
+    err = rd_kafka_mock_broker_set_down(mc, broker);
+  } else if (cmd == "up") {
+    err = rd_kafka_mock_broker_set_up(mc, broker);
+  } else if (cmd == "rtt") {
+    int ms = 0;
+    if (!(in >> ms) || ms < 0) throw std::runtime_error("expected 'rtt <broker_id> <ms>'");
+    err = rd_kafka_mock_broker_set_rtt(mc, broker, ms);
+  } else {
+    throw std::runtime_error("unknown command (down|up|rtt)");
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(err));
+}
+
+// Reads control lines from stdin until EOF or stop.
+void ReadControl(rd_kafka_mock_cluster_t* mc) {
+  std::string buf;
+  char chunk[512];
+  while (!g_stop) {
+    pollfd pfd{0, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    ssize_t n = read(0, chunk, sizeof(chunk));
+    if (n <= 0) {
+      spdlog::info("control: stdin closed");
+      return;
+    }
+    buf.append(chunk, static_cast<size_t>(n));
+    for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
+      std::string line = buf.substr(0, nl);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      try {
+        ApplyControl(mc, line);
+        spdlog::info("control applied: {}", line);
+      } catch (const std::exception& e) {
+        spdlog::error("control failed: {}: {}", line, e.what());
+      }
+    }
+  }
+}
+
+void WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"jobsched dev/test Kafka broker (librdkafka mock cluster, in memory)"};
+  std::string bootstrap_file, prefix;
+  std::vector<std::string> topic_specs;
+  int brokers = 1;
+  bool control_stdin = false;
+  app.add_option("--bootstrap-file", bootstrap_file, "where to write host:port")->required();
+  app.add_option("--topic", topic_specs,
+                 "NAME:PARTITIONS, repeatable (default job-events:12, run-tasks:12, executors:4)");
+  app.add_option("--topic-prefix", prefix, "prefix for the default topic names");
+  app.add_option("--brokers", brokers, "number of mock brokers")->check(CLI::Range(1, 16));
+  app.add_flag("--control-stdin", control_stdin, "read down/up/rtt commands from stdin");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::pair<std::string, int>> topics;
+  if (topic_specs.empty()) {
+    topics = {{prefix + "job-events", 12}, {prefix + "run-tasks", 12}, {prefix + "executors", 4}};
+  }
+  for (const auto& spec : topic_specs) {
+    size_t colon = spec.rfind(':');
+    int partitions = 0;
+    try {
+      partitions = colon == std::string::npos ? 0 : std::stoi(spec.substr(colon + 1));
+    } catch (const std::exception&) {
+      partitions = 0;  // reported just below
+    }
+    if (colon == 0 || partitions <= 0) {
+      spdlog::error("bad --topic '{}': expected NAME:PARTITIONS with PARTITIONS > 0", spec);
+      return 2;
+    }
+    topics.emplace_back(spec.substr(0, colon), partitions);
+  }
+
+  // Block the stop signals in every thread (librdkafka's included); main sigwaits.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  bool written = false;  // only then is the bootstrap file ours to remove
+  try {
+    rd_kafka_t* owner = NewHandle<false>("");
+    rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(owner, brokers);
+    if (mc == nullptr) throw std::runtime_error("rd_kafka_mock_cluster_new failed");
+    std::string topic_list;
+    for (const auto& [name, partitions] : topics) {
+      rd_kafka_resp_err_t err =
+          rd_kafka_mock_topic_create(mc, name.c_str(), partitions, std::min(brokers, 3));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("topic " + name + ": " + rd_kafka_err2str(err));
+      }
+      topic_list += (topic_list.empty() ? "" : ", ") + name + ":" + std::to_string(partitions);
+    }
+    std::string bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
+    WriteFileAtomically(bootstrap_file, bootstraps + "\n");
+    written = true;
+    spdlog::info("dev broker up: bootstrap {} ({} broker(s)), topics {}; written to {}", bootstraps,
+                 brokers, topic_list, bootstrap_file);
+
+    std::thread watcher(WatchWatermarks, bootstraps);
+    std::thread control;
+    if (control_stdin) control = std::thread(ReadControl, mc);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("dev broker: signal {}, stopping", sig);
+    {
+      std::lock_guard lock(g_stop_mu);
+      g_stop = true;
+    }
+    g_stop_cv.notify_all();
+    watcher.join();
+    if (control.joinable()) control.join();
+    std::remove(bootstrap_file.c_str());
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(owner);
+  } catch (const std::exception& e) {
+    spdlog::error("dev broker failed: {}", e.what());
+    if (written) std::remove(bootstrap_file.c_str());
+    return 1;
+  }
+  return 0;
+}

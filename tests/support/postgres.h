@@ -1,0 +1,48 @@
+// A throwaway PostgreSQL cluster for tests (started with infra/pg.sh).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "tests/support/process.h"
+
+namespace jobsched::testing {
+
+// Owns one PostgreSQL cluster in a fresh /tmp folder on a free port, with trust
+// auth for user postgres and durability off. The destructor stops the cluster
+// and removes the folder; if the test process dies first, a watchdog process
+// does both within about a second. Methods are thread-safe after construction.
+class ScopedPostgres {
+ public:
+  // Starts the cluster (~1.5 s); throws std::runtime_error with pg.sh's output.
+  ScopedPostgres();
+  ~ScopedPostgres();
+  ScopedPostgres(const ScopedPostgres&) = delete;
+  ScopedPostgres& operator=(const ScopedPostgres&) = delete;
+
+  // One cluster per test process, started on first use, stopped at exit.
+  static ScopedPostgres& Shared();
+
+  int port() const { return port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  // libpq URI: postgresql://postgres@127.0.0.1:PORT/DB
+  std::string ConnectionString(const std::string& db = "postgres") const;
+  // Creates database `name` ([A-Za-z_][A-Za-z0-9_]*) unless it exists; returns
+  // its connection string. Throws std::runtime_error on failure.
+  std::string CreateDatabase(const std::string& name);
+
+ private:
+  // Stops the watchdog and the cluster, removes the folder; reports errors on stderr.
+  void Cleanup() noexcept;
+
+  std::string pg_sh_;  // infra/pg.sh
+  std::string dir_;
+  std::string data_dir_;
+  std::string log_path_;  // output of pg.sh itself
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> watchdog_;
+  std::atomic<int> createdb_calls_{0};
+};
+
+}  // namespace jobsched::testing
