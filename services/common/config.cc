@@ -1,0 +1,82 @@
+#include "services/common/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+
+#include "events/kafka_event_log.h"
+
+extern char** environ;
+
+namespace jobsched::services {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+Result<int64_t> EnvInt(const char* name, int64_t fallback, int64_t min, int64_t max) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  long long n = std::strtoll(v, &end, 10);
+  if (*end != '\0' || n < min || n > max) {
+    return Status::Invalid(std::string(name) + "=" + v + " must be an integer from " +
+                           std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<int64_t>(n);
+}
+
+Result<ServiceConfig> ServiceConfig::FromEnv() {
+  ServiceConfig c;
+  c.kafka_brokers = EnvOr("KAFKA_BROKERS", "");
+  if (c.kafka_brokers.empty()) {
+    std::string file = EnvOr("JOBSCHED_BOOTSTRAP_FILE", "");
+    if (file.empty()) {
+      return Status::Invalid(
+          "set KAFKA_BROKERS (host:port,...) or JOBSCHED_BOOTSTRAP_FILE (the dev broker's file)");
+    }
+    std::ifstream in(file);
+    std::getline(in, c.kafka_brokers);
+    if (c.kafka_brokers.empty()) {
+      return Status::Invalid("JOBSCHED_BOOTSTRAP_FILE=" + file + " is missing or empty");
+    }
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    static const std::string kPrefix = "KAFKA_CONFIG_";
+    if (kv.rfind(kPrefix, 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = kv.substr(kPrefix.size(), eq - kPrefix.size());
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) {
+      return ch == '_' ? '.' : static_cast<char>(std::tolower(ch));
+    });
+    c.kafka_extra[key] = kv.substr(eq + 1);
+  }
+  c.database_url = EnvOr("DATABASE_URL", c.database_url);
+  c.topic_prefix = EnvOr("JOBSCHED_TOPIC_PREFIX", "");
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  c.instance_id = EnvOr("JOBSCHED_INSTANCE_ID", std::string(host) + "-" + std::to_string(getpid()));
+  c.log_format = EnvOr("JOBSCHED_LOG_FORMAT", c.log_format);
+  if (c.log_format != "text" && c.log_format != "json") {
+    return Status::Invalid("JOBSCHED_LOG_FORMAT must be text or json, not " + c.log_format);
+  }
+  c.log_level = EnvOr("JOBSCHED_LOG_LEVEL", c.log_level);
+  return c;
+}
+
+Result<std::unique_ptr<events::EventLog>> MakeEventLog(const ServiceConfig& config) {
+  events::KafkaConfig kc;
+  kc.brokers = config.kafka_brokers;
+  kc.extra = config.kafka_extra;
+  auto log = events::KafkaEventLog::Make(std::move(kc));
+  if (!log.ok()) return log.status();
+  return std::unique_ptr<events::EventLog>(std::move(log).value());
+}
+
+}  // namespace jobsched::services

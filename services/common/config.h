@@ -1,0 +1,43 @@
+// Configuration shared by every service, read from the environment so the
+// same binaries run in dev, tests and production. Every variable and its
+// default is listed in the README ("Configuration").
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "events/event_log.h"
+#include "events/status.h"
+#include "events/topics.h"
+
+namespace jobsched::services {
+
+struct ServiceConfig {
+  // KAFKA_BROKERS ("host:port,..."); when unset, the first line of the file
+  // named by JOBSCHED_BOOTSTRAP_FILE (written by the dev broker).
+  std::string kafka_brokers;
+  // KAFKA_CONFIG_<NAME>=value → librdkafka property <name> with '_' → '.'
+  // lower-cased, e.g. KAFKA_CONFIG_SECURITY_PROTOCOL=SASL_SSL.
+  std::map<std::string, std::string> kafka_extra;
+  // DATABASE_URL, a libpq connection string.
+  std::string database_url = "postgresql://postgres@127.0.0.1:5432/jobsched";
+  std::string topic_prefix;      // JOBSCHED_TOPIC_PREFIX
+  std::string instance_id;       // JOBSCHED_INSTANCE_ID, default <hostname>-<pid>
+  std::string log_format = "text";  // JOBSCHED_LOG_FORMAT: text | json
+  std::string log_level = "info";   // JOBSCHED_LOG_LEVEL
+
+  events::Topics topics() const { return events::Topics::WithPrefix(topic_prefix); }
+
+  // Fails with a message naming the variable when one is malformed.
+  static Result<ServiceConfig> FromEnv();
+};
+
+std::string EnvOr(const char* name, const std::string& fallback);
+// Fails when the variable is set but not an integer in [min, max].
+Result<int64_t> EnvInt(const char* name, int64_t fallback, int64_t min, int64_t max);
+
+// The event log the configuration points at (a Kafka-protocol cluster).
+Result<std::unique_ptr<events::EventLog>> MakeEventLog(const ServiceConfig& config);
+
+}  // namespace jobsched::services

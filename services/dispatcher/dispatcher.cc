@@ -1,0 +1,198 @@
+#include "services/dispatcher/dispatcher.h"
+
+#include "events/fold.h"
+#include "events/ids.h"
+#include "services/common/logging.h"
+
+namespace jobsched::dispatcher {
+
+using events::Envelope;
+using events::JobState;
+using services::Log;
+
+Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
+    : options_(std::move(options)),
+      log_(log),
+      clock_(clock),
+      producer_name_("dispatcher/" + options_.instance_id),
+      logger_(services::GetLogger("dispatcher")),
+      capacity_(options_.heartbeat_expiry) {}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+Status Dispatcher::Start() {
+  auto producer = log_.NewProducer(producer_name_);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(producer).value();
+
+  events::ConsumerOptions hb;
+  hb.topics = {options_.topics.executors};  // no group: every partition, from the beginning
+  hb.client_id = producer_name_ + "/heartbeats";
+  auto consumer = log_.NewConsumer(hb);
+  if (!consumer.ok()) return consumer.status();
+  heartbeats_ = std::move(consumer).value();
+
+  services::JobStateFollower::Hooks hooks;
+  hooks.on_event = [this](int32_t p, const Envelope& e, const JobState& s,
+                          const events::FoldResult&, bool replaying) {
+    OnEvent(p, e, s, replaying);
+  };
+  hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
+  hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
+  follower_ = std::make_unique<services::JobStateFollower>(
+      log_, options_.topics.job_events, options_.group_id, producer_name_, std::move(hooks),
+      logger_);
+  if (Status st = follower_->Open(); !st.ok()) return st;
+  thread_ = std::thread([this] { Loop(); });
+  Log(*logger_, spdlog::level::info, "dispatcher started",
+      {{"topic", options_.topics.job_events}, {"group", options_.group_id}});
+  return Status::Ok();
+}
+
+void Dispatcher::Stop() {
+  if (stop_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  if (follower_) follower_->Close();
+  if (heartbeats_) heartbeats_->Close();
+  Log(*logger_, spdlog::level::info, "dispatcher stopped",
+      {{"dispatched", std::to_string(dispatched_.load())}});
+}
+
+// Puts the job where its state says: queued when its current run is due,
+// counted in flight while its run is dispatched or running.
+void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
+  const std::string& job_id = s.job_id();
+  const v1::RunRecord* run = events::CurrentRun(s);
+  bool terminal = events::IsTerminal(s.status());
+  bool due = !terminal && s.status() == v1::JOB_STATUS_QUEUED && run != nullptr &&
+             run->status() == v1::RUN_STATUS_DUE && !s.cancel_requested();
+  bool running = !terminal && run != nullptr &&
+                 (run->status() == v1::RUN_STATUS_DISPATCHED ||
+                  run->status() == v1::RUN_STATUS_RUNNING);
+  if (due && !pending_.contains(job_id) && follower_->CaughtUp(partition)) {
+    queue_.Upsert({run->priority(), FromProto(run->due_at()), run->run_id(), job_id, partition});
+  } else {
+    queue_.Remove(job_id);
+  }
+  if (running) {
+    running_[job_id] = partition;
+  } else {
+    running_.erase(job_id);
+  }
+}
+
+void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s, bool) {
+  auto p = pending_.find(e.job_id());
+  if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
+  if (s.status() == v1::JOB_STATUS_UNSPECIFIED) return;
+  Reevaluate(partition, s);
+}
+
+void Dispatcher::OnCaughtUp(int32_t partition) {
+  follower_->ForEachJob(partition, [&](const JobState& s) { Reevaluate(partition, s); });
+}
+
+void Dispatcher::OnRevoked(int32_t partition) {
+  queue_.RemovePartition(partition);
+  std::erase_if(running_, [&](const auto& kv) { return kv.second == partition; });
+  std::erase_if(pending_, [&](const auto& kv) { return kv.second.partition == partition; });
+}
+
+void Dispatcher::PollHeartbeats() {
+  for (const auto& r : heartbeats_->Poll(1000, Millis(0))) {
+    auto hb = events::DecodeHeartbeat(r.value);
+    if (!hb.ok()) {
+      Log(*logger_, spdlog::level::warn, "skipping undecodable heartbeat",
+          {{"offset", std::to_string(r.offset)}, {"error", hb.status().message()}});
+      continue;
+    }
+    capacity_.Observe(hb.value());
+  }
+}
+
+void Dispatcher::ExpirePending(TimePoint now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.since < options_.pending_timeout) {
+      ++it;
+      continue;
+    }
+    Log(*logger_, spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
+        {{"job_id", it->first}, {"event_id", it->second.event_id}});
+    int32_t partition = it->second.partition;
+    std::string job_id = it->first;
+    it = pending_.erase(it);
+    if (const JobState* s = follower_->Find(partition, job_id)) Reevaluate(partition, *s);
+  }
+}
+
+void Dispatcher::DispatchReady(TimePoint now) {
+  int slots = capacity_.TotalSlots(now);
+  std::vector<events::Record> tasks;
+  std::vector<events::Record> facts;
+  std::vector<std::string> jobs;
+  while (!queue_.empty() && static_cast<int>(InFlight()) < slots) {
+    QueuedRun q = *queue_.Pop();
+    const JobState* s = follower_->Find(q.partition, q.job_id);
+    const v1::RunRecord* run = s ? events::CurrentRun(*s) : nullptr;
+    if (run == nullptr || run->run_id() != q.run_id || run->status() != v1::RUN_STATUS_DUE) continue;
+
+    int64_t epoch = run->lease_epoch() + 1;
+    std::string cause = run->run_id() + "/" + std::to_string(epoch);
+    events::Origin origin{producer_name_, now, s->correlation_id(),
+                          s->applied_event_ids().empty() ? "" : *s->applied_event_ids().rbegin()};
+    Envelope e = events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
+    auto* d = e.mutable_run_dispatched();
+    d->set_run_id(run->run_id());
+    d->set_lease_epoch(epoch);
+    d->set_dispatcher_id(options_.instance_id);
+
+    v1::RunTask task;
+    task.set_job_id(q.job_id);
+    task.set_run_id(run->run_id());
+    task.set_attempt(run->attempt());
+    task.set_lease_epoch(epoch);
+    *task.mutable_spec() = s->spec();
+    *task.mutable_scheduled_for() = run->scheduled_for();
+    *task.mutable_dispatched_at() = ToProto(now);
+    task.set_dispatch_event_id(e.event_id());
+    task.set_correlation_id(s->correlation_id());
+
+    Log(*logger_, spdlog::level::debug, "dispatching",
+        {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
+         {"priority", std::to_string(q.priority)}});
+    pending_[q.job_id] = Pending{e.event_id(), q.partition, now};
+    tasks.push_back({options_.topics.run_tasks, run->run_id(), events::Encode(task)});
+    facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
+    jobs.push_back(q.job_id);
+  }
+  if (tasks.empty()) return;
+  // The task first: if we crash before the fact is appended, the run is
+  // dispatched again (a repeat), never forgotten (a loss).
+  Status st = producer_->Append(std::move(tasks));
+  if (st.ok()) st = producer_->Append(std::move(facts));
+  if (!st.ok()) {
+    Log(*logger_, spdlog::level::err, "dispatch append failed; runs stay queued",
+        {{"error", st.ToString()}, {"runs", std::to_string(jobs.size())}});
+    for (const auto& job_id : jobs) {
+      auto it = pending_.find(job_id);
+      if (it == pending_.end()) continue;
+      int32_t partition = it->second.partition;
+      pending_.erase(it);
+      if (const JobState* s = follower_->Find(partition, job_id)) Reevaluate(partition, *s);
+    }
+    return;
+  }
+  dispatched_ += jobs.size();
+}
+
+void Dispatcher::Loop() {
+  while (!stop_) {
+    follower_->PollOnce(queue_.empty() ? options_.max_poll_wait : Millis(5));
+    PollHeartbeats();
+    TimePoint now = clock_.Now();
+    ExpirePending(now);
+    DispatchReady(now);
+  }
+}
+
+}  // namespace jobsched::dispatcher

@@ -1,0 +1,90 @@
+// The dispatcher service: decides where and in what order due runs execute
+// (consumer group "jobsched-dispatcher" on job-events).
+//
+// It folds its partitions (JobStateFollower), keeps the runs that are due in
+// a RunQueue, and admits them only while live executors have free slots:
+// capacity is the sum of the slots in recent heartbeats on `executors`;
+// in flight are the runs it dispatched that have not finished. Admitting a run
+// appends a RunTask to `run-tasks` (key run_id) and then RunDispatched to
+// job-events with the next lease epoch. A crash between the two re-dispatches
+// the same run with the same epoch and ids: the side effect may repeat (at
+// least once), the record of it does not.
+//
+// One thread runs the loop. Known limit: with several dispatchers each one
+// counts only its own partitions' runs against the whole capacity.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "events/event_log.h"
+#include "events/time.h"
+#include "events/topics.h"
+#include "services/common/job_state_follower.h"
+#include "services/common/service_main.h"
+#include "services/dispatcher/capacity.h"
+#include "services/dispatcher/run_queue.h"
+
+namespace jobsched::dispatcher {
+
+struct DispatcherOptions {
+  std::string instance_id = "dispatcher";
+  std::string group_id = "jobsched-dispatcher";
+  events::Topics topics;
+  Millis max_poll_wait{20};
+  Millis heartbeat_expiry{5000};
+  Millis pending_timeout{30000};  // a RunDispatched not seen back after this is redone
+};
+
+class Dispatcher final : public services::Service {
+ public:
+  Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock);
+  ~Dispatcher() override;
+
+  Status Start() override;
+  void Stop() override;
+
+  uint64_t dispatched() const { return dispatched_; }
+
+ private:
+  struct Pending {
+    std::string event_id;
+    int32_t partition;
+    TimePoint since;
+  };
+
+  void Loop();
+  void PollHeartbeats();
+  void Reevaluate(int32_t partition, const events::JobState& s);
+  void OnEvent(int32_t partition, const events::Envelope& e, const events::JobState& s,
+               bool replaying);
+  void OnCaughtUp(int32_t partition);
+  void OnRevoked(int32_t partition);
+  void ExpirePending(TimePoint now);
+  void DispatchReady(TimePoint now);
+  size_t InFlight() const { return running_.size() + pending_.size(); }
+
+  DispatcherOptions options_;
+  events::EventLog& log_;
+  const Clock& clock_;
+  std::string producer_name_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<events::Producer> producer_;
+  std::unique_ptr<services::JobStateFollower> follower_;
+  std::unique_ptr<events::Consumer> heartbeats_;
+
+  // Loop-thread state.
+  RunQueue queue_;
+  Capacity capacity_;
+  std::unordered_map<std::string, int32_t> running_;  // job_id -> partition: dispatched, not finished
+  std::unordered_map<std::string, Pending> pending_;  // job_id -> RunDispatched appended, not yet seen
+
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> dispatched_{0};
+  std::thread thread_;
+};
+
+}  // namespace jobsched::dispatcher

@@ -1,0 +1,46 @@
+// The dispatcher's queue of due runs: higher priority first, FIFO within a
+// priority (by the time the run became due, then run id, so the order is the
+// same after a replay). Pure data structure; thread-compatible.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include "events/time.h"
+
+namespace jobsched::dispatcher {
+
+struct QueuedRun {
+  int priority = 0;
+  TimePoint due_at;
+  std::string run_id;
+  std::string job_id;
+  int32_t partition = 0;
+
+  // Sorts first what must be dispatched first.
+  bool operator<(const QueuedRun& o) const {
+    return std::tie(o.priority, due_at, run_id) < std::tie(priority, o.due_at, o.run_id);
+  }
+};
+
+class RunQueue {
+ public:
+  // Inserts or replaces the entry of `run.job_id` (a job has at most one due run).
+  void Upsert(const QueuedRun& run);
+  void Remove(const std::string& job_id);
+  // Removes every run of a partition (revoked).
+  void RemovePartition(int32_t partition);
+  std::optional<QueuedRun> Pop();
+  const QueuedRun* Peek() const;
+  size_t size() const { return order_.size(); }
+  bool empty() const { return order_.empty(); }
+
+ private:
+  std::set<QueuedRun> order_;
+  std::unordered_map<std::string, QueuedRun> by_job_;
+};
+
+}  // namespace jobsched::dispatcher
