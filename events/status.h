@@ -53,7 +53,8 @@ class Result {
   bool ok() const { return std::holds_alternative<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T& value() & { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  // By value: `for (auto& x : F().value())` must not dangle.
+  T value() && { return std::get<T>(std::move(v_)); }
   const T& operator*() const { return value(); }
   const T* operator->() const { return &value(); }
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }

@@ -1,0 +1,79 @@
+// KafkaEventLog: the EventLog on any Kafka-protocol cluster (a real cluster
+// or the dev broker), through librdkafka's C++ API. The only code in events/
+// that does I/O or logs; nothing of librdkafka leaks out of this header.
+// librdkafka's logs and errors go to the spdlog logger "kafka": the
+// application's if it registered one before first use, else a clone of the
+// default logger (same sinks and pattern).
+//
+// What the contract relies on, always set (KafkaConfig::extra cannot change it):
+//  - producers: enable.idempotence=true, acks=all, partitioner=murmur2_random
+//    (a key's partition is PartitionForKey(key, n), as in MemoryEventLog and
+//    the Java client; an empty key goes to a random partition);
+//  - consumers: enable.auto.commit=false, enable.auto.offset.store=false,
+//    auto.offset.reset=earliest, partition.assignment.strategy=range (eager:
+//    every rebalance revokes the whole assignment, then assigns anew).
+// Tunables with defaults that `extra` may override: linger.ms=5,
+// compression.type=lz4 (none if this librdkafka lacks lz4),
+// message.max.bytes / fetch.message.max.bytes=8 MiB, session.timeout.ms=6000,
+// heartbeat.interval.ms=500, fetch.wait.max.ms=10,
+// allow.auto.create.topics=true (like the dev broker, an unknown topic is
+// created with the broker's default partition count when first used).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "events/event_log.h"
+#include "events/status.h"
+
+namespace jobsched::events {
+
+struct KafkaConfig {
+  std::string brokers;  // bootstrap.servers, "host:port[,host:port...]"
+  // librdkafka properties passed as-is to every client this log creates
+  // (e.g. security.protocol, sasl.username, statistics.interval.ms).
+  std::map<std::string, std::string> extra;
+};
+
+// Thread-safe. Producers and consumers it creates are independent clients
+// (each its own librdkafka handle and connections) and may outlive it.
+//
+// KafkaEventLog producer: thread-safe. One librdkafka producer plus one
+// thread of ours that serves delivery reports: AppendAsync callbacks run
+// there (also for records that fail before reaching librdkafka), so a slow
+// callback delays the other acknowledgements. Callbacks must not throw and
+// must not call Append (AppendAsync is fine). A full local queue makes
+// AppendAsync wait for room; records are never dropped. The destructor
+// flushes for up to 10 s, then fails what is left (every callback runs exactly
+// once).
+//
+// KafkaEventLog consumer: not thread-safe (one thread polls, commits and
+// closes). The RebalanceListener runs inside Poll and Close. Poll(0, t) takes
+// no records but still runs rebalances and keeps the group membership alive
+// (for a caller that is busy): it pauses fetching until the next Poll that
+// asks for records. A consumer with no group_id is assigned every partition of
+// its topics (from metadata) on its first Poll; librdkafka needs a group.id
+// anyway, so it gets a throwaway one and never commits.
+class KafkaEventLog : public EventLog {
+ public:
+  // Fails with kInvalidArgument (librdkafka's message) for an empty broker
+  // list or any property librdkafka rejects. Does not wait for the cluster.
+  static Result<std::unique_ptr<KafkaEventLog>> Make(KafkaConfig config);
+  ~KafkaEventLog() override;
+  KafkaEventLog(const KafkaEventLog&) = delete;
+  KafkaEventLog& operator=(const KafkaEventLog&) = delete;
+
+  Result<std::unique_ptr<Producer>> NewProducer(const std::string& client_id) override;
+  Result<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) override;
+  // From cluster metadata (waits up to 10 s). An unknown topic is created
+  // with the broker's default partition count (4 on the dev broker).
+  Result<int> PartitionCount(const std::string& topic) override;
+
+ private:
+  struct Impl;
+  explicit KafkaEventLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jobsched::events
