@@ -113,10 +113,11 @@ size_t JobStateFollower::PollOnce(std::chrono::milliseconds timeout) {
     if (inserted && job->second.status() == v1::JOB_STATUS_UNSPECIFIED) {
       // An event for a job this partition never saw submitted: keep nothing.
       JobState empty;
-      if (hooks_.on_event) hooks_.on_event(r.partition, e, empty, result, !p.caught_up);
+      if (hooks_.on_event) hooks_.on_event(r.partition, r.offset, e, empty, result, !p.caught_up);
       p.jobs.erase(job);
-    } else if (hooks_.on_event) {
-      hooks_.on_event(r.partition, e, job->second, result, !p.caught_up);
+    } else {
+      if (inserted) p.order.push_back(e.job_id());
+      if (hooks_.on_event) hooks_.on_event(r.partition, r.offset, e, job->second, result, !p.caught_up);
     }
     ++folded;
     MaybeCaughtUp(r.partition, p);
@@ -140,7 +141,7 @@ void JobStateFollower::ForEachJob(int32_t partition,
                                   const std::function<void(const JobState&)>& fn) const {
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;
-  for (const auto& [id, s] : p->second.jobs) fn(s);
+  for (const auto& id : p->second.order) fn(p->second.jobs.at(id));
 }
 
 size_t JobStateFollower::JobCount() const {

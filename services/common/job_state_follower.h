@@ -30,10 +30,10 @@ namespace jobsched::services {
 class JobStateFollower final : public events::RebalanceListener {
  public:
   struct Hooks {
-    // Every folded event, whatever its outcome. `replaying` while the
-    // partition is still being rebuilt.
-    std::function<void(int32_t partition, const events::Envelope&, const events::JobState&,
-                       const events::FoldResult&, bool replaying)>
+    // Every folded event, whatever its outcome, with its position in the
+    // partition. `replaying` while the partition is still being rebuilt.
+    std::function<void(int32_t partition, int64_t offset, const events::Envelope&,
+                       const events::JobState&, const events::FoldResult&, bool replaying)>
         on_event;
     // The partition's state is complete: decisions may start.
     std::function<void(int32_t partition)> on_caught_up;
@@ -54,7 +54,8 @@ class JobStateFollower final : public events::RebalanceListener {
   // The state of a job in an owned partition, nullptr if unknown.
   const events::JobState* Find(int32_t partition, const std::string& job_id) const;
   bool CaughtUp(int32_t partition) const;
-  // Iterates the jobs of a partition (for decisions after catch-up).
+  // Iterates the jobs of a partition in the order they first appeared in the
+  // log (for decisions after catch-up, which keep that order).
   void ForEachJob(int32_t partition,
                   const std::function<void(const events::JobState&)>& fn) const;
   size_t JobCount() const;
@@ -67,6 +68,7 @@ class JobStateFollower final : public events::RebalanceListener {
  private:
   struct Partition {
     std::unordered_map<std::string, events::JobState> jobs;
+    std::vector<std::string> order;  // job ids in order of first appearance
     int64_t next_offset = -1;  // -1: nothing folded yet
     int64_t target = -1;       // high watermark at assignment; -1: not known yet
     bool caught_up = false;

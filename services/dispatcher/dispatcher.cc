@@ -33,9 +33,10 @@ Status Dispatcher::Start() {
   heartbeats_ = std::move(consumer).value();
 
   services::JobStateFollower::Hooks hooks;
-  hooks.on_event = [this](int32_t p, const Envelope& e, const JobState& s,
-                          const events::FoldResult&, bool replaying) {
-    OnEvent(p, e, s, replaying);
+  hooks.on_event = [this](int32_t p, int64_t offset, const Envelope& e, const JobState& s,
+                          const events::FoldResult& r, bool) {
+    if (r.applied() && e.has_run_due()) due_offsets_[e.job_id()] = offset;
+    OnEvent(p, e, s);
   };
   hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
   hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
@@ -70,9 +71,13 @@ void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
                  (run->status() == v1::RUN_STATUS_DISPATCHED ||
                   run->status() == v1::RUN_STATUS_RUNNING);
   if (due && !pending_.contains(job_id) && follower_->CaughtUp(partition)) {
-    queue_.Upsert({run->priority(), FromProto(run->due_at()), run->run_id(), job_id, partition});
+    auto offset = due_offsets_.find(job_id);
+    queue_.Upsert({run->priority(), FromProto(run->due_at()),
+                   offset == due_offsets_.end() ? 0 : offset->second, run->run_id(), job_id,
+                   partition});
   } else {
     queue_.Remove(job_id);
+    if (!due) due_offsets_.erase(job_id);
   }
   if (running) {
     running_[job_id] = partition;
@@ -81,7 +86,7 @@ void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
   }
 }
 
-void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s, bool) {
+void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s) {
   auto p = pending_.find(e.job_id());
   if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
   if (s.status() == v1::JOB_STATUS_UNSPECIFIED) return;
@@ -89,7 +94,45 @@ void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s
 }
 
 void Dispatcher::OnCaughtUp(int32_t partition) {
-  follower_->ForEachJob(partition, [&](const JobState& s) { Reevaluate(partition, s); });
+  TimePoint now = clock_.Now();
+  follower_->ForEachJob(partition, [&](const JobState& s) {
+    Reevaluate(partition, s);
+    // Dispatched but not started: the previous owner may have crashed before
+    // the task was appended. Send it again; the executor's ids dedupe results.
+    const v1::RunRecord* run = events::CurrentRun(s);
+    if (!events::IsTerminal(s.status()) && run != nullptr &&
+        run->status() == v1::RUN_STATUS_DISPATCHED) {
+      unsent_tasks_.push_back(
+          {options_.topics.run_tasks, run->run_id(), events::Encode(MakeTask(s, *run, now))});
+    }
+  });
+}
+
+v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, TimePoint now) const {
+  v1::RunTask task;
+  task.set_job_id(s.job_id());
+  task.set_run_id(run.run_id());
+  task.set_attempt(run.attempt());
+  task.set_lease_epoch(run.lease_epoch());
+  *task.mutable_spec() = s.spec();
+  *task.mutable_scheduled_for() = run.scheduled_for();
+  *task.mutable_dispatched_at() = ToProto(now);
+  task.set_dispatch_event_id(
+      ids::EventId("RunDispatched", s.job_id(), run.run_id() + "/" + std::to_string(run.lease_epoch())));
+  task.set_correlation_id(s.correlation_id());
+  return task;
+}
+
+void Dispatcher::SendTasks() {
+  if (unsent_tasks_.empty()) return;
+  std::vector<events::Record> tasks;
+  tasks.swap(unsent_tasks_);
+  size_t n = tasks.size();
+  if (Status st = producer_->Append(tasks); !st.ok()) {
+    Log(*logger_, spdlog::level::err, "appending run tasks failed; will retry",
+        {{"error", st.ToString()}, {"tasks", std::to_string(n)}});
+    unsent_tasks_ = std::move(tasks);
+  }
 }
 
 void Dispatcher::OnRevoked(int32_t partition) {
@@ -146,31 +189,21 @@ void Dispatcher::DispatchReady(TimePoint now) {
     d->set_lease_epoch(epoch);
     d->set_dispatcher_id(options_.instance_id);
 
-    v1::RunTask task;
-    task.set_job_id(q.job_id);
-    task.set_run_id(run->run_id());
-    task.set_attempt(run->attempt());
-    task.set_lease_epoch(epoch);
-    *task.mutable_spec() = s->spec();
-    *task.mutable_scheduled_for() = run->scheduled_for();
-    *task.mutable_dispatched_at() = ToProto(now);
-    task.set_dispatch_event_id(e.event_id());
-    task.set_correlation_id(s->correlation_id());
-
+    v1::RunRecord leased = *run;
+    leased.set_lease_epoch(epoch);
     Log(*logger_, spdlog::level::debug, "dispatching",
         {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
          {"priority", std::to_string(q.priority)}});
     pending_[q.job_id] = Pending{e.event_id(), q.partition, now};
-    tasks.push_back({options_.topics.run_tasks, run->run_id(), events::Encode(task)});
+    tasks.push_back(
+        {options_.topics.run_tasks, run->run_id(), events::Encode(MakeTask(*s, leased, now))});
     facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
     jobs.push_back(q.job_id);
   }
-  if (tasks.empty()) return;
-  // The task first: if we crash before the fact is appended, the run is
-  // dispatched again (a repeat), never forgotten (a loss).
-  Status st = producer_->Append(std::move(tasks));
-  if (st.ok()) st = producer_->Append(std::move(facts));
-  if (!st.ok()) {
+  if (facts.empty()) return;
+  // The fact first: an executor must never report on a run the log does not
+  // show as dispatched yet (its RunStarted would be rejected).
+  if (Status st = producer_->Append(std::move(facts)); !st.ok()) {
     Log(*logger_, spdlog::level::err, "dispatch append failed; runs stay queued",
         {{"error", st.ToString()}, {"runs", std::to_string(jobs.size())}});
     for (const auto& job_id : jobs) {
@@ -182,6 +215,9 @@ void Dispatcher::DispatchReady(TimePoint now) {
     }
     return;
   }
+  unsent_tasks_.insert(unsent_tasks_.end(), std::make_move_iterator(tasks.begin()),
+                       std::make_move_iterator(tasks.end()));
+  SendTasks();
   dispatched_ += jobs.size();
 }
 
@@ -191,6 +227,7 @@ void Dispatcher::Loop() {
     PollHeartbeats();
     TimePoint now = clock_.Now();
     ExpirePending(now);
+    SendTasks();  // retries of tasks whose append failed, re-sends after catch-up
     DispatchReady(now);
   }
 }

@@ -5,10 +5,13 @@
 // a RunQueue, and admits them only while live executors have free slots:
 // capacity is the sum of the slots in recent heartbeats on `executors`;
 // in flight are the runs it dispatched that have not finished. Admitting a run
-// appends a RunTask to `run-tasks` (key run_id) and then RunDispatched to
-// job-events with the next lease epoch. A crash between the two re-dispatches
-// the same run with the same epoch and ids: the side effect may repeat (at
-// least once), the record of it does not.
+// appends RunDispatched to job-events with the next lease epoch, and only then
+// the RunTask to `run-tasks` (key run_id): an executor can never report on a
+// run the log does not yet show as dispatched. A task that could not be sent
+// is retried; after a crash between the two appends, the partition's new owner
+// re-sends the task of every run still DISPATCHED (same epoch, same ids) once
+// it has caught up. The side effect may repeat (at least once); the record of
+// it does not.
 //
 // One thread runs the loop. Known limit: with several dispatchers each one
 // counts only its own partitions' runs against the whole capacity.
@@ -59,12 +62,13 @@ class Dispatcher final : public services::Service {
   void Loop();
   void PollHeartbeats();
   void Reevaluate(int32_t partition, const events::JobState& s);
-  void OnEvent(int32_t partition, const events::Envelope& e, const events::JobState& s,
-               bool replaying);
+  void OnEvent(int32_t partition, const events::Envelope& e, const events::JobState& s);
   void OnCaughtUp(int32_t partition);
   void OnRevoked(int32_t partition);
   void ExpirePending(TimePoint now);
   void DispatchReady(TimePoint now);
+  void SendTasks();
+  v1::RunTask MakeTask(const events::JobState& s, const v1::RunRecord& run, TimePoint now) const;
   size_t InFlight() const { return running_.size() + pending_.size(); }
 
   DispatcherOptions options_;
@@ -81,6 +85,8 @@ class Dispatcher final : public services::Service {
   Capacity capacity_;
   std::unordered_map<std::string, int32_t> running_;  // job_id -> partition: dispatched, not finished
   std::unordered_map<std::string, Pending> pending_;  // job_id -> RunDispatched appended, not yet seen
+  std::unordered_map<std::string, int64_t> due_offsets_;  // job_id -> offset of its RunDue (FIFO order)
+  std::vector<events::Record> unsent_tasks_;          // dispatched runs whose task is still to append
 
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dispatched_{0};

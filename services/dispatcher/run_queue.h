@@ -1,6 +1,7 @@
 // The dispatcher's queue of due runs: higher priority first, FIFO within a
-// priority (by the time the run became due, then run id, so the order is the
-// same after a replay). Pure data structure; thread-compatible.
+// priority (by the time the run became due, then by the RunDue's position in
+// its partition, then run id, so the order is the same after a replay). Pure
+// data structure; thread-compatible.
 #pragma once
 
 #include <optional>
@@ -16,13 +17,15 @@ namespace jobsched::dispatcher {
 struct QueuedRun {
   int priority = 0;
   TimePoint due_at;
+  int64_t due_offset = 0;  // position of the RunDue in its partition
   std::string run_id;
   std::string job_id;
   int32_t partition = 0;
 
   // Sorts first what must be dispatched first.
   bool operator<(const QueuedRun& o) const {
-    return std::tie(o.priority, due_at, run_id) < std::tie(priority, o.due_at, o.run_id);
+    return std::tie(o.priority, due_at, due_offset, run_id) <
+           std::tie(priority, o.due_at, o.due_offset, o.run_id);
   }
 };
 

@@ -24,7 +24,7 @@ Status Scheduler::Start() {
   if (!producer.ok()) return producer.status();
   producer_ = std::move(producer).value();
   services::JobStateFollower::Hooks hooks;
-  hooks.on_event = [this](int32_t p, const Envelope& e, const JobState& s,
+  hooks.on_event = [this](int32_t p, int64_t, const Envelope& e, const JobState& s,
                           const events::FoldResult&, bool replaying) {
     OnEvent(p, e, s, replaying);
   };
@@ -55,19 +55,24 @@ void Scheduler::OnEvent(int32_t partition, const Envelope& e, const JobState& s,
     if (it->second.event_ids.empty()) inflight_.erase(it);
   }
   if (!replaying && s.status() != v1::JOB_STATUS_UNSPECIFIED && !events::IsTerminal(s.status())) {
-    dirty_.insert({partition, e.job_id()});
+    MarkDirty(partition, e.job_id());
   }
+}
+
+void Scheduler::MarkDirty(int32_t partition, const std::string& job_id) {
+  if (dirty_set_.insert({partition, job_id}).second) dirty_.push_back({partition, job_id});
 }
 
 void Scheduler::OnCaughtUp(int32_t partition) {
   follower_->ForEachJob(partition, [&](const JobState& s) {
-    if (!events::IsTerminal(s.status())) dirty_.insert({partition, s.job_id()});
+    if (!events::IsTerminal(s.status())) MarkDirty(partition, s.job_id());
   });
 }
 
 void Scheduler::OnRevoked(int32_t partition) {
   std::erase_if(inflight_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(dirty_, [&](const JobKey& k) { return k.first == partition; });
+  std::erase_if(dirty_set_, [&](const JobKey& k) { return k.first == partition; });
   // Timers of the partition are dropped lazily: Find() fails for them.
 }
 
@@ -102,6 +107,7 @@ void Scheduler::DecideDirty(TimePoint now) {
     timers_.push({now + options_.inflight_timeout, partition, job_id});
   }
   dirty_.clear();
+  dirty_set_.clear();
   if (records.empty()) return;
   Status st = producer_->Append(std::move(records));
   if (!st.ok()) {
@@ -130,7 +136,7 @@ void Scheduler::Loop() {
     follower_->PollOnce(wait);
     now = clock_.Now();
     while (!timers_.empty() && timers_.top().at <= now) {
-      dirty_.insert({timers_.top().partition, timers_.top().job_id});
+      MarkDirty(timers_.top().partition, timers_.top().job_id);
       timers_.pop();
     }
     if (!dirty_.empty()) DecideDirty(now);

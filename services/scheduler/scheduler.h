@@ -68,6 +68,7 @@ class Scheduler final : public services::Service {
   void OnCaughtUp(int32_t partition);
   void OnRevoked(int32_t partition);
   void DecideDirty(TimePoint now);
+  void MarkDirty(int32_t partition, const std::string& job_id);
 
   SchedulerOptions options_;
   events::EventLog& log_;
@@ -79,7 +80,10 @@ class Scheduler final : public services::Service {
 
   // Loop-thread state.
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
-  std::set<JobKey> dirty_;
+  // Jobs to decide, in the order their causes arrived, so decisions (and so
+  // RunDue order, which the dispatcher's FIFO follows) keep the log's order.
+  std::vector<JobKey> dirty_;
+  std::set<JobKey> dirty_set_;
   std::unordered_map<std::string, InFlight> inflight_;
 
   std::atomic<bool> stop_{false};

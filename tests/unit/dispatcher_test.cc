@@ -10,7 +10,7 @@ namespace {
 TimePoint At(int64_t ms) { return FromUnixMillis(1'800'000'000'000 + ms); }
 
 QueuedRun Queued(std::string job, int priority, int64_t due_ms) {
-  return QueuedRun{priority, At(due_ms), "run-" + job, job, 0};
+  return QueuedRun{priority, At(due_ms), 0, "run-" + job, job, 0};
 }
 
 TEST(RunQueue, HigherPriorityFirstThenFifo) {
@@ -23,6 +23,19 @@ TEST(RunQueue, HigherPriorityFirstThenFifo) {
   std::vector<std::string> order;
   while (auto r = q.Pop()) order.push_back(r->job_id);
   EXPECT_EQ(order, (std::vector<std::string>{"e", "b", "c", "a", "d"}));
+}
+
+TEST(RunQueue, SameDueTimeFollowsLogPosition) {
+  RunQueue q;
+  for (int i = 0; i < 5; ++i) {
+    QueuedRun r = Queued("j" + std::to_string(i), 5, 10);
+    r.due_offset = 100 - i;  // later jobs were made due first
+    r.run_id = "r" + std::to_string(i * 7 % 5);
+    q.Upsert(r);
+  }
+  std::vector<std::string> order;
+  while (auto r = q.Pop()) order.push_back(r->job_id);
+  EXPECT_EQ(order, (std::vector<std::string>{"j4", "j3", "j2", "j1", "j0"}));
 }
 
 TEST(RunQueue, UpsertReplacesAndRemoveForgets) {

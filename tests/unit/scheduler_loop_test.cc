@@ -1,0 +1,289 @@
+// The scheduler and dispatcher loops together on the in-memory log, with a
+// manual clock and a scripted executor: timers, retries with backoff,
+// priority order under limited capacity, and restart without duplicates.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "events/fold.h"
+#include "events/ids.h"
+#include "events/memory_event_log.h"
+#include "services/dispatcher/dispatcher.h"
+#include "services/scheduler/scheduler.h"
+#include "tests/support/wait.h"
+
+namespace jobsched {
+namespace {
+
+using events::Envelope;
+using events::JobState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr auto kWait = seconds(20);
+
+class SchedulerLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // One partition: the order of every job's events is the order of the log.
+    ASSERT_TRUE(log_.CreateTopic(topics_.job_events, 1).ok());
+    ASSERT_TRUE(log_.CreateTopic(topics_.run_tasks, 2).ok());
+    ASSERT_TRUE(log_.CreateTopic(topics_.executors, 1).ok());
+    producer_ = std::move(log_.NewProducer("test")).value();
+  }
+
+  void TearDown() override {
+    stop_executor_ = true;
+    if (executor_.joinable()) executor_.join();
+    if (dispatcher_) dispatcher_->Stop();
+    if (scheduler_) scheduler_->Stop();
+  }
+
+  void StartScheduler() {
+    scheduler::SchedulerOptions o;
+    o.topics = topics_;
+    o.instance_id = "s" + std::to_string(++instances_);
+    scheduler_ = std::make_unique<scheduler::Scheduler>(o, log_, clock_);
+    ASSERT_TRUE(scheduler_->Start().ok());
+  }
+
+  void StartDispatcher() {
+    dispatcher::DispatcherOptions o;
+    o.topics = topics_;
+    dispatcher_ = std::make_unique<dispatcher::Dispatcher>(o, log_, clock_);
+    ASSERT_TRUE(dispatcher_->Start().ok());
+  }
+
+  // A scripted executor: answers each task with RunStarted and the result
+  // `succeed(task)` chooses, one task at a time.
+  void StartExecutor(std::function<bool(const v1::RunTask&)> succeed) {
+    executor_ = std::thread([this, succeed] {
+      events::ConsumerOptions o;
+      o.group_id = "fake-executor";
+      o.topics = {topics_.run_tasks};
+      auto consumer = std::move(log_.NewConsumer(o)).value();
+      while (!stop_executor_) {
+        auto polled = consumer->Poll(1, milliseconds(20));
+        if (getenv("DBG")) fprintf(stderr, "fake poll %zu assigned %zu\n", polled.size(), consumer->Assignment().size());
+        for (const auto& r : polled) {
+          v1::RunTask task = events::DecodeRunTask(r.value).value();
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            task_order_.push_back(task.job_id());
+          }
+          bool ok = succeed(task);
+          std::string cause = task.run_id() + "/" + std::to_string(task.lease_epoch());
+          auto started = Make("RunStarted", task.job_id(), cause);
+          started.mutable_run_started()->set_run_id(task.run_id());
+          started.mutable_run_started()->set_lease_epoch(task.lease_epoch());
+          auto result = Make(ok ? "RunSucceeded" : "RunFailed", task.job_id(), cause);
+          if (ok) {
+            result.mutable_run_succeeded()->set_run_id(task.run_id());
+            result.mutable_run_succeeded()->set_lease_epoch(task.lease_epoch());
+          } else {
+            result.mutable_run_failed()->set_run_id(task.run_id());
+            result.mutable_run_failed()->set_lease_epoch(task.lease_epoch());
+            result.mutable_run_failed()->set_kind(v1::FAILURE_KIND_ERROR);
+            result.mutable_run_failed()->set_error("scripted failure");
+          }
+          ASSERT_TRUE(Append({started, result}).ok());
+          consumer->Commit({{{r.topic, r.partition}, r.offset + 1}});
+        }
+      }
+    });
+  }
+
+  void Heartbeat(int slots) {
+    v1::ExecutorHeartbeat hb;
+    hb.set_executor_id("fake");
+    hb.set_slots(slots);
+    *hb.mutable_sent_at() = ToProto(clock_.Now());
+    ASSERT_TRUE(producer_->Append({{topics_.executors, "fake", events::Encode(hb)}}).ok());
+  }
+
+  Envelope Make(const std::string& type, const std::string& job_id, const std::string& cause) {
+    return events::MakeEnvelope(ids::EventId(type, job_id, cause), job_id,
+                                {"test", clock_.Now(), "corr", ""});
+  }
+
+  Status Append(const std::vector<Envelope>& envs) {
+    std::vector<events::Record> records;
+    for (const auto& e : envs) records.push_back({topics_.job_events, e.job_id(), events::Encode(e)});
+    return producer_->Append(std::move(records));
+  }
+
+  std::string Submit(int priority = 5, std::optional<TimePoint> run_at = std::nullopt,
+                     int max_retries = 0, int64_t fixed_delay_ms = 0) {
+    std::string job_id = RandomId();
+    Envelope e = Make("JobSubmitted", job_id, "");
+    auto* spec = e.mutable_job_submitted()->mutable_spec();
+    spec->set_name("job");
+    spec->set_type(v1::JOB_TYPE_ECHO);
+    spec->set_priority(priority);
+    spec->set_max_retries(max_retries);
+    if (run_at) *spec->mutable_run_at() = ToProto(*run_at);
+    if (fixed_delay_ms > 0) {
+      spec->mutable_retry_policy()->set_strategy(v1::RETRY_STRATEGY_FIXED);
+      spec->mutable_retry_policy()->set_base_delay_ms(fixed_delay_ms);
+    }
+    EXPECT_TRUE(Append({e}).ok());
+    return job_id;
+  }
+
+  // Every event of the job, in log order.
+  std::vector<Envelope> EventsOf(const std::string& job_id) {
+    std::vector<Envelope> out;
+    for (const auto& r : log_.Read({topics_.job_events, 0}).value()) {
+      auto e = events::DecodeEnvelope(r.value);
+      EXPECT_TRUE(e.ok()) << "offset " << r.offset << ": " << e.status().ToString();
+      if (e.ok() && e->job_id() == job_id) out.push_back(e.value());
+    }
+    return out;
+  }
+
+  JobState StateOf(const std::string& job_id) { return events::FoldAll(EventsOf(job_id)); }
+
+  bool AwaitStatus(const std::string& job_id, v1::JobStatus status) {
+    return testing::WaitFor([&] { return StateOf(job_id).status() == status; }, kWait);
+  }
+
+  int Count(const std::string& job_id, std::string_view type) {
+    int n = 0;
+    for (const auto& e : EventsOf(job_id)) n += events::EventType(e) == type;
+    return n;
+  }
+
+  events::MemoryEventLog log_;
+  events::Topics topics_;
+  ManualClock clock_{FromUnixMillis(1'800'000'000'000)};
+  std::unique_ptr<events::Producer> producer_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<dispatcher::Dispatcher> dispatcher_;
+  std::thread executor_;
+  std::atomic<bool> stop_executor_{false};
+  std::mutex mu_;
+  std::vector<std::string> task_order_;
+  int instances_ = 0;
+};
+
+TEST_F(SchedulerLoopTest, JobRunsToSuccess) {
+  StartScheduler();
+  StartDispatcher();
+  StartExecutor([](const v1::RunTask&) { return true; });
+  Heartbeat(4);
+  std::string job = Submit();
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_SUCCEEDED)) << StateOf(job).DebugString();
+  std::vector<std::string> types;
+  for (const auto& e : EventsOf(job)) types.emplace_back(events::EventType(e));
+  EXPECT_EQ(types, (std::vector<std::string>{"JobSubmitted", "RunDue", "RunDispatched",
+                                             "RunStarted", "RunSucceeded", "JobSucceeded"}));
+}
+
+TEST_F(SchedulerLoopTest, DelayedJobWaitsForItsTime) {
+  StartScheduler();
+  TimePoint run_at = clock_.Now() + seconds(60);
+  std::string delayed = Submit(5, run_at);
+  std::string now = Submit();  // behind `delayed` in the same partition
+  ASSERT_TRUE(AwaitStatus(now, v1::JOB_STATUS_QUEUED));
+  // The scheduler has decided past `delayed`, and left it waiting.
+  EXPECT_EQ(StateOf(delayed).status(), v1::JOB_STATUS_SCHEDULED);
+  clock_.Advance(seconds(59));
+  std::string witness = Submit();
+  ASSERT_TRUE(AwaitStatus(witness, v1::JOB_STATUS_QUEUED));
+  EXPECT_EQ(StateOf(delayed).status(), v1::JOB_STATUS_SCHEDULED);
+  clock_.Advance(seconds(1));
+  ASSERT_TRUE(AwaitStatus(delayed, v1::JOB_STATUS_QUEUED));
+  EXPECT_EQ(FromProto(events::CurrentRun(StateOf(delayed))->scheduled_for()), run_at);
+}
+
+TEST_F(SchedulerLoopTest, FailedRunsAreRetriedAfterTheBackoffThenDead) {
+  StartScheduler();
+  StartDispatcher();
+  StartExecutor([](const v1::RunTask&) { return false; });
+  Heartbeat(4);
+  std::string job = Submit(5, std::nullopt, /*max_retries=*/1, /*fixed_delay_ms=*/5000);
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_RETRYING)) << StateOf(job).DebugString();
+  JobState s = StateOf(job);
+  EXPECT_EQ(FromProto(s.next_fire_at()), FromProto(s.runs(0).finished_at()) + seconds(5));
+  // Not before its time.
+  clock_.Advance(milliseconds(4999));
+  std::string witness = Submit();
+  ASSERT_TRUE(AwaitStatus(witness, v1::JOB_STATUS_SUCCEEDED) ||
+              StateOf(witness).status() == v1::JOB_STATUS_DEAD);
+  EXPECT_EQ(StateOf(job).status(), v1::JOB_STATUS_RETRYING);
+  clock_.Advance(milliseconds(1));
+  Heartbeat(4);  // keep the executor alive on the moved clock
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_DEAD)) << StateOf(job).DebugString();
+  EXPECT_EQ(StateOf(job).runs_size(), 2);
+  EXPECT_EQ(Count(job, "RunDue"), 2);
+  EXPECT_EQ(Count(job, "JobDead"), 1);
+}
+
+TEST_F(SchedulerLoopTest, HigherPriorityRunsFirstWhenCapacityIsShort) {
+  StartScheduler();
+  StartDispatcher();
+  // No executor heartbeat yet: capacity 0, everything waits in the queue.
+  std::string low = Submit(1);
+  std::string high = Submit(9);
+  std::string mid = Submit(5);
+  std::string mid2 = Submit(5);
+  for (const auto& j : {low, high, mid, mid2}) ASSERT_TRUE(AwaitStatus(j, v1::JOB_STATUS_QUEUED));
+  StartExecutor([](const v1::RunTask&) { return true; });
+  Heartbeat(1);
+  for (const auto& j : {low, high, mid, mid2}) {
+    ASSERT_TRUE(AwaitStatus(j, v1::JOB_STATUS_SUCCEEDED));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(task_order_, (std::vector<std::string>{high, mid, mid2, low}));
+}
+
+TEST_F(SchedulerLoopTest, RestartedSchedulerRebuildsAndDuplicatesNothing) {
+  StartScheduler();
+  std::string later = Submit(5, clock_.Now() + seconds(30));
+  std::string now = Submit();
+  ASSERT_TRUE(AwaitStatus(now, v1::JOB_STATUS_QUEUED));
+  scheduler_->Stop();
+  scheduler_.reset();
+  // A new instance replays the partition, then acts on the timer it rebuilt.
+  StartScheduler();
+  clock_.Advance(seconds(30));
+  ASSERT_TRUE(AwaitStatus(later, v1::JOB_STATUS_QUEUED));
+  std::string witness = Submit();
+  ASSERT_TRUE(AwaitStatus(witness, v1::JOB_STATUS_QUEUED));
+  EXPECT_EQ(Count(now, "RunDue"), 1) << "the replayed scheduler must not make a run due twice";
+  EXPECT_EQ(Count(later, "RunDue"), 1);
+}
+
+TEST_F(SchedulerLoopTest, FailedAppendIsRetriedWithTheSameIds) {
+  std::string job = Submit();
+  log_.FailNextAppends(1, Status::Unavailable("injected"));
+  StartScheduler();  // its first decision (RunDue for `job`) meets the failure
+  // The retry waits a second of scheduler time; move the clock until it happens.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        clock_.Advance(milliseconds(250));
+        return StateOf(job).status() == v1::JOB_STATUS_QUEUED;
+      },
+      kWait));
+  EXPECT_EQ(Count(job, "RunDue"), 1);
+  // The injected failure was spent by the scheduler, not left for later.
+  EXPECT_TRUE(Append({Make("CancelRequested", job, "probe")}).ok());
+}
+
+TEST_F(SchedulerLoopTest, CancelEndsAQueuedJob) {
+  StartScheduler();
+  std::string job = Submit(5, clock_.Now() + seconds(30));
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_SCHEDULED));
+  Envelope cancel = Make("CancelRequested", job, "");
+  cancel.mutable_cancel_requested()->set_reason("test");
+  ASSERT_TRUE(Append({cancel}).ok());
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_CANCELED));
+  clock_.Advance(seconds(31));
+  std::string witness = Submit();
+  ASSERT_TRUE(AwaitStatus(witness, v1::JOB_STATUS_QUEUED));
+  EXPECT_EQ(Count(job, "RunDue"), 0);
+}
+
+}  // namespace
+}  // namespace jobsched
