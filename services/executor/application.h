@@ -1,0 +1,50 @@
+// The executor service's wiring: options from the environment, the built-in
+// handlers and the Executor, behind services::Service so main() is one call
+// to ServiceMain and integration tests can run the service in-process.
+#pragma once
+
+#include <memory>
+
+#include "events/event_log.h"
+#include "events/status.h"
+#include "events/time.h"
+#include "services/common/config.h"
+#include "services/common/service_main.h"
+#include "services/executor/executor.h"
+#include "services/executor/handlers.h"
+
+namespace jobsched::executor {
+
+// ExecutorOptions from the environment:
+//   JOBSCHED_EXECUTOR_SLOTS  concurrent runs, 1..1024 (default 4)
+//   JOBSCHED_EXECUTOR_ID     executor id (default: config.instance_id)
+//   JOBSCHED_HEARTBEAT_MS    heartbeat interval, 10..600000 (default 1000)
+// and the topics of `config`. Fails naming the malformed variable.
+Result<ExecutorOptions> ExecutorOptionsFromEnv(const services::ServiceConfig& config);
+
+// Start and Stop are called from one thread (Stop is idempotent and also runs
+// on destruction).
+class Application final : public services::Service {
+ public:
+  // An executor with the built-in handlers on `log` and `clock`, which are
+  // not owned and must outlive the application.
+  Application(ExecutorOptions options, events::EventLog& log,
+              const Clock& clock = SystemClock::Instance());
+  ~Application() override;
+  Application(const Application&) = delete;
+  Application& operator=(const Application&) = delete;
+
+  // A services::ServiceFactory: options from ExecutorOptionsFromEnv(config).
+  static Result<std::unique_ptr<services::Service>> Make(const services::ServiceConfig& config,
+                                                         events::EventLog& log);
+
+  Status Start() override;
+  // Graceful: see Executor::Stop.
+  void Stop() override;
+
+ private:
+  HandlerRegistry handlers_;  // declared before executor_, which refers to it
+  Executor executor_;
+};
+
+}  // namespace jobsched::executor
