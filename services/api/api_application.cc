@@ -1,0 +1,954 @@
+#include "services/api/api_application.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/http_header.h>
+#include <pistache/mime.h>
+#include <pistache/net.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "events/envelope.h"
+#include "events/fold.h"
+#include "events/ids.h"
+#include "services/api/api_error.h"
+#include "services/api/cursor.h"
+#include "services/api/deadline_timer.h"
+#include "services/api/job_spec.h"
+#include "services/api/job_view.h"
+#include "services/api/pg_pool.h"
+#include "services/api/worker_pool.h"
+#include "services/common/logging.h"
+
+namespace jobsched::api {
+namespace {
+
+namespace Http = Pistache::Http;
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxListLimit = 500;
+constexpr int kDefaultExecutionsLimit = 5;
+constexpr int kMaxExecutionsLimit = 100;
+constexpr size_t kMaxRequestIdChars = 200;
+// Pistache rejects (with a plain-text 413) requests above its own limit; ours
+// is checked first, so Pistache's is set this much higher.
+constexpr size_t kPistacheSlack = 1u << 20;
+
+// The response header that echoes the request's correlation id.
+class RequestIdHeader final : public Http::Header::Header {
+ public:
+  NAME("X-Request-Id")
+  RequestIdHeader() = default;
+  explicit RequestIdHeader(std::string value) : value_(std::move(value)) {}
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& os) const override { os << value_; }
+
+ private:
+  std::string value_;
+};
+
+// What a handler needs from a Pistache request, copied: Pistache reuses the
+// request object as soon as onRequest returns.
+struct RequestInfo {
+  Http::Method method = Http::Method::Get;
+  std::string method_name;
+  std::string path;
+  std::unordered_map<std::string, std::string> query;
+  std::string body;
+  std::optional<std::string> idempotency_key;  // the Idempotency-Key header
+  std::string request_id;                      // X-Request-Id, or a random id
+  SteadyClock::time_point start;
+};
+
+class Responder;
+
+// Shared by the server and every response still pending; outlives both.
+struct ServerState {
+  // Held shared while a response is handed to Pistache, exclusively by Stop()
+  // to set `closed`: after that no response touches the (gone) transport.
+  std::shared_mutex send_mu;
+  bool closed = false;  // guarded by send_mu
+
+  std::mutex mu;
+  std::condition_variable cv;  // notified when `pending` or `unflushed` shrink
+  // Requests not answered yet, by sequence number. Guarded by mu.
+  std::map<uint64_t, std::weak_ptr<Responder>> pending;
+  uint64_t next_id = 0;  // guarded by mu
+  // Responses handed to Pistache whose write has not completed. Guarded by mu.
+  int unflushed = 0;
+
+  void Flushed() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --unflushed;
+    }
+    cv.notify_all();
+  }
+};
+
+// Answers one request exactly once, from whichever thread finishes it, and
+// writes the request's log line. Thread-safe; SetJobId must be called before
+// the responder is shared with another thread. The Send* methods expect to be
+// the first answer (a second one is a bug, logged); the TrySend* methods are
+// for racing answerers (acknowledgement vs. deadline) and report who won.
+class Responder {
+ public:
+  // Creates the responder and registers it as pending in `state`.
+  static std::shared_ptr<Responder> Make(Http::ResponseWriter writer,
+                                         std::shared_ptr<ServerState> state,
+                                         std::shared_ptr<spdlog::logger> logger,
+                                         const RequestInfo& req) {
+    auto r =
+        std::shared_ptr<Responder>(new Responder(std::move(writer), state, std::move(logger), req));
+    std::lock_guard<std::mutex> lock(state->mu);
+    r->id_ = state->next_id++;
+    state->pending.emplace(r->id_, r);
+    return r;
+  }
+
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+
+  // A request that nobody answered is a bug; the client still gets an answer.
+  ~Responder() {
+    if (!sent_.load()) {
+      services::Log(*logger_, spdlog::level::err, "request dropped without a response",
+                    {{"method", method_}, {"path", path_}, {"request_id", request_id_}});
+      SendError({"internal", "the server dropped the request; retry", ""});
+    }
+  }
+
+  void SetJobId(std::string job_id) { job_id_ = std::move(job_id); }
+
+  void SendJson(int status, const json& body, const std::string& location = "") {
+    Expect(TrySendBody(status, body.dump(-1, ' ', false, json::error_handler_t::replace), location),
+           status);
+  }
+
+  // The one way errors reach clients: status from HttpStatusOf, body from ErrorBody.
+  void SendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
+    Expect(TrySendError(error, std::move(allow)), HttpStatusOf(error.code));
+  }
+
+  bool TrySendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
+    return Send(HttpStatusOf(error.code),
+                ErrorBody(error).dump(-1, ' ', false, json::error_handler_t::replace), "",
+                std::move(allow), error.code, error.message);
+  }
+
+  // Sends a pre-rendered JSON body.
+  bool TrySendBody(int status, const std::string& body, const std::string& location = "") {
+    return Send(status, body, location, {}, "", "");
+  }
+
+ private:
+  Responder(Http::ResponseWriter writer, std::shared_ptr<ServerState> state,
+            std::shared_ptr<spdlog::logger> logger, const RequestInfo& req)
+      : writer_(std::move(writer)),
+        state_(std::move(state)),
+        logger_(std::move(logger)),
+        method_(req.method_name),
+        path_(req.path),
+        request_id_(req.request_id),
+        start_(req.start) {}
+
+  void Expect(bool first, int status) {
+    if (!first) {
+      services::Log(*logger_, spdlog::level::err, "second response to a request ignored",
+                    {{"method", method_}, {"path", path_}, {"status", std::to_string(status)}});
+    }
+  }
+
+  // Returns false, sending nothing, if the request was answered before.
+  bool Send(int status, const std::string& body, const std::string& location,
+            std::vector<Http::Method> allow, std::string_view error_code,
+            std::string_view error_message) {
+    if (sent_.exchange(true)) return false;
+    {
+      std::shared_lock<std::shared_mutex> lock(state_->send_mu);
+      if (!state_->closed) {
+        writer_.headers().add<RequestIdHeader>(request_id_);
+        if (!location.empty()) writer_.headers().add<Http::Header::Location>(location);
+        if (!allow.empty()) writer_.headers().add<Http::Header::Allow>(allow);
+        auto logger = logger_;
+        auto state = state_;
+        {
+          std::lock_guard<std::mutex> lock(state_->mu);
+          ++state_->unflushed;
+        }
+        try {
+          // Rejected when the client has gone away: nothing left to do but note it.
+          writer_.send(static_cast<Http::Code>(status), body, MIME(Application, Json))
+              .then([state](ssize_t) { state->Flushed(); },
+                    [state, logger](std::exception_ptr& e) {
+                      state->Flushed();
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const std::exception& ex) {
+                        services::Log(*logger, spdlog::level::debug, "response not delivered",
+                                      {{"reason", ex.what()}});
+                      }
+                    });
+        } catch (const std::exception& e) {
+          state_->Flushed();
+          services::Log(*logger_, spdlog::level::warn, "response not sent", {{"reason", e.what()}});
+        }
+      }
+    }
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_).count();
+    services::Log(*logger_, status >= 400 ? spdlog::level::warn : spdlog::level::debug,
+                  "http request",
+                  {{"method", method_},
+                   {"path", path_},
+                   {"status", std::to_string(status)},
+                   {"ms", std::to_string(ms)},
+                   {"job_id", job_id_},
+                   {"request_id", request_id_},
+                   {"error", error_code},
+                   {"error_message", error_message}});
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->pending.erase(id_);
+    }
+    state_->cv.notify_all();
+    return true;
+  }
+
+  Http::ResponseWriter writer_;
+  const std::shared_ptr<ServerState> state_;
+  const std::shared_ptr<spdlog::logger> logger_;
+  const std::string method_;
+  const std::string path_;
+  const std::string request_id_;
+  const SteadyClock::time_point start_;
+  uint64_t id_ = 0;  // key in state_->pending; set by Make before sharing
+  std::string job_id_;
+  std::atomic<bool> sent_{false};
+};
+
+using ResponderPtr = std::shared_ptr<Responder>;
+
+// Where the Pistache handler forwards requests. Called on I/O threads; must not block.
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void OnRequest(const Http::Request& request, Http::ResponseWriter writer) = 0;
+};
+
+// Pistache clones the handler per I/O thread; every clone forwards to the sink.
+class HttpHandler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(HttpHandler)
+  explicit HttpHandler(RequestSink* sink) : sink_(sink) {}
+
+  void onRequest(const Http::Request& request, Http::ResponseWriter writer) override {
+    sink_->OnRequest(request, std::move(writer));
+  }
+
+  // Pistache's header/body timeouts; answered in our error format.
+  void onTimeout(const Http::Request&, Http::ResponseWriter writer) override {
+    ApiError error{"request_timeout", "the request was not received in time", ""};
+    writer
+        .send(static_cast<Http::Code>(HttpStatusOf(error.code)), ErrorBody(error).dump(),
+              MIME(Application, Json))
+        .then([](ssize_t) {}, Pistache::Async::IgnoreException);  // a client that slow is gone
+  }
+
+ private:
+  RequestSink* sink_;
+};
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+// Percent-decoding of a query value ('+' is a space); malformed escapes stay as they are.
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool IsPrintableAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// Parses a limit query parameter; ApiError when present and malformed.
+std::optional<ApiError> ParseLimit(const RequestInfo& req, int fallback, int max, int* out) {
+  auto it = req.query.find("limit");
+  if (it == req.query.end()) {
+    *out = fallback;
+    return std::nullopt;
+  }
+  const std::string& v = it->second;
+  bool digits = !v.empty() && v.size() <= 4 && std::all_of(v.begin(), v.end(), [](unsigned char c) {
+    return std::isdigit(c) != 0;
+  });
+  int n = digits ? std::stoi(v) : 0;
+  if (n < 1 || n > max) {
+    return ApiError{
+        "invalid_parameter",
+        "must be an integer from 1 to " + std::to_string(max) + ", got " + DescribeValue(json(v)),
+        "limit"};
+  }
+  *out = n;
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckQueryParams(const RequestInfo& req,
+                                         std::initializer_list<std::string_view> allowed) {
+  for (const auto& [name, value] : req.query) {
+    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+    std::string list;
+    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    return ApiError{"invalid_parameter",
+                    "is not a known query parameter; allowed: " + (list.empty() ? "none" : list),
+                    name};
+  }
+  return std::nullopt;
+}
+
+std::string ValidStatusNames() {
+  std::string out;
+  for (int i = v1::JobStatus_MIN; i <= v1::JobStatus_MAX; ++i) {
+    auto s = static_cast<v1::JobStatus>(i);
+    if (!v1::JobStatus_IsValid(i) || s == v1::JOB_STATUS_UNSPECIFIED) continue;
+    out += (out.empty() ? "" : ", ") + std::string(events::JobStatusName(s));
+  }
+  return out;
+}
+
+// Decodes jobs.fold_state; throws (-> 500) when the projection holds garbage.
+v1::JobState DecodeFoldState(const pqxx::field& field) {
+  pqxx::binarystring bytes(field);
+  v1::JobState state;
+  if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    throw std::runtime_error("jobs.fold_state is not a jobsched.v1.JobState");
+  }
+  return state;
+}
+
+template <typename T>
+std::optional<T> OptionalField(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+std::optional<TimePoint> OptionalMillis(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return FromUnixMillis(f.as<int64_t>());
+}
+
+ApiError JobNotFound(const std::string& id) {
+  return {"job_not_found",
+          "no job with id " + id + " (a job just submitted may take a moment to appear)", ""};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+class ApiApplication::Impl final : public RequestSink {
+ public:
+  Impl(ApiOptions options, events::Producer& producer, std::string database_url,
+       events::Topics topics, Clock& clock)
+      : options_(std::move(options)),
+        producer_(producer),
+        topics_(std::move(topics)),
+        clock_(clock),
+        logger_(services::GetLogger("api")),
+        state_(std::make_shared<ServerState>()),
+        pool_(std::move(database_url),
+              PgPoolOptions{.size = static_cast<size_t>(std::max(options_.threads, 1) + 2)}),
+        workers_(static_cast<size_t>(std::max(options_.threads, 1) + 2),
+                 options_.max_queued_queries) {}
+
+  ~Impl() { Stop(); }
+
+  Status Start();
+  void Stop();
+  int port() const { return port_.load(); }
+
+  // Called by Pistache on an I/O thread. Never blocks.
+  void OnRequest(const Http::Request& request, Http::ResponseWriter writer) override;
+
+ private:
+  void Route(const ResponderPtr& r, const RequestInfo& req);
+  void Submit(const ResponderPtr& r, const RequestInfo& req);
+  void GetJob(const ResponderPtr& r, const std::string& id);
+  void ListJobs(const ResponderPtr& r, const RequestInfo& req);
+  void ListExecutions(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Cancel(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Health(const ResponderPtr& r);
+
+  // Runs `query` on a worker thread with a pooled connection, then `then`
+  // with its result on the same thread; PostgreSQL failures answer 503
+  // database_unavailable (500 internal for query bugs), a full queue 503 overloaded.
+  template <typename T>
+  void WithDatabase(const ResponderPtr& r, std::function<T(pqxx::connection&)> query,
+                    std::function<void(T)> then);
+
+  // Appends `event` to job-events; answers `status` with `body` once the log
+  // acknowledged it, else 503 kafka_unavailable. Never blocks.
+  void AppendThenRespond(const ResponderPtr& r, const events::Envelope& event, int status,
+                         std::string body, std::string location);
+
+  events::Origin MakeOrigin(const RequestInfo& req) const {
+    return {"api/" + options_.instance_id, clock_.Now(), req.request_id, ""};
+  }
+
+  const ApiOptions options_;
+  events::Producer& producer_;
+  const events::Topics topics_;
+  Clock& clock_;
+  const std::shared_ptr<spdlog::logger> logger_;
+  const std::shared_ptr<ServerState> state_;
+  PgPool pool_;
+  WorkerPool workers_;
+  DeadlineTimer timer_;  // overdue Kafka acknowledgements
+  std::unique_ptr<Http::Endpoint> endpoint_;
+  std::atomic<int> port_{0};
+  std::atomic<bool> accepting_{false};
+  bool started_ = false;  // controlling thread only
+  bool stopped_ = false;  // controlling thread only
+};
+
+Status ApiApplication::Impl::Start() {
+  if (started_) return Status::Internal("ApiApplication::Start called twice");
+  started_ = true;
+  try {
+    endpoint_ = std::make_unique<Http::Endpoint>(
+        Pistache::Address(options_.host, Pistache::Port(static_cast<uint16_t>(options_.port))));
+    auto opts = Http::Endpoint::options()
+                    .threads(std::max(options_.threads, 1))
+                    .flags(Pistache::Tcp::Options::ReuseAddr)
+                    .maxRequestSize(options_.max_request_bytes + kPistacheSlack);
+    endpoint_->init(opts);
+    endpoint_->setHandler(std::make_shared<HttpHandler>(this));
+    accepting_ = true;
+    endpoint_->serveThreaded();
+    port_ = static_cast<uint16_t>(endpoint_->getPort());
+  } catch (const std::exception& e) {
+    accepting_ = false;
+    endpoint_.reset();
+    return Status::Unavailable("cannot serve HTTP on " + options_.host + ":" +
+                               std::to_string(options_.port) + ": " + e.what());
+  }
+  services::Log(*logger_, spdlog::level::info, "api listening",
+                {{"host", options_.host},
+                 {"port", std::to_string(port_.load())},
+                 {"threads", std::to_string(options_.threads)}});
+  return Status::Ok();
+}
+
+void ApiApplication::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  accepting_ = false;
+  if (endpoint_) {
+    {
+      std::unique_lock<std::mutex> lock(state_->mu);
+      if (!state_->cv.wait_for(lock, options_.drain_timeout,
+                               [&] { return state_->pending.empty() && state_->unflushed == 0; })) {
+        services::Log(*logger_, spdlog::level::warn,
+                      "stopping with requests in flight; answering them 503",
+                      {{"in_flight", std::to_string(state_->pending.size())}});
+      }
+    }
+    // What is still pending has an unknown outcome (e.g. Kafka never
+    // answered): say so rather than leave the client hanging (Pistache 0.0.5
+    // does not close open connections on shutdown).
+    std::vector<ResponderPtr> left;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      for (const auto& [id, weak] : state_->pending) {
+        if (auto r = weak.lock()) left.push_back(std::move(r));
+      }
+    }
+    for (const auto& r : left) {
+      r->TrySendError(
+          {"shutting_down",
+           "the server stopped before the request completed; it may still take effect: retry "
+           "(submissions with the same Idempotency-Key)",
+           ""});
+    }
+    left.clear();
+    {
+      std::unique_lock<std::mutex> lock(state_->mu);
+      state_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return state_->unflushed == 0; });
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(state_->send_mu);
+      state_->closed = true;
+    }
+    endpoint_->shutdown();
+    endpoint_.reset();  // joins the I/O threads
+  }
+  workers_.Stop();
+  timer_.Stop();
+}
+
+void ApiApplication::Impl::OnRequest(const Http::Request& request, Http::ResponseWriter writer) {
+  RequestInfo req;
+  req.start = SteadyClock::now();
+  req.method = request.method();
+  req.method_name = Http::methodString(request.method());
+  req.path = request.resource();
+  for (auto it = request.query().parameters_begin(); it != request.query().parameters_end(); ++it) {
+    req.query.emplace(PercentDecode(it->first), PercentDecode(it->second));
+  }
+  req.body = request.body();
+  if (auto key = request.headers().tryGetRaw("Idempotency-Key")) req.idempotency_key = key->value();
+  if (auto id = request.headers().tryGetRaw("X-Request-Id");
+      id && !id->value().empty() && id->value().size() <= kMaxRequestIdChars &&
+      IsPrintableAscii(id->value())) {
+    req.request_id = id->value();
+  } else {
+    req.request_id = RandomId();
+  }
+
+  auto r = Responder::Make(std::move(writer), state_, logger_, req);
+  try {
+    Route(r, req);
+  } catch (const std::exception& e) {
+    // A bug in a handler: the client gets a 500, the log gets the reason.
+    services::Log(*logger_, spdlog::level::err, "request handler failed",
+                  {{"path", req.path}, {"reason", e.what()}});
+    r->SendError({"internal", "internal error; the request was not processed", ""});
+  }
+}
+
+void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) {
+  using M = Http::Method;
+  if (!accepting_) {
+    r->SendError({"shutting_down", "the server is shutting down; retry on another instance", ""});
+    return;
+  }
+  if (req.body.size() > options_.max_request_bytes) {
+    r->SendError({"payload_too_large",
+                  "the request body is " + std::to_string(req.body.size()) +
+                      " bytes; the limit is " + std::to_string(options_.max_request_bytes),
+                  ""});
+    return;
+  }
+  std::vector<std::string_view> parts = SplitPath(req.path);
+  auto is = [&](std::initializer_list<std::string_view> want) {
+    return parts.size() == want.size() && std::equal(want.begin(), want.end(), parts.begin());
+  };
+  auto not_allowed = [&](std::vector<M> allow) {
+    std::string names;
+    for (M m : allow) names += (names.empty() ? "" : ", ") + std::string(Http::methodString(m));
+    r->SendError({"method_not_allowed",
+                  req.method_name + " is not allowed on " + req.path + "; use " + names, ""},
+                 std::move(allow));
+  };
+
+  if (is({"health"})) {
+    return req.method == M::Get ? Health(r) : not_allowed({M::Get});
+  }
+  bool jobs = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "jobs";
+  if (jobs && parts.size() == 3) {
+    if (req.method == M::Post) return Submit(r, req);
+    if (req.method == M::Get) return ListJobs(r, req);
+    return not_allowed({M::Get, M::Post});
+  }
+  if (jobs && parts.size() == 4) {
+    return req.method == M::Get ? GetJob(r, std::string(parts[3])) : not_allowed({M::Get});
+  }
+  if (jobs && parts.size() == 5 && parts[4] == "executions") {
+    return req.method == M::Get ? ListExecutions(r, std::string(parts[3]), req)
+                                : not_allowed({M::Get});
+  }
+  if (jobs && parts.size() == 5 && parts[4] == "cancel") {
+    return req.method == M::Post ? Cancel(r, std::string(parts[3]), req) : not_allowed({M::Post});
+  }
+  r->SendError({"not_found",
+                "no such resource: " + req.method_name + " " + req.path +
+                    " (the API lives under /api/v1/jobs)",
+                ""});
+}
+
+// POST /api/v1/jobs. Validation happens here, on the I/O thread (CPU only,
+// bounded by max_request_bytes); the answer comes from the producer's callback.
+void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req) {
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    r->SendError(
+        {"invalid_json",
+         "the request body is not valid JSON (byte " + std::to_string(e.byte) + "): " + what, ""});
+    return;
+  }
+  const TimePoint now = clock_.Now();
+  auto parsed = ParseJobSpec(body, now);
+  if (auto* error = std::get_if<FieldError>(&parsed)) {
+    r->SendError(FromFieldError(std::move(*error)));
+    return;
+  }
+  v1::JobSpec spec = std::move(std::get<v1::JobSpec>(parsed));
+
+  if (req.idempotency_key) {
+    const std::string& key = *req.idempotency_key;
+    if (key.empty() || key.size() > kMaxIdempotencyKeyChars) {
+      r->SendError({"invalid_field",
+                    "the Idempotency-Key header must be 1 to " +
+                        std::to_string(kMaxIdempotencyKeyChars) + " characters",
+                    "Idempotency-Key"});
+      return;
+    }
+    if (!spec.idempotency_key().empty() && spec.idempotency_key() != key) {
+      r->SendError({"idempotency_key_conflict",
+                    "the Idempotency-Key header and the body's idempotency_key differ; send one, "
+                    "or the same value "
+                    "in both",
+                    "idempotency_key"});
+      return;
+    }
+    spec.set_idempotency_key(key);
+  }
+  const std::string job_id = spec.idempotency_key().empty()
+                                 ? RandomId()
+                                 : ids::JobIdForIdempotencyKey(spec.idempotency_key());
+  r->SetJobId(job_id);
+
+  events::Origin origin = MakeOrigin(req);
+  origin.occurred_at = now;
+  events::Envelope event =
+      events::MakeEnvelope(ids::EventId("JobSubmitted", job_id, ""), job_id, origin);
+  *event.mutable_job_submitted()->mutable_spec() = std::move(spec);
+
+  // The answer is the fold of exactly the event appended: the same view GET
+  // returns once the projector has caught up.
+  v1::JobState state;
+  events::FoldResult folded = events::Apply(state, event);
+  if (!folded.applied()) {
+    r->SendError({"internal", "the submission could not be folded: " + folded.reason, ""});
+    return;
+  }
+  std::string view = RenderJob(state).dump(-1, ' ', false, json::error_handler_t::replace);
+  AppendThenRespond(r, event, 201, std::move(view), "/api/v1/jobs/" + job_id);
+}
+
+void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events::Envelope& event,
+                                             int status, std::string body, std::string location) {
+  events::Record record;
+  record.topic = topics_.job_events;
+  record.key = event.job_id();
+  record.value = events::Encode(event);
+  auto logger = logger_;
+  std::string event_id = event.event_id();
+  std::string job_id = event.job_id();
+  std::string event_type(events::EventType(event));
+  if (options_.ack_timeout.count() > 0) {
+    std::weak_ptr<Responder> weak = r;
+    std::string ms = std::to_string(options_.ack_timeout.count());
+    timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, ms] {
+      if (auto r = weak.lock()) {
+        r->TrySendError({"kafka_unavailable",
+                         "the event log did not confirm the request within " + ms +
+                             " ms; it may still be stored: retry with the same Idempotency-Key",
+                         ""});
+      }
+    });
+  }
+  producer_.AppendAsync(std::move(record), [r, logger, status, body = std::move(body),
+                                            location = std::move(location), event_id, job_id,
+                                            event_type](const Status& s,
+                                                        const events::Record& acked) {
+    bool answered = false;
+    if (s.ok()) {
+      services::Log(*logger, spdlog::level::debug, "event appended",
+                    {{"event_type", event_type},
+                     {"event_id", event_id},
+                     {"job_id", job_id},
+                     {"partition", std::to_string(acked.partition)},
+                     {"offset", std::to_string(acked.offset)}});
+      answered = r->TrySendBody(status, body, location);
+    } else {
+      answered =
+          r->TrySendError({"kafka_unavailable",
+                           "the event log did not confirm the request (" + s.message() +
+                               "); retry later (with an Idempotency-Key a retry cannot create a "
+                               "second job)",
+                           ""});
+    }
+    if (!answered) {  // the deadline answered 503 first
+      services::Log(*logger, spdlog::level::warn,
+                    "event log answered after the client was told 503",
+                    {{"event_type", event_type},
+                     {"event_id", event_id},
+                     {"job_id", job_id},
+                     {"outcome", s.ok() ? "appended" : s.message()}});
+    }
+  });
+}
+
+template <typename T>
+void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
+                                        std::function<T(pqxx::connection&)> query,
+                                        std::function<void(T)> then) {
+  auto logger = logger_;
+  bool queued = workers_.Submit([this, r, logger, query = std::move(query),
+                                 then = std::move(then)] {
+    try {
+      Result<T> result = pool_.Run<T>(query);
+      if (!result.ok()) {
+        r->SendError(FromStatus(result.status(), "database_unavailable"));
+        return;
+      }
+      then(std::move(result).value());
+    } catch (const std::exception& e) {  // a bug in `then`: answer and log, keep the worker alive
+      services::Log(*logger, spdlog::level::err, "query handler failed", {{"reason", e.what()}});
+      r->SendError({"internal", "internal error; the request was not processed", ""});
+    }
+  });
+  if (!queued) {
+    r->SendError({"overloaded", "too many queries are waiting for PostgreSQL; retry later", ""});
+  }
+}
+
+void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) {
+  if (!LooksLikeUuid(id)) {
+    r->SendError({"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
+    return;
+  }
+  r->SetJobId(id);
+  WithDatabase<std::optional<v1::JobState>>(
+      r,
+      [id](pqxx::connection& c) -> std::optional<v1::JobState> {
+        pqxx::read_transaction tx(c);
+        pqxx::result rows =
+            tx.exec_params("SELECT fold_state FROM jobs WHERE job_id = $1::uuid", id);
+        if (rows.empty()) return std::nullopt;
+        return DecodeFoldState(rows[0][0]);
+      },
+      [r, id](std::optional<v1::JobState> state) {
+        if (!state) return r->SendError(JobNotFound(id));
+        r->SendJson(200, RenderJob(*state));
+      });
+}
+
+void ApiApplication::Impl::ListJobs(const ResponderPtr& r, const RequestInfo& req) {
+  if (auto e = CheckQueryParams(req, {"status", "limit", "cursor"})) return r->SendError(*e);
+  std::string status;
+  if (auto it = req.query.find("status"); it != req.query.end()) {
+    if (events::ParseJobStatus(it->second) == v1::JOB_STATUS_UNSPECIFIED) {
+      return r->SendError(
+          {"invalid_parameter",
+           "must be one of " + ValidStatusNames() + ", got " + DescribeValue(json(it->second)),
+           "status"});
+    }
+    status = it->second;
+  }
+  int limit = 0;
+  if (auto e = ParseLimit(req, kDefaultListLimit, kMaxListLimit, &limit)) return r->SendError(*e);
+  std::optional<ListCursor> cursor;
+  if (auto it = req.query.find("cursor"); it != req.query.end()) {
+    cursor = DecodeCursor(it->second);
+    if (!cursor) {
+      return r->SendError(
+          {"invalid_parameter",
+           "is not a cursor this API returned; pass next_cursor from the previous page unchanged",
+           "cursor"});
+    }
+  }
+  WithDatabase<json>(
+      r,
+      [status, limit, cursor](pqxx::connection& c) {
+        std::vector<std::string> params;
+        std::vector<std::string> where;
+        if (!status.empty()) {
+          params.push_back(status);
+          where.push_back("status = $" + std::to_string(params.size()));
+        }
+        if (cursor) {
+          params.push_back(cursor->created_at);
+          params.push_back(cursor->job_id);
+          where.push_back("(created_at, job_id) < ($" + std::to_string(params.size() - 1) +
+                          "::timestamptz, $" + std::to_string(params.size()) + "::uuid)");
+        }
+        std::string sql =
+            "SELECT fold_state, job_id::text, "
+            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM jobs";
+        for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
+        // One row more than asked tells whether another page exists.
+        sql += " ORDER BY created_at DESC, job_id DESC LIMIT " + std::to_string(limit + 1);
+        pqxx::read_transaction tx(c);
+        pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+        json jobs = json::array();
+        json next = nullptr;
+        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+          if (static_cast<int>(i) == limit) {
+            const auto& last = rows[i - 1];
+            next = EncodeCursor({last[2].as<std::string>(), last[1].as<std::string>()});
+            break;
+          }
+          jobs.push_back(RenderJob(DecodeFoldState(rows[i][0])));
+        }
+        return json{{"jobs", std::move(jobs)}, {"next_cursor", std::move(next)}};
+      },
+      [r](json page) { r->SendJson(200, page); });
+}
+
+void ApiApplication::Impl::ListExecutions(const ResponderPtr& r, const std::string& id,
+                                          const RequestInfo& req) {
+  if (!LooksLikeUuid(id)) {
+    return r->SendError(
+        {"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
+  }
+  if (auto e = CheckQueryParams(req, {"limit"})) return r->SendError(*e);
+  int limit = 0;
+  if (auto e = ParseLimit(req, kDefaultExecutionsLimit, kMaxExecutionsLimit, &limit))
+    return r->SendError(*e);
+  r->SetJobId(id);
+  WithDatabase<std::optional<json>>(
+      r,
+      [id, limit](pqxx::connection& c) -> std::optional<json> {
+        pqxx::read_transaction tx(c);
+        if (tx.exec_params("SELECT 1 FROM jobs WHERE job_id = $1::uuid", id).empty())
+          return std::nullopt;
+        auto ms = [](const char* column) {
+          return std::string("floor(extract(epoch FROM ") + column + ") * 1000)::bigint";
+        };
+        pqxx::result rows =
+            tx.exec_params("SELECT run_id::text, attempt, status, " + ms("scheduled_for") + ", " +
+                               ms("started_at") + ", " + ms("finished_at") +
+                               ", http_status, duration_ms, error, executor_id FROM job_executions"
+                               " WHERE job_id = $1::uuid ORDER BY attempt DESC LIMIT $2",
+                           id, limit);
+        json executions = json::array();
+        for (const auto& row : rows) {
+          ExecutionRow e;
+          e.run_id = row[0].as<std::string>();
+          e.attempt = row[1].as<int>();
+          e.status = row[2].as<std::string>();
+          e.scheduled_for = OptionalMillis(row[3]);
+          e.started_at = OptionalMillis(row[4]);
+          e.finished_at = OptionalMillis(row[5]);
+          e.http_status = OptionalField<int>(row[6]);
+          e.duration_ms = OptionalField<int64_t>(row[7]);
+          e.error = OptionalField<std::string>(row[8]);
+          e.executor_id = OptionalField<std::string>(row[9]);
+          executions.push_back(RenderExecution(e));
+        }
+        return json{{"executions", std::move(executions)}};
+      },
+      [r, id](std::optional<json> page) {
+        if (!page) return r->SendError(JobNotFound(id));
+        r->SendJson(200, *page);
+      });
+}
+
+// POST /api/v1/jobs/{id}/cancel: reads the job (worker thread), then appends
+// CancelRequested; the scheduler decides the actual JobCanceled.
+void ApiApplication::Impl::Cancel(const ResponderPtr& r, const std::string& id,
+                                  const RequestInfo& req) {
+  if (!LooksLikeUuid(id)) {
+    return r->SendError(
+        {"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
+  }
+  r->SetJobId(id);
+  events::Origin origin = MakeOrigin(req);
+  WithDatabase<std::optional<v1::JobState>>(
+      r,
+      [id](pqxx::connection& c) -> std::optional<v1::JobState> {
+        pqxx::read_transaction tx(c);
+        pqxx::result rows =
+            tx.exec_params("SELECT fold_state FROM jobs WHERE job_id = $1::uuid", id);
+        if (rows.empty()) return std::nullopt;
+        return DecodeFoldState(rows[0][0]);
+      },
+      [this, r, id, origin](std::optional<v1::JobState> state) {
+        if (!state) return r->SendError(JobNotFound(id));
+        std::string status_name(events::JobStatusName(state->status()));
+        if (events::IsTerminal(state->status())) {
+          return r->SendError(
+              {"job_terminal",
+               "job " + id + " is already " + status_name + " and cannot be canceled", "",
+               json{{"status", status_name}}});
+        }
+        // The stored id is canonical (lower case): it is the Kafka key of the job's stream.
+        const std::string& job_id = state->job_id();
+        events::Envelope event =
+            events::MakeEnvelope(ids::EventId("CancelRequested", job_id, ""), job_id, origin);
+        event.mutable_cancel_requested()->set_reason("requested through the API");
+        json answer = {{"job_id", job_id}, {"status", status_name}, {"cancel_requested", true}};
+        AppendThenRespond(r, event, 202, answer.dump(), "");
+      });
+}
+
+void ApiApplication::Impl::Health(const ResponderPtr& r) {
+  bool queued = workers_.Submit([this, r] {
+    Result<bool> ok = pool_.Run<bool>([](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      tx.exec("SET LOCAL statement_timeout = 1000");
+      tx.exec("SELECT 1");
+      return true;
+    });
+    if (!ok.ok()) {
+      services::Log(*logger_, spdlog::level::warn, "health: PostgreSQL is down",
+                    {{"reason", ok.status().message()}});
+    }
+    // Liveness: the process serves; PostgreSQL's state is information.
+    r->SendJson(200, {{"status", "ok"}, {"postgres", ok.ok() ? "ok" : "down"}});
+  });
+  if (!queued) r->SendJson(200, {{"status", "ok"}, {"postgres", "busy"}});
+}
+
+// ---------------------------------------------------------------------------
+
+ApiApplication::ApiApplication(ApiOptions options, events::Producer& producer,
+                               std::string database_url, events::Topics topics, Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(options), producer, std::move(database_url),
+                                   std::move(topics), clock)) {}
+
+ApiApplication::~ApiApplication() = default;
+
+Status ApiApplication::Start() { return impl_->Start(); }
+
+void ApiApplication::Stop() { impl_->Stop(); }
+
+int ApiApplication::port() const { return impl_->port(); }
+
+}  // namespace jobsched::api

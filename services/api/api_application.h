@@ -1,0 +1,79 @@
+// The jobsched HTTP API: validates requests and appends their events
+// (JobSubmitted, CancelRequested) to the log; answers queries from the
+// PostgreSQL projections.
+//
+//   POST /api/v1/jobs                      201 job   (after Kafka acknowledged)
+//   GET  /api/v1/jobs?status=&limit=&cursor=  200 {jobs, next_cursor}
+//   GET  /api/v1/jobs/{id}                 200 job
+//   GET  /api/v1/jobs/{id}/executions?limit=  200 {executions}
+//   POST /api/v1/jobs/{id}/cancel          202 {job_id, status, cancel_requested}
+//   GET  /health                           200 {status, postgres}
+//
+// Submissions depend on Kafka only and queries on PostgreSQL only. Pistache's
+// I/O threads parse and validate; PostgreSQL work runs on a worker pool and
+// Kafka acknowledgements answer from the producer's thread, so no I/O thread
+// ever waits. Errors are {"error": {"code", "message", "field"?}} (api_error.h).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "events/event_log.h"
+#include "events/status.h"
+#include "events/time.h"
+#include "events/topics.h"
+
+namespace jobsched::api {
+
+struct ApiOptions {
+  std::string host = "0.0.0.0";
+  int port = 8080;  // 0: the kernel picks a free port; see ApiApplication::port()
+  int threads = 2;  // Pistache I/O threads; the PostgreSQL workers are threads + 2
+  // Largest request body served; larger bodies get 413 payload_too_large.
+  // Room for a 1 MiB payload escaped as JSON plus the rest of a job.
+  size_t max_request_bytes = (2u << 20) + (64u << 10);
+  std::string instance_id = "api";  // events are produced by "api/<instance_id>"
+  // A write not acknowledged by Kafka within this time is answered 503
+  // kafka_unavailable ("not confirmed": it may still be stored, so clients
+  // retry with the same Idempotency-Key). 0: wait as long as the producer does
+  // (librdkafka's message.timeout.ms, 5 minutes by default).
+  std::chrono::milliseconds ack_timeout{15'000};
+  // Stop() waits this long for requests in flight, then answers the rest 503
+  // shutting_down. Longer than ack_timeout, so Kafka's verdict usually arrives.
+  std::chrono::milliseconds drain_timeout{20'000};
+  size_t max_queued_queries = 1024;  // beyond this, queries get 503 overloaded
+};
+
+// Lifecycle: construct, Start() once, Stop() (or destroy). Start/Stop/port are
+// called from one controlling thread; the server's own threads are internal.
+class ApiApplication {
+ public:
+  // `producer` and `clock` are not owned and must outlive this object (late
+  // Kafka acknowledgements after Stop() touch neither). `database_url` is a
+  // libpq connection string; connections are opened lazily, so the API starts
+  // (and accepts submissions) while PostgreSQL is down.
+  ApiApplication(ApiOptions options, events::Producer& producer, std::string database_url,
+                 events::Topics topics, Clock& clock);
+  ~ApiApplication();  // Stop()
+  ApiApplication(const ApiApplication&) = delete;
+  ApiApplication& operator=(const ApiApplication&) = delete;
+
+  // Binds and starts serving. kUnavailable when the address cannot be bound.
+  Status Start();
+
+  // Stops taking requests (new ones get 503 shutting_down), waits up to
+  // drain_timeout for requests in flight, answers those still pending 503
+  // shutting_down, shuts the server down and joins its threads. Idempotent.
+  void Stop();
+
+  // The bound port (useful with port 0); 0 before Start().
+  int port() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jobsched::api

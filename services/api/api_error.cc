@@ -1,0 +1,74 @@
+#include "services/api/api_error.h"
+
+#include <array>
+#include <utility>
+
+namespace jobsched::api {
+
+int HttpStatusOf(std::string_view code) {
+  static constexpr std::array<std::pair<std::string_view, int>, 20> kTable = {{
+      {"invalid_json", 400},
+      {"unknown_field", 400},
+      {"missing_field", 400},
+      {"invalid_field", 400},
+      {"invalid_parameter", 400},
+      {"invalid_job_id", 400},
+      {"idempotency_key_conflict", 400},
+      {"invalid_argument", 400},
+      {"not_found", 404},
+      {"job_not_found", 404},
+      {"method_not_allowed", 405},
+      {"request_timeout", 408},
+      {"job_terminal", 409},
+      {"conflict", 409},
+      {"payload_too_large", 413},
+      {"kafka_unavailable", 503},
+      {"database_unavailable", 503},
+      {"overloaded", 503},
+      {"shutting_down", 503},
+      {"internal", 500},
+  }};
+  for (const auto& [name, status] : kTable) {
+    if (name == code) return status;
+  }
+  return 500;
+}
+
+nlohmann::json ErrorBody(const ApiError& error) {
+  nlohmann::json inner = {{"code", error.code}, {"message", error.message}};
+  if (!error.field.empty()) inner["field"] = error.field;
+  if (error.details.is_object()) {
+    for (const auto& [key, value] : error.details.items()) inner[key] = value;
+  }
+  return {{"error", std::move(inner)}};
+}
+
+ApiError FromFieldError(FieldError error) {
+  return {std::move(error.code), std::move(error.message), std::move(error.field)};
+}
+
+ApiError FromStatus(const Status& status, std::string_view unavailable_code) {
+  std::string code;
+  switch (status.code()) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kTimeout:
+      code = unavailable_code;
+      break;
+    case ErrorCode::kInvalidArgument:
+      code = "invalid_argument";
+      break;
+    case ErrorCode::kNotFound:
+      code = "not_found";
+      break;
+    case ErrorCode::kConflict:
+      code = "conflict";
+      break;
+    case ErrorCode::kOk:  // a caller bug; report it rather than pretend success
+    case ErrorCode::kInternal:
+      code = "internal";
+      break;
+  }
+  return {std::move(code), status.message(), ""};
+}
+
+}  // namespace jobsched::api

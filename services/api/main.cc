@@ -1,0 +1,92 @@
+// jobsched-api: the HTTP API. Environment (besides services/common/config.h):
+//   JOBSCHED_API_PORT       port to listen on (default 8080; 0 = any free port, logged)
+//   JOBSCHED_API_THREADS    HTTP I/O threads (default 2)
+//   JOBSCHED_API_PORT_FILE  if set, the bound port is written there once serving (for tests)
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "projections/migrations.h"
+#include "services/api/api_application.h"
+#include "services/common/config.h"
+#include "services/common/logging.h"
+#include "services/common/service_main.h"
+
+namespace jobsched::api {
+namespace {
+
+// Writes `content` to `path` atomically (temporary file + rename), so a reader
+// polling for the file never sees it half-written.
+Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content << "\n";
+    if (!out.flush()) return Status::Internal("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::Internal("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+// The API as a services::Service: owns its producer and the application.
+class ApiService final : public services::Service {
+ public:
+  ApiService(std::unique_ptr<events::Producer> producer, ApiOptions options,
+             const services::ServiceConfig& config, std::string port_file)
+      : producer_(std::move(producer)),
+        app_(std::move(options), *producer_, config.database_url, config.topics(),
+             SystemClock::Instance()),
+        port_file_(std::move(port_file)) {}
+
+  Status Start() override {
+    Status s = app_.Start();
+    if (!s.ok() || port_file_.empty()) return s;
+    return WriteFileAtomically(port_file_, std::to_string(app_.port()));
+  }
+
+  void Stop() override { app_.Stop(); }
+
+ private:
+  std::unique_ptr<events::Producer> producer_;  // outlives app_ (declared first)
+  ApiApplication app_;
+  std::string port_file_;
+};
+
+Result<std::unique_ptr<services::Service>> MakeApiService(const services::ServiceConfig& config,
+                                                          events::EventLog& log) {
+  auto logger = services::GetLogger("api");
+  auto port = services::EnvInt("JOBSCHED_API_PORT", 8080, 0, 65535);
+  if (!port.ok()) return port.status();
+  auto threads = services::EnvInt("JOBSCHED_API_THREADS", 2, 1, 64);
+  if (!threads.ok()) return threads.status();
+
+  // Queries need the schema; submissions do not. With PostgreSQL unreachable
+  // the API still starts (the projector applies the migrations later), but a
+  // migration that fails is fatal.
+  Status migrated = projections::ApplyMigrations(config.database_url);
+  if (migrated.code() == ErrorCode::kUnavailable) {
+    services::Log(*logger, spdlog::level::warn, "PostgreSQL unreachable, migrations not applied",
+                  {{"reason", migrated.message()}});
+  } else if (!migrated.ok()) {
+    return migrated;
+  }
+
+  auto producer = log.NewProducer("jobsched-api-" + config.instance_id);
+  if (!producer.ok()) return producer.status();
+
+  ApiOptions options;
+  options.port = static_cast<int>(port.value());
+  options.threads = static_cast<int>(threads.value());
+  options.instance_id = config.instance_id;
+  return std::unique_ptr<services::Service>(new ApiService(
+      std::move(producer).value(), options, config, services::EnvOr("JOBSCHED_API_PORT_FILE", "")));
+}
+
+}  // namespace
+}  // namespace jobsched::api
+
+int main() { return jobsched::services::ServiceMain("api", jobsched::api::MakeApiService); }
