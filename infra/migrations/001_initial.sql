@@ -42,10 +42,12 @@ CREATE TABLE job_executions (
 );
 CREATE INDEX job_executions_job_idx ON job_executions (job_id, attempt DESC);
 
--- One row per event of the log: the audit trail and the archive that outlives
--- Kafka retention.
+-- One row per record of the log: the audit trail and the archive that outlives
+-- Kafka retention. Keyed by position, not event id: a redelivered event is a
+-- second record (outcome "duplicate"), and an event first rejected and later
+-- applied under the same id keeps both rows.
 CREATE TABLE job_logs (
-  event_id     uuid        PRIMARY KEY,
+  event_id     uuid        NOT NULL,
   job_id       uuid        NOT NULL,
   run_id       uuid,
   ts           timestamptz NOT NULL,                -- occurred_at
@@ -58,9 +60,11 @@ CREATE TABLE job_logs (
   topic        text        NOT NULL,
   kafka_partition int      NOT NULL,
   kafka_offset bigint      NOT NULL,
-  envelope     bytea       NOT NULL                 -- the event's bytes, for replay beyond retention
+  envelope     bytea       NOT NULL,                -- the event's bytes, for replay beyond retention
+  PRIMARY KEY (topic, kafka_partition, kafka_offset)
 );
 CREATE INDEX job_logs_job_idx ON job_logs (job_id, kafka_offset);
+CREATE INDEX job_logs_event_idx ON job_logs (event_id);
 
 -- Where each projection resumes: written in the same transaction as the rows.
 CREATE TABLE projection_offsets (
