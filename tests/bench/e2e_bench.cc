@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -100,6 +102,11 @@ int main(int argc, char** argv) {
   app.add_option("--slots", slots, "executor slots")->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "rounds (medians are printed)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+
+  // Run from the build tree without ctest: find the services beside this binary.
+  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
+  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
+  setenv("JOBSCHED_SOURCE_DIR", JOBSCHED_DEFAULT_SOURCE_DIR, /*overwrite=*/0);
 
   LocalSystemOptions options;
   options.executor_slots = slots;

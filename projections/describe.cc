@@ -1,0 +1,145 @@
+#include "projections/describe.h"
+
+#include <string_view>
+
+#include "events/time.h"
+
+namespace jobsched::projections {
+namespace {
+
+using events::Envelope;
+
+constexpr size_t kMaxDetail = 200;
+
+// The first 8 characters of an id: enough to tell runs apart in a job's log.
+std::string ShortId(std::string_view id) { return std::string(id.substr(0, 8)); }
+
+std::string Truncate(std::string_view s) {
+  if (s.size() <= kMaxDetail) return std::string(s);
+  // Back up to a UTF-8 character boundary.
+  size_t n = kMaxDetail;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "…";
+}
+
+std::string RunLabel(std::string_view run_id, const events::JobState* state) {
+  std::string out = "run " + ShortId(run_id);
+  if (state != nullptr) {
+    for (const v1::RunRecord& r : state->runs()) {
+      if (r.run_id() == run_id) return out + " attempt " + std::to_string(r.attempt());
+    }
+  }
+  return out;
+}
+
+std::string Time(const google::protobuf::Timestamp& ts) { return FormatRfc3339(FromProto(ts)); }
+
+EventDescription Info(std::string m) { return {"info", std::move(m)}; }
+
+EventDescription DescribeApplied(const Envelope& e, const events::JobState* state) {
+  switch (e.event_case()) {
+    case Envelope::kJobSubmitted: {
+      const v1::JobSpec& spec = e.job_submitted().spec();
+      std::string m = "job submitted: " + JobTypeName(spec.type());
+      if (spec.type() == v1::JOB_TYPE_HTTP) {
+        m += " " + (spec.http().method().empty() ? std::string("POST") : spec.http().method()) +
+             " " + Truncate(spec.http().url());
+      }
+      if (!spec.name().empty()) m += " \"" + Truncate(spec.name()) + "\"";
+      if (IsSet(spec.run_at())) m += ", run at " + Time(spec.run_at());
+      m += ", max_retries " + std::to_string(spec.max_retries());
+      return Info(std::move(m));
+    }
+    case Envelope::kCancelRequested: {
+      const std::string& reason = e.cancel_requested().reason();
+      return Info(reason.empty() ? "cancel requested" : "cancel requested: " + Truncate(reason));
+    }
+    case Envelope::kRunDue: {
+      const v1::RunDue& d = e.run_due();
+      std::string m = "run " + ShortId(d.run_id()) + " attempt " + std::to_string(d.attempt()) +
+                      " due";
+      if (IsSet(d.scheduled_for())) m += " (scheduled for " + Time(d.scheduled_for()) + ")";
+      return Info(std::move(m));
+    }
+    case Envelope::kRunDispatched: {
+      const v1::RunDispatched& d = e.run_dispatched();
+      return Info(RunLabel(d.run_id(), state) + " dispatched (lease epoch " +
+                  std::to_string(d.lease_epoch()) + ")");
+    }
+    case Envelope::kRunStarted: {
+      const v1::RunStarted& s = e.run_started();
+      std::string m = RunLabel(s.run_id(), state) + " started";
+      if (!s.executor_id().empty()) m += " on executor " + Truncate(s.executor_id());
+      return Info(std::move(m));
+    }
+    case Envelope::kRunSucceeded: {
+      const v1::RunSucceeded& s = e.run_succeeded();
+      std::string m = RunLabel(s.run_id(), state) + " succeeded";
+      if (s.http_status() != 0) m += ": HTTP " + std::to_string(s.http_status());
+      m += " in " + std::to_string(s.duration_ms()) + " ms";
+      return Info(std::move(m));
+    }
+    case Envelope::kRunFailed: {
+      const v1::RunFailed& f = e.run_failed();
+      std::string m = RunLabel(f.run_id(), state);
+      if (f.kind() == v1::FAILURE_KIND_TIMED_OUT) {
+        m += " timed out after " + std::to_string(f.duration_ms()) + " ms";
+      } else if (f.kind() == v1::FAILURE_KIND_HTTP_STATUS || f.http_status() != 0) {
+        std::string http = "HTTP " + std::to_string(f.http_status());
+        m += " failed: " + http;
+        if (!f.error().empty() && f.error() != http) m += " (" + Truncate(f.error()) + ")";
+      } else {
+        m += " failed: " + (f.error().empty() ? std::string("error") : Truncate(f.error()));
+      }
+      return {"error", std::move(m)};
+    }
+    case Envelope::kRetryScheduled: {
+      const v1::RetryScheduled& r = e.retry_scheduled();
+      return Info("retry " + std::to_string(r.next_attempt()) + " scheduled at " +
+                  Time(r.retry_at()) + " (in " + std::to_string(r.delay_ms()) + " ms)");
+    }
+    case Envelope::kJobSucceeded:
+      return Info("job succeeded (run " + ShortId(e.job_succeeded().run_id()) + ")");
+    case Envelope::kJobDead: {
+      const v1::JobDead& d = e.job_dead();
+      std::string m = "job dead after " + std::to_string(d.attempts()) + " attempts";
+      if (!d.reason().empty()) m += ": " + Truncate(d.reason());
+      return {"error", std::move(m)};
+    }
+    case Envelope::kJobCanceled: {
+      const std::string& reason = e.job_canceled().reason();
+      return Info(reason.empty() ? "job canceled" : "job canceled: " + Truncate(reason));
+    }
+    case Envelope::EVENT_NOT_SET:
+      break;
+  }
+  return Info("event without payload");
+}
+
+}  // namespace
+
+std::string JobTypeName(v1::JobType type) {
+  switch (type) {
+    case v1::JOB_TYPE_HTTP: return "http";
+    case v1::JOB_TYPE_ECHO: return "echo";
+    case v1::JOB_TYPE_SLEEP: return "sleep";
+    case v1::JOB_TYPE_FAIL: return "fail";
+    default: return "unspecified";
+  }
+}
+
+EventDescription Describe(const events::Envelope& event, const events::FoldResult& result,
+                          const events::JobState* state_after) {
+  switch (result.outcome) {
+    case events::Outcome::kRejected:
+      return {"warn", "rejected: " + Truncate(result.reason)};
+    case events::Outcome::kDuplicate:
+      return Info("duplicate: " + (result.reason.empty() ? std::string("event already applied")
+                                                         : result.reason));
+    case events::Outcome::kApplied:
+      break;
+  }
+  return DescribeApplied(event, state_after);
+}
+
+}  // namespace jobsched::projections

@@ -1,0 +1,29 @@
+// Human-readable descriptions of events for the job_logs table.
+// Pure: no I/O, no clock; the same event and fold result always give the same
+// text, so a projection rebuilt from the log has identical rows.
+#pragma once
+
+#include <string>
+
+#include "events/envelope.h"
+#include "events/fold.h"
+
+namespace jobsched::projections {
+
+struct EventDescription {
+  std::string level;    // "info" | "warn" | "error"
+  std::string message;  // e.g. "run 1a2b3c4d attempt 2 failed: HTTP 500"
+};
+
+// Describes `event` given what the fold made of it. Rejected events are
+// "warn" with "rejected: <reason>"; failed runs and dead jobs are "error";
+// everything else is "info". `state_after`, the job's state after the fold
+// (optional), adds the attempt number to run events.
+EventDescription Describe(const events::Envelope& event, const events::FoldResult& result,
+                          const events::JobState* state_after = nullptr);
+
+// The lower-case job type as stored in jobs.type: "http", "echo", "sleep",
+// "fail" ("unspecified" for JOB_TYPE_UNSPECIFIED).
+std::string JobTypeName(v1::JobType type);
+
+}  // namespace jobsched::projections

@@ -1,0 +1,462 @@
+#include "projections/pg_projection_store.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <pqxx/pqxx>
+
+#include "events/fold.h"
+#include "events/ids.h"
+#include "projections/describe.h"
+#include "projections/migrations.h"
+#include "projections/pg_internal.h"
+
+namespace jobsched::projections {
+namespace {
+
+using internal::PgJson;
+using internal::PgText;
+
+constexpr size_t kIdsPerSelect = 1000;
+
+// Thrown inside a Write transaction to roll it back as a fencing conflict.
+class OffsetConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Protobuf serialisation with map entries in key order, so a rebuilt
+// projection stores byte-identical fold_state.
+std::string SerializeDeterministic(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Rows are staged with COPY into session-local temporary tables shaped like
+// the targets (created once per connection, emptied at every commit), then
+// merged with one INSERT … SELECT … ON CONFLICT per table. COPY skips SQL
+// parsing of every value, which dominated the cost of multi-row VALUES.
+// Columns are listed large-first: libpqxx joins a row's fields recursively
+// from the back, so a big last field would be copied once per column.
+struct Table {
+  std::string name;
+  std::string stage;
+  std::vector<std::string> columns;
+  std::string conflict;  // the ON CONFLICT clause
+};
+
+std::string Join(const std::vector<std::string>& columns) {
+  std::string out;
+  for (const std::string& c : columns) {
+    if (!out.empty()) out += ", ";
+    out += c;
+  }
+  return out;
+}
+
+// "ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..." for every non-key column.
+std::string UpsertClause(const std::vector<std::string>& columns, const std::string& key) {
+  std::string out = "ON CONFLICT (" + key + ") DO UPDATE SET ";
+  bool first = true;
+  for (const std::string& c : columns) {
+    if (c == key) continue;
+    if (!first) out += ", ";
+    first = false;
+    out += c + " = EXCLUDED." + c;
+  }
+  return out;
+}
+
+const Table& JobsTable() {
+  static const Table t = [] {
+    Table t{"jobs", "jobs_stage",
+            {"fold_state", "job_id", "name", "type", "status", "priority", "max_retries",
+             "attempts", "run_at", "next_fire_at", "cancel_requested", "last_error",
+             "correlation_id", "created_at", "updated_at", "version"},
+            ""};
+    t.conflict = UpsertClause(t.columns, "job_id");
+    return t;
+  }();
+  return t;
+}
+
+const Table& ExecutionsTable() {
+  static const Table t = [] {
+    Table t{"job_executions", "job_executions_stage",
+            {"output", "error", "run_id", "job_id", "attempt", "status", "scheduled_for",
+             "due_at", "dispatched_at", "started_at", "finished_at", "executor_id",
+             "lease_epoch", "http_status", "duration_ms"},
+            ""};
+    t.conflict = UpsertClause(t.columns, "run_id");
+    return t;
+  }();
+  return t;
+}
+
+const Table& LogsTable() {
+  static const Table t{"job_logs",
+                       "job_logs_stage",
+                       {"envelope", "fields", "message", "event_id", "job_id", "run_id", "ts",
+                        "level", "event_type", "outcome", "producer", "topic",
+                        "kafka_partition", "kafka_offset"},
+                       // No conflict target: whatever unique key job_logs has (today the
+                       // record's position) makes a re-projected record a no-op.
+                       "ON CONFLICT DO NOTHING"};
+  return t;
+}
+
+// One row for COPY: text values, or NULL.
+template <size_t N>
+class CopyRow {
+ public:
+  CopyRow& Text(std::string_view s) { return Set(PgText(s)); }
+  CopyRow& TextOrNull(std::string_view s) { return s.empty() ? Null() : Text(s); }
+  CopyRow& Int(int64_t v) { return Set(std::to_string(v)); }
+  CopyRow& IntOrNull(int64_t v, bool null) { return null ? Null() : Int(v); }
+  CopyRow& Bool(bool b) { return Set(b ? "t" : "f"); }
+  CopyRow& Time(const google::protobuf::Timestamp& ts) { return Set(internal::TimestampText(ts)); }
+  CopyRow& TimeOrNull(const google::protobuf::Timestamp& ts) {
+    return IsSet(ts) ? Time(ts) : Null();
+  }
+  CopyRow& Bytes(std::string_view b) { return Set(internal::ByteaText(b)); }
+  CopyRow& Null() {
+    ptrs_.at(n_++) = nullptr;
+    return *this;
+  }
+
+  // Pointers into this row's values, nullptr for NULL; valid while it lives.
+  const std::array<const char*, N>& Fields() {
+    if (n_ != N) throw std::logic_error("COPY row has " + std::to_string(n_) + " of " +
+                                        std::to_string(N) + " values");
+    return ptrs_;
+  }
+
+ private:
+  CopyRow& Set(std::string v) {
+    values_.at(n_) = std::move(v);
+    ptrs_.at(n_) = values_[n_].c_str();
+    ++n_;
+    return *this;
+  }
+  std::array<std::string, N> values_;
+  std::array<const char*, N> ptrs_{};
+  size_t n_ = 0;
+};
+
+// Streams rows into `table`'s stage with COPY, then merges them.
+class StagedWrite {
+ public:
+  StagedWrite(pqxx::work& txn, const Table& table)
+      : txn_(txn), table_(table), stream_(txn, table.stage, table.columns) {}
+
+  template <size_t N>
+  void Add(CopyRow<N>& row) {
+    stream_ << row.Fields();
+  }
+
+  void Merge() {
+    stream_.complete();
+    const std::string cols = Join(table_.columns);
+    txn_.exec("INSERT INTO " + table_.name + " (" + cols + ") SELECT " + cols + " FROM " +
+              table_.stage + " " + table_.conflict);
+  }
+
+ private:
+  pqxx::work& txn_;
+  const Table& table_;
+  pqxx::stream_to stream_;
+};
+
+void WriteOffsets(pqxx::work& txn, const ProjectionBatch& batch) {
+  std::string sql =
+      "INSERT INTO projection_offsets AS po (projection, topic, partition, next_offset) VALUES ";
+  std::string cases;
+  bool first = true;
+  const std::string projection = txn.quote(batch.projection);
+  const std::string topic = txn.quote(batch.topic);
+  for (const OffsetUpdate& u : batch.offsets) {
+    if (!first) sql += ',';
+    first = false;
+    sql += "(" + projection + "," + topic + "," + std::to_string(u.partition) + "," +
+           std::to_string(u.next_offset) + ")";
+    if (u.expected) {
+      cases += " WHEN " + std::to_string(u.partition) + " THEN " + std::to_string(*u.expected);
+    }
+  }
+  sql += " ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset";
+  sql += cases.empty() ? " WHERE false"
+                       : " WHERE po.next_offset = CASE EXCLUDED.partition" + cases + " END";
+  sql += " RETURNING partition, (xmax = 0) AS inserted";
+  pqxx::result r = txn.exec(sql);
+  std::map<int32_t, bool> written;  // partition → inserted (vs updated)
+  for (const auto& row : r) written[row[0].as<int32_t>()] = row[1].as<bool>();
+  for (const OffsetUpdate& u : batch.offsets) {
+    auto it = written.find(u.partition);
+    if (it == written.end() || it->second != !u.expected.has_value()) {
+      throw OffsetConflict("offsets of " + batch.projection + "/" + batch.topic + "[" +
+                           std::to_string(u.partition) + "] are not where this batch started (" +
+                           (u.expected ? std::to_string(*u.expected) : std::string("no row")) +
+                           "): another writer or an earlier attempt got there first");
+    }
+  }
+}
+
+void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
+  // One row per job: the last state given wins (uuid equality ignores case).
+  std::unordered_map<std::string, const events::JobState*> latest;
+  std::vector<std::string> order;
+  for (const events::JobState& s : batch.jobs) {
+    if (!LooksLikeUuid(s.job_id()) || s.status() == v1::JOB_STATUS_UNSPECIFIED) continue;
+    auto [it, inserted] = latest.try_emplace(Lower(s.job_id()), &s);
+    if (inserted) {
+      order.push_back(it->first);
+    } else {
+      it->second = &s;
+    }
+  }
+  if (order.empty()) return;
+  StagedWrite write(txn, JobsTable());
+  for (const std::string& key : order) {
+    const events::JobState& s = *latest[key];
+    const v1::JobSpec& spec = s.spec();
+    CopyRow<16> row;
+    row.Bytes(SerializeDeterministic(s))
+        .Text(s.job_id())
+        .Text(spec.name())
+        .Text(JobTypeName(spec.type()))
+        .Text(events::JobStatusName(s.status()))
+        .Int(spec.priority())
+        .Int(spec.max_retries())
+        .Int(s.runs_size())
+        .TimeOrNull(spec.run_at())
+        .TimeOrNull(s.next_fire_at())
+        .Bool(s.cancel_requested())
+        .TextOrNull(s.last_error())
+        .TextOrNull(s.correlation_id())
+        .Time(s.created_at())
+        .Time(s.updated_at())
+        .Int(s.version());
+    write.Add(row);
+  }
+  write.Merge();
+}
+
+void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
+  std::unordered_map<std::string, const ExecutionRow*> latest;
+  std::vector<std::string> order;
+  for (const ExecutionRow& e : batch.executions) {
+    if (!LooksLikeUuid(e.run.run_id()) || !LooksLikeUuid(e.job_id)) continue;
+    auto [it, inserted] = latest.try_emplace(Lower(e.run.run_id()), &e);
+    if (inserted) {
+      order.push_back(it->first);
+    } else {
+      it->second = &e;
+    }
+  }
+  if (order.empty()) return;
+  StagedWrite write(txn, ExecutionsTable());
+  for (const std::string& key : order) {
+    const ExecutionRow& e = *latest[key];
+    const v1::RunRecord& r = e.run;
+    bool finished = events::IsRunFinished(r.status());
+    CopyRow<15> row;
+    row.TextOrNull(r.output())
+        .TextOrNull(r.error())
+        .Text(r.run_id())
+        .Text(e.job_id)
+        .Int(r.attempt())
+        .Text(events::RunStatusName(r.status()))
+        .TimeOrNull(r.scheduled_for())
+        .TimeOrNull(r.due_at())
+        .TimeOrNull(r.dispatched_at())
+        .TimeOrNull(r.started_at())
+        .TimeOrNull(r.finished_at())
+        .TextOrNull(r.executor_id())
+        .Int(r.lease_epoch())
+        .IntOrNull(r.http_status(), r.http_status() == 0)
+        .IntOrNull(r.duration_ms(), !finished);
+    write.Add(row);
+  }
+  write.Merge();
+}
+
+void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
+  std::set<std::tuple<std::string_view, int32_t, int64_t>> seen;  // one row per record
+  std::unique_ptr<StagedWrite> write;
+  for (const JobLogRow& l : batch.logs) {
+    if (!LooksLikeUuid(l.event_id) || !LooksLikeUuid(l.job_id)) continue;
+    if (!seen.emplace(l.topic, l.partition, l.offset).second) continue;
+    if (write == nullptr) write = std::make_unique<StagedWrite>(txn, LogsTable());
+    CopyRow<14> row;
+    row.Bytes(l.envelope)
+        .Text(PgJson(l.fields_json.empty() ? "{}" : l.fields_json))
+        .Text(l.message)
+        .Text(l.event_id)
+        .Text(l.job_id)
+        .TextOrNull(LooksLikeUuid(l.run_id) ? l.run_id : std::string())
+        .Time(l.ts)
+        .Text(l.level)
+        .Text(l.event_type)
+        .Text(l.outcome)
+        .Text(l.producer)
+        .Text(l.topic)
+        .Int(l.partition)
+        .Int(l.offset);
+    write->Add(row);
+  }
+  if (write != nullptr) write->Merge();
+}
+
+}  // namespace
+
+// One libpqxx connection, opened on first use and reopened after it breaks.
+// Not thread-safe: the owner holds `mu` around every use.
+class PgProjectionStore::Session {
+ public:
+  Session(const PgProjectionStoreOptions& options, bool writer)
+      : options_(options), writer_(writer) {}
+
+  std::mutex mu;
+
+  // Runs `body` with the connection, translating exceptions into a Status. A
+  // connection that failed is dropped and reopened on the next call.
+  template <typename Body>
+  Status Run(std::string_view what, Body&& body) {
+    try {
+      body(Conn());
+      return Status::Ok();
+    } catch (const OffsetConflict& e) {
+      return Status::Conflict(e.what());
+    } catch (const std::exception& e) {
+      Status s = internal::TranslatePgError(
+          e, std::string(what) + " (" + DescribeDatabaseUrl(options_.database_url) + ")");
+      if (s.code() == ErrorCode::kUnavailable) conn_.reset();
+      return s;
+    }
+  }
+
+ private:
+  pqxx::connection& Conn() {
+    if (conn_ != nullptr && !conn_->is_open()) conn_.reset();
+    if (conn_ == nullptr) {
+      auto fresh = std::make_unique<pqxx::connection>(options_.database_url);
+      pqxx::nontransaction setup(*fresh);
+      setup.exec("SET application_name = " + setup.quote(options_.application_name));
+      if (writer_) {
+        if (options_.asynchronous_commit) setup.exec("SET synchronous_commit = off");
+        for (const Table* t : {&JobsTable(), &ExecutionsTable(), &LogsTable()}) {
+          setup.exec("CREATE TEMP TABLE IF NOT EXISTS " + t->stage + " (LIKE " + t->name +
+                     ") ON COMMIT DELETE ROWS");
+        }
+      }
+      conn_ = std::move(fresh);  // only once fully set up
+    }
+    return *conn_;
+  }
+
+  const PgProjectionStoreOptions& options_;
+  const bool writer_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+PgProjectionStore::PgProjectionStore(PgProjectionStoreOptions options)
+    : options_(std::move(options)),
+      reader_(std::make_unique<Session>(options_, /*writer=*/false)),
+      writer_(std::make_unique<Session>(options_, /*writer=*/true)) {}
+
+PgProjectionStore::~PgProjectionStore() = default;
+
+Result<std::map<std::string, events::JobState>> PgProjectionStore::LoadStates(
+    const std::vector<std::string>& job_ids) {
+  std::vector<std::string> ids;
+  for (const std::string& id : job_ids) {
+    if (LooksLikeUuid(id)) ids.push_back(id);
+  }
+  std::map<std::string, events::JobState> out;
+  if (ids.empty()) return out;
+  std::lock_guard<std::mutex> lock(reader_->mu);
+  Status s = reader_->Run("loading job states", [&](pqxx::connection& conn) {
+    pqxx::nontransaction txn(conn);
+    for (size_t begin = 0; begin < ids.size(); begin += kIdsPerSelect) {
+      size_t end = std::min(ids.size(), begin + kIdsPerSelect);
+      std::string sql = "SELECT job_id::text, fold_state FROM jobs WHERE job_id IN (";
+      for (size_t i = begin; i < end; ++i) {
+        if (i != begin) sql += ',';
+        sql += txn.quote(ids[i]);
+      }
+      sql += ')';
+      for (const auto& row : txn.exec(sql)) {
+        pqxx::binarystring bytes(row[1]);
+        events::JobState state;
+        if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          throw std::runtime_error("jobs.fold_state of job " + row[0].as<std::string>() +
+                                   " is not a jobsched.v1.JobState");
+        }
+        std::string key = state.job_id();  // the id as the events spell it
+        out.emplace(std::move(key), std::move(state));
+      }
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::map<int32_t, int64_t>> PgProjectionStore::LoadOffsets(
+    const std::string& projection, const std::string& topic, const std::vector<int32_t>& partitions) {
+  std::map<int32_t, int64_t> out;
+  std::set<int32_t> wanted(partitions.begin(), partitions.end());
+  std::lock_guard<std::mutex> lock(reader_->mu);
+  Status s = reader_->Run("loading projection offsets", [&](pqxx::connection& conn) {
+    pqxx::nontransaction txn(conn);
+    pqxx::result r = txn.exec_params(
+        "SELECT partition, next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2",
+        projection, topic);
+    for (const auto& row : r) {
+      int32_t p = row[0].as<int32_t>();
+      if (wanted.count(p) != 0) out[p] = row[1].as<int64_t>();
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status PgProjectionStore::Write(const ProjectionBatch& batch) {
+  std::set<int32_t> partitions;
+  for (const OffsetUpdate& u : batch.offsets) {
+    if (!partitions.insert(u.partition).second) {
+      return Status::Invalid("batch names partition " + std::to_string(u.partition) + " twice");
+    }
+  }
+  if (batch.offsets.empty()) return Status::Invalid("batch without offsets");
+  std::lock_guard<std::mutex> lock(writer_->mu);
+  return writer_->Run("writing projection batch", [&](pqxx::connection& conn) {
+    pqxx::work txn(conn, "projection_batch");
+    WriteOffsets(txn, batch);  // first: a conflict aborts before any other work
+    WriteJobs(txn, batch);
+    WriteExecutions(txn, batch);
+    WriteLogs(txn, batch);
+    txn.commit();
+  });
+}
+
+}  // namespace jobsched::projections

@@ -1,0 +1,59 @@
+// PgProjectionStore: the ProjectionStore on PostgreSQL (libpqxx), over the
+// tables of infra/migrations (jobs, job_executions, job_logs,
+// projection_offsets). Apply the migrations first (migrations.h).
+//
+// One transaction per Write: the offsets are fenced first
+// (INSERT … ON CONFLICT DO UPDATE … WHERE next_offset = expected), then the
+// rows are streamed with COPY into temporary stage tables and merged:
+// jobs and job_executions upserted, job_logs inserted (one row per record,
+// ON CONFLICT DO NOTHING on its key: topic, partition, offset). Values travel
+// as COPY data escaped by libpqxx or as libpqxx-quoted literals, never as SQL
+// text concatenated raw.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "projections/projection_store.h"
+
+namespace jobsched::projections {
+
+struct PgProjectionStoreOptions {
+  std::string database_url;  // libpq URI or key=value string
+  std::string application_name = "jobsched-projector";
+  // SET synchronous_commit = off on the writing session. Safe for a
+  // projection: rows and offsets commit together, so a server crash that
+  // loses the last commits loses both, the next Write conflicts on the
+  // offsets, and the projector consumes those records again.
+  bool asynchronous_commit = true;
+};
+
+// Thread-safe. Two connections, each opened on first use and reopened after
+// it breaks: Write() on one, LoadStates()/LoadOffsets() on the other, so the
+// projector can read the states of its next batch while the previous batch
+// commits. Reads see committed data only. Errors follow projection_store.h.
+class PgProjectionStore final : public ProjectionStore {
+ public:
+  explicit PgProjectionStore(PgProjectionStoreOptions options);
+  ~PgProjectionStore() override;
+  PgProjectionStore(const PgProjectionStore&) = delete;
+  PgProjectionStore& operator=(const PgProjectionStore&) = delete;
+
+  Result<std::map<std::string, events::JobState>> LoadStates(
+      const std::vector<std::string>& job_ids) override;
+  Result<std::map<int32_t, int64_t>> LoadOffsets(const std::string& projection,
+                                                 const std::string& topic,
+                                                 const std::vector<int32_t>& partitions) override;
+  Status Write(const ProjectionBatch& batch) override;
+
+ private:
+  class Session;
+  const PgProjectionStoreOptions options_;
+  std::unique_ptr<Session> reader_;  // LoadStates, LoadOffsets
+  std::unique_ptr<Session> writer_;  // Write
+};
+
+}  // namespace jobsched::projections

@@ -1,0 +1,92 @@
+// Where projections are stored: the interface between the Projector and a
+// database. PgProjectionStore (PostgreSQL, production) and
+// MemoryProjectionStore (tests) implement it.
+//
+// Exactly-once contract: a ProjectionBatch holds rows *and* the offsets that
+// follow them; Write() stores both atomically, and only if the stored offsets
+// are still the ones the batch was computed from (optimistic fencing). So a
+// retried Write after an unknown commit outcome, or a zombie projector that
+// lost its partitions, can never apply a batch twice.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/envelope.h"
+#include "events/status.h"
+
+namespace jobsched::projections {
+
+// One row of job_logs: a record of the topic as the projector saw it. Keyed
+// by its position (topic, partition, offset): a redelivered event is a second
+// row with outcome "duplicate"; projecting the same record again adds nothing.
+struct JobLogRow {
+  std::string event_id;
+  std::string job_id;
+  std::string run_id;                  // "" → NULL
+  google::protobuf::Timestamp ts;      // the event's occurred_at
+  std::string level;                   // info | warn | error
+  std::string event_type;              // "JobSubmitted", ...
+  std::string outcome;                 // applied | duplicate | rejected
+  std::string message;
+  std::string producer;
+  std::string fields_json;             // events::ToJson(envelope)
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string envelope;                // the record's value bytes
+};
+
+// One row of job_executions.
+struct ExecutionRow {
+  std::string job_id;
+  v1::RunRecord run;
+};
+
+// The offsets of one partition after a batch.
+struct OffsetUpdate {
+  int32_t partition = 0;
+  // What the store must hold before the write: the next offset stored by the
+  // previous batch, or nullopt for "no row yet".
+  std::optional<int64_t> expected;
+  int64_t next_offset = 0;  // offset of the first record not covered by this batch
+};
+
+// Everything one consumed batch changes, written atomically.
+struct ProjectionBatch {
+  std::string projection;           // "jobs"
+  std::string topic;                // the consumed topic
+  std::vector<events::JobState> jobs;  // latest state of every job the batch changed, one each
+  std::vector<ExecutionRow> executions;  // runs whose record changed, one per run_id
+  std::vector<JobLogRow> logs;      // one per decodable record, in log order
+  std::vector<OffsetUpdate> offsets;  // every partition the batch consumed from
+};
+
+// Implementations are thread-safe (calls may be serialised internally).
+class ProjectionStore {
+ public:
+  virtual ~ProjectionStore() = default;
+
+  // The stored states of those of `job_ids` that exist, keyed by job_id.
+  // Ids that are not UUIDs are never stored and are left out.
+  virtual Result<std::map<std::string, events::JobState>> LoadStates(
+      const std::vector<std::string>& job_ids) = 0;
+
+  // Next offset to consume for each of `partitions` that has a stored row.
+  virtual Result<std::map<int32_t, int64_t>> LoadOffsets(const std::string& projection,
+                                                         const std::string& topic,
+                                                         const std::vector<int32_t>& partitions) = 0;
+
+  // Atomically: upserts jobs and executions, inserts log rows not yet present
+  // (by topic, partition, offset), and sets the offsets. Fails with kConflict and writes
+  // nothing if any partition's stored offset differs from `expected`;
+  // kUnavailable when the store cannot be reached or the outcome is unknown
+  // (retrying the same batch is then safe: it either applies or conflicts);
+  // kInternal for other errors.
+  virtual Status Write(const ProjectionBatch& batch) = 0;
+};
+
+}  // namespace jobsched::projections

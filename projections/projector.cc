@@ -1,0 +1,678 @@
+#include "projections/projector.h"
+
+#include <algorithm>
+#include <list>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "events/fold.h"
+#include "events/ids.h"
+#include "projections/describe.h"
+
+namespace jobsched::projections {
+namespace {
+
+using events::Envelope;
+using events::JobState;
+using events::TopicPartition;
+using SteadyClock = std::chrono::steady_clock;
+using spdlog::level::level_enum;
+
+std::string PartitionList(const std::vector<int32_t>& ps) {
+  std::string out;
+  for (int32_t p : ps) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(p);
+  }
+  return out;
+}
+
+// Serialises `run` into `out`, reusing its capacity. RunRecord has no map
+// fields, so equal records serialise to equal bytes.
+void SerializeRun(const v1::RunRecord& run, std::string& out) {
+  out.resize(run.ByteSizeLong());
+  run.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+}
+
+}  // namespace
+
+// Least-recently-used job states of the assigned partitions, as of the last
+// batch handed to the writer. Batches commit in order or the projector drops
+// the cache (restart, revoke), so an entry is always the committed state or
+// about to be. Poll thread only.
+class Projector::StateCache {
+ public:
+  explicit StateCache(size_t capacity) : capacity_(capacity) {}
+
+  // Removes the state of `job_id` from the cache and returns it, if cached.
+  std::optional<JobState> Take(const std::string& job_id) {
+    auto it = index_.find(job_id);
+    if (it == index_.end()) return std::nullopt;
+    JobState state = std::move(it->second->state);
+    lru_.erase(it->second);
+    index_.erase(it);
+    return state;
+  }
+
+  void Put(const std::string& job_id, int32_t partition, JobState state) {
+    if (capacity_ == 0) return;
+    if (auto it = index_.find(job_id); it != index_.end()) {
+      lru_.erase(it->second);
+      index_.erase(it);
+    }
+    lru_.push_front(Entry{job_id, partition, std::move(state)});
+    index_[job_id] = lru_.begin();
+    while (lru_.size() > capacity_) {
+      index_.erase(lru_.back().job_id);
+      lru_.pop_back();
+    }
+  }
+
+  void DropPartitions(const std::set<int32_t>& partitions) {
+    for (auto it = lru_.begin(); it != lru_.end();) {
+      if (partitions.count(it->partition) != 0) {
+        index_.erase(it->job_id);
+        it = lru_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void Clear() {
+    lru_.clear();
+    index_.clear();
+  }
+  size_t size() const { return lru_.size(); }
+
+ private:
+  struct Entry {
+    std::string job_id;
+    int32_t partition;
+    JobState state;
+  };
+  const size_t capacity_;
+  std::list<Entry> lru_;  // most recently used first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+// One polled batch on its way to the store.
+struct Projector::Batch {
+  struct Item {
+    events::Record* record;
+    Envelope event;
+  };
+  struct Job {
+    JobState state;
+    int32_t partition = 0;
+    bool changed = false;
+    std::vector<std::string> runs_before;  // serialised runs, in order, before the batch
+  };
+  std::chrono::steady_clock::time_point polled_at;
+  std::vector<events::Record> records;  // owns what items point to
+  std::vector<Item> items;
+  std::unordered_map<std::string, Job> jobs;
+  std::map<int32_t, int64_t> next_offsets;
+  ProjectionBatch out;
+  ProjectorStats counts;  // this batch's contribution to the stats
+};
+
+Projector::Projector(events::EventLog& log, ProjectionStore& store, ProjectorOptions options)
+    : log_(log),
+      store_(store),
+      options_(std::move(options)),
+      logger_("projector", options_.log_sink),
+      cache_(std::make_unique<StateCache>(options_.state_cache_jobs)) {}
+
+Projector::~Projector() {
+  Stop();  // the poll thread closes the consumer it ran
+}
+
+Status Projector::Start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) return Status::Conflict("projector already started");
+  }
+  if (options_.topic.empty()) return Status::Invalid("projector needs a topic");
+  auto consumer = NewConsumer();
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(consumer).value();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+    stop_ = false;
+  }
+  writer_thread_ = std::thread(&Projector::WriterLoop, this);
+  poll_thread_ = std::thread(&Projector::PollLoop, this);
+  logger_.Log(level_enum::info, "projector started",
+              {{"topic", options_.topic},
+               {"group", options_.group_id},
+               {"projection", options_.projection}});
+  return Status::Ok();
+}
+
+void Projector::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (writer_thread_.joinable()) {
+    writer_thread_.join();
+    ProjectorStats s = stats();
+    logger_.Log(level_enum::info, "projector stopped",
+                {{"events", std::to_string(s.records)}, {"batches", std::to_string(s.batches)}});
+  }
+}
+
+ProjectorStats Projector::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+bool Projector::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_;
+}
+
+void Projector::CountStoreFailure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.write_failures;
+}
+
+bool Projector::Backoff(std::chrono::milliseconds& delay) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (cv_.wait_for(lock, delay, [this] { return stop_; })) return false;
+  delay = std::min(delay * 2, options_.retry_backoff_max);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Poll thread
+
+Result<std::unique_ptr<events::Consumer>> Projector::NewConsumer() {
+  events::ConsumerOptions o;
+  o.group_id = options_.group_id;
+  o.topics = {options_.topic};
+  o.listener = this;
+  o.client_id = options_.client_id;
+  return log_.NewConsumer(o);
+}
+
+void Projector::CloseConsumer() {
+  if (consumer_ != nullptr) {
+    consumer_->Close();  // revokes through OnRevoked
+    consumer_.reset();
+  }
+  positions_.clear();
+  cache_->Clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  committed_.clear();
+}
+
+void Projector::RestartConsumer() {
+  restart_consumer_ = false;
+  WaitWriterIdle();
+  CloseConsumer();
+  std::lock_guard<std::mutex> lock(mu_);
+  writer_conflict_ = false;
+  ++stats_.consumer_restarts;
+}
+
+void Projector::PollLoop() {
+  last_commit_ = last_progress_ = SteadyClock::now();
+  std::chrono::milliseconds consumer_delay = options_.retry_backoff_initial;
+  while (!stopping()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writer_conflict_) restart_consumer_ = true;
+    }
+    if (restart_consumer_) RestartConsumer();
+    if (consumer_ == nullptr) {
+      auto consumer = NewConsumer();
+      if (!consumer.ok()) {
+        logger_.Log(level_enum::err, "cannot create consumer",
+                    {{"topic", options_.topic}, {"error", consumer.status().ToString()}});
+        Backoff(consumer_delay);
+        continue;
+      }
+      consumer_ = std::move(consumer).value();
+      consumer_delay = options_.retry_backoff_initial;
+    }
+    std::vector<events::Record> records =
+        consumer_->Poll(options_.max_batch_records, options_.poll_timeout);
+    if (restart_consumer_) continue;  // OnAssigned could not position a partition
+    if (!records.empty()) ProcessRecords(std::move(records));
+    MaybeCommit(false);
+    MaybeLogProgress();
+  }
+  // Stopping: the writer abandons what it holds; commit what is committed.
+  MaybeCommit(true);
+  CloseConsumer();
+}
+
+std::map<TopicPartition, int64_t> Projector::OnAssigned(const std::vector<TopicPartition>& parts) {
+  std::map<TopicPartition, int64_t> out;
+  std::vector<int32_t> partitions;
+  for (const TopicPartition& tp : parts) {
+    if (tp.topic == options_.topic) partitions.push_back(tp.partition);
+  }
+  if (partitions.empty()) return out;
+  std::chrono::milliseconds delay = options_.retry_backoff_initial;
+  std::optional<std::map<int32_t, int64_t>> stored;
+  while (!stored) {
+    auto r = store_.LoadOffsets(options_.projection, options_.topic, partitions);
+    if (r.ok()) {
+      stored = std::move(r).value();
+      break;
+    }
+    logger_.Log(level_enum::err, "cannot load projection offsets; retrying",
+                {{"partitions", PartitionList(partitions)}, {"error", r.status().ToString()}});
+    CountStoreFailure();
+    if (!Backoff(delay)) {
+      // Stopping: consume nothing from these partitions.
+      for (int32_t p : partitions) out[{options_.topic, p}] = events::kOffsetEnd;
+      restart_consumer_ = true;
+      return out;
+    }
+  }
+  std::string described;
+  for (int32_t p : partitions) {
+    auto it = stored->find(p);
+    if (it != stored->end()) {
+      positions_[p] = it->second;
+      out[{options_.topic, p}] = it->second;
+    } else {
+      positions_[p] = std::nullopt;
+      out[{options_.topic, p}] = events::kOffsetBeginning;
+    }
+    if (!described.empty()) described += ' ';
+    described += std::to_string(p) + "@" +
+                 (it != stored->end() ? std::to_string(it->second) : std::string("beginning"));
+  }
+  logger_.Log(level_enum::info, "partitions assigned",
+              {{"topic", options_.topic}, {"start", described}});
+  return out;
+}
+
+void Projector::OnRevoked(const std::vector<TopicPartition>& parts) {
+  std::set<int32_t> revoked;
+  for (const TopicPartition& tp : parts) {
+    if (tp.topic == options_.topic) revoked.insert(tp.partition);
+  }
+  if (revoked.empty()) return;
+  // Let the batch in flight commit first, so whoever takes these partitions
+  // over starts from their final offsets. (If we are stopping it is
+  // abandoned instead, and the next owner consumes it again.)
+  WaitWriterIdle();
+  for (int32_t p : revoked) positions_.erase(p);
+  cache_->DropPartitions(revoked);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int32_t p : revoked) committed_.erase({options_.topic, p});
+  }
+  logger_.Log(level_enum::info, "partitions revoked",
+              {{"topic", options_.topic},
+               {"partitions", PartitionList({revoked.begin(), revoked.end()})}});
+}
+
+bool Projector::WaitWriterIdle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stop_ || (pending_ == nullptr && !writing_); });
+  return !stop_;
+}
+
+bool Projector::Submit(std::unique_ptr<Batch> batch) {
+  std::set<std::string> jobs;
+  for (const auto& [id, job] : batch->jobs) jobs.insert(id);
+  std::unique_ptr<Batch> finished;
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stop_ || (pending_ == nullptr && !writing_); });
+  finished = std::move(finished_);  // freed below, outside the lock
+  if (stop_ || writer_conflict_) return false;
+  inflight_jobs_ = std::move(jobs);
+  pending_ = std::move(batch);
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+bool Projector::ProcessRecords(std::vector<events::Record> records) {
+  auto b = std::make_unique<Batch>();
+  b->polled_at = SteadyClock::now();
+  b->records = std::move(records);
+  b->items.reserve(b->records.size());
+
+  // 1. Keep records of assigned partitions not yet projected; decode them.
+  std::map<int32_t, int64_t> cursor;  // next offset expected, per partition
+  for (events::Record& rec : b->records) {
+    if (rec.topic != options_.topic) continue;
+    auto pos = positions_.find(rec.partition);
+    if (pos == positions_.end()) continue;  // not (or no longer) ours
+    auto cur = cursor.try_emplace(rec.partition, pos->second.value_or(-1)).first;
+    if (cur->second >= 0 && rec.offset < cur->second) continue;  // already projected
+    if (cur->second >= 0 && rec.offset > cur->second) {
+      logger_.Log(level_enum::warn, "offset gap: records expired (retention) or were markers",
+                  {{"topic", rec.topic},
+                   {"partition", std::to_string(rec.partition)},
+                   {"expected", std::to_string(cur->second)},
+                   {"offset", std::to_string(rec.offset)}});
+    }
+    cur->second = rec.offset + 1;
+    b->next_offsets[rec.partition] = rec.offset + 1;
+    ++b->counts.records;
+
+    Envelope event;
+    std::string error;
+    if (auto decoded = events::DecodeEnvelope(rec.value); decoded.ok()) {
+      event = std::move(decoded).value();
+    } else if (event.ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size())) &&
+               !event.event_id().empty() && !event.job_id().empty() &&
+               event.event_case() == Envelope::EVENT_NOT_SET) {
+      // An event of a newer schema: archived, and rejected by the fold.
+    } else {
+      error = decoded.status().message();
+    }
+    if (error.empty() && (!LooksLikeUuid(event.event_id()) || !LooksLikeUuid(event.job_id()))) {
+      error = "event_id or job_id is not a UUID";
+    }
+    if (!error.empty()) {
+      ++b->counts.undecodable;
+      logger_.Log(level_enum::err, "undecodable record skipped",
+                  {{"topic", rec.topic},
+                   {"partition", std::to_string(rec.partition)},
+                   {"offset", std::to_string(rec.offset)},
+                   {"key", rec.key},
+                   {"error", error}});
+      continue;
+    }
+    b->items.push_back({&rec, std::move(event)});
+  }
+  if (b->next_offsets.empty()) return true;  // nothing of ours
+
+  // 2. The states of the batch's jobs: from the cache, else from the store.
+  if (!LoadStates(*b)) return false;
+
+  // 3. Fold in log order, describing every event for job_logs.
+  b->out.logs.reserve(b->items.size());
+  for (Batch::Item& item : b->items) {
+    const Envelope& e = item.event;
+    Batch::Job& job = b->jobs[e.job_id()];
+    events::FoldResult r = events::Apply(job.state, e);
+    switch (r.outcome) {
+      case events::Outcome::kApplied:
+        ++b->counts.applied;
+        job.changed = true;
+        break;
+      case events::Outcome::kDuplicate: ++b->counts.duplicates; break;
+      case events::Outcome::kRejected: ++b->counts.rejected; break;
+    }
+    EventDescription d = Describe(e, r, &job.state);
+    std::string_view type = events::EventType(e);
+    if (logger_.ShouldLog(level_enum::debug)) {
+      logger_.Log(level_enum::debug, d.message,
+                  {{"job_id", e.job_id()},
+                   {"run_id", events::RunIdOf(e)},
+                   {"event_id", e.event_id()},
+                   {"event_type", type},
+                   {"outcome", events::OutcomeName(r.outcome)}});
+    }
+    JobLogRow row;
+    row.event_id = e.event_id();
+    row.job_id = e.job_id();
+    row.run_id = std::string(events::RunIdOf(e));
+    row.ts = e.occurred_at();
+    row.level = std::move(d.level);
+    row.event_type = type.empty() ? "Unknown" : std::string(type);
+    row.outcome = std::string(events::OutcomeName(r.outcome));
+    row.message = std::move(d.message);
+    row.producer = e.producer();
+    row.fields_json = events::ToJson(e);
+    row.topic = item.record->topic;
+    row.partition = item.record->partition;
+    row.offset = item.record->offset;
+    row.envelope = std::move(item.record->value);
+    b->out.logs.push_back(std::move(row));
+  }
+
+  // 4. Rows of changed jobs and changed runs; offsets to fence and store. The
+  //    cache moves on to the batch's states now: the next batch folds on top
+  //    of them while this one commits.
+  b->out.projection = options_.projection;
+  b->out.topic = options_.topic;
+  std::set<std::string> runs_logged;  // non-UUID run ids reported once
+  std::string run_bytes;
+  for (auto& [job_id, job] : b->jobs) {
+    if (job.changed) {
+      // Runs are only ever appended, so position i before and after is the
+      // same run; a run whose bytes differ (or a new one) gets its row written.
+      for (int i = 0; i < job.state.runs_size(); ++i) {
+        const v1::RunRecord& run = job.state.runs(i);
+        if (static_cast<size_t>(i) < job.runs_before.size()) {
+          SerializeRun(run, run_bytes);
+          if (run_bytes == job.runs_before[i]) continue;
+        }
+        if (!LooksLikeUuid(run.run_id())) {
+          if (runs_logged.insert(run.run_id()).second) {
+            logger_.Log(level_enum::err, "run id is not a UUID; no job_executions row",
+                        {{"job_id", job_id}, {"run_id", run.run_id()}});
+          }
+          continue;
+        }
+        b->out.executions.push_back({job_id, run});
+      }
+      b->out.jobs.push_back(job.state);
+    }
+    cache_->Put(job_id, job.partition, std::move(job.state));
+  }
+  for (const auto& [p, next] : b->next_offsets) {
+    b->out.offsets.push_back({p, positions_[p], next});
+    positions_[p] = next;
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.cached_jobs = static_cast<int64_t>(cache_->size());
+  }
+
+  // 5. Hand over to the writer (waits while the previous batch commits).
+  if (!Submit(std::move(b))) {
+    // Stopping, or the previous batch conflicted: the states and positions
+    // just advanced are not going to be stored.
+    restart_consumer_ = !stopping();
+    return false;
+  }
+  return true;
+}
+
+bool Projector::LoadStates(Batch& b) {
+  std::vector<std::string> missing;
+  for (const Batch::Item& item : b.items) {
+    const std::string& id = item.event.job_id();
+    auto [it, inserted] = b.jobs.try_emplace(id);
+    if (!inserted) continue;
+    it->second.partition = item.record->partition;
+    if (auto cached = cache_->Take(id)) {
+      it->second.state = std::move(*cached);
+    } else {
+      missing.push_back(id);
+    }
+  }
+  if (!missing.empty()) {
+    // A job of the batch in flight that fell out of the cache must be read
+    // after that batch commits, or the read would miss its newest events.
+    bool wait = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const std::string& id : missing) wait = wait || inflight_jobs_.count(id) != 0;
+    }
+    if (wait && !WaitWriterIdle()) return false;
+  }
+  std::chrono::milliseconds delay = options_.retry_backoff_initial;
+  while (!missing.empty()) {
+    auto loaded = store_.LoadStates(missing);
+    if (loaded.ok()) {
+      for (auto& [id, state] : loaded.value()) {
+        if (auto it = b.jobs.find(id); it != b.jobs.end()) it->second.state = std::move(state);
+      }
+      break;
+    }
+    logger_.Log(level_enum::err, "cannot load job states; retrying",
+                {{"jobs", std::to_string(missing.size())}, {"error", loaded.status().ToString()}});
+    CountStoreFailure();
+    if (!Backoff(delay)) return false;  // stopping; nothing was written
+  }
+  for (auto& [id, job] : b.jobs) {
+    job.runs_before.resize(job.state.runs_size());
+    for (int i = 0; i < job.state.runs_size(); ++i) {
+      SerializeRun(job.state.runs(i), job.runs_before[i]);
+    }
+  }
+  return true;
+}
+
+void Projector::MaybeCommit(bool force) {
+  if (!options_.commit_to_log || consumer_ == nullptr) return;
+  auto now = SteadyClock::now();
+  if (!force && now - last_commit_ < options_.commit_interval) return;
+  last_commit_ = now;
+  std::map<TopicPartition, int64_t> offsets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    offsets.swap(committed_);
+  }
+  if (offsets.empty()) return;
+  Status s = consumer_->Commit(offsets);
+  if (!s.ok()) {
+    // Informational only: the store's offsets are what the projector resumes from.
+    logger_.Log(level_enum::debug, "offset commit to the log failed (informational)",
+                {{"error", s.ToString()}});
+  }
+}
+
+void Projector::MaybeLogProgress() {
+  if (options_.progress_log_interval.count() <= 0) return;
+  auto now = SteadyClock::now();
+  auto elapsed = now - last_progress_;
+  if (elapsed < options_.progress_log_interval) return;
+  ProjectorStats s = stats();
+  if (s.records == progress_base_.records) {
+    last_progress_ = now;
+    return;
+  }
+  double secs = std::chrono::duration<double>(elapsed).count();
+  uint64_t events = s.records - progress_base_.records;
+  logger_.Log(level_enum::info, "projection progress",
+              {{"events", std::to_string(events)},
+               {"events_per_s", std::to_string(static_cast<int64_t>(events / secs))},
+               {"batches", std::to_string(s.batches - progress_base_.batches)},
+               {"last_batch_ms", std::to_string(s.last_batch_ms)},
+               {"last_write_ms", std::to_string(s.last_write_ms)},
+               {"rejected", std::to_string(s.rejected - progress_base_.rejected)},
+               {"undecodable", std::to_string(s.undecodable - progress_base_.undecodable)},
+               {"cached_jobs", std::to_string(s.cached_jobs)}});
+  progress_base_ = s;
+  last_progress_ = now;
+}
+
+// ---------------------------------------------------------------------------
+// Writer thread
+
+void Projector::WriterLoop() {
+  while (true) {
+    std::unique_ptr<Batch> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || pending_ != nullptr; });
+      if (stop_) {
+        pending_.reset();  // abandoned: consumed again on the next start
+        inflight_jobs_.clear();
+        break;
+      }
+      batch = std::move(pending_);
+      writing_ = true;
+    }
+    const auto started = SteadyClock::now();
+    WriteOutcome outcome = WriteBatch(*batch);
+    const auto done = SteadyClock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      inflight_jobs_.clear();
+      if (outcome == WriteOutcome::kConflict) writer_conflict_ = true;
+      if (outcome == WriteOutcome::kCommitted) {
+        for (const OffsetUpdate& u : batch->out.offsets) {
+          committed_[{options_.topic, u.partition}] = u.next_offset;
+        }
+        const ProjectorStats& c = batch->counts;
+        stats_.records += c.records;
+        stats_.applied += c.applied;
+        stats_.duplicates += c.duplicates;
+        stats_.rejected += c.rejected;
+        stats_.undecodable += c.undecodable;
+        ++stats_.batches;
+        stats_.last_batch_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(done - batch->polled_at).count();
+        stats_.last_write_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(done - started).count();
+      }
+      finished_ = std::move(batch);  // the poll thread frees it
+    }
+    cv_.notify_all();
+  }
+  cv_.notify_all();
+}
+
+Projector::WriteOutcome Projector::WriteBatch(Batch& b) {
+  std::chrono::milliseconds delay = options_.retry_backoff_initial;
+  for (int attempt = 1;; ++attempt) {
+    Status s = store_.Write(b.out);
+    if (s.ok()) {
+      if (attempt > 1) {
+        logger_.Log(level_enum::info, "projection batch written after retries",
+                    {{"attempts", std::to_string(attempt)}});
+      }
+      return WriteOutcome::kCommitted;
+    }
+    CountStoreFailure();
+    if (s.code() == ErrorCode::kConflict) {
+      // Either an earlier attempt committed although we saw an error, or
+      // someone else moved the offsets. The stored offsets tell which.
+      std::vector<int32_t> partitions;
+      for (const auto& [p, next] : b.next_offsets) partitions.push_back(p);
+      std::optional<std::map<int32_t, int64_t>> stored;
+      while (!stored) {
+        auto r = store_.LoadOffsets(options_.projection, options_.topic, partitions);
+        if (r.ok()) {
+          stored = std::move(r).value();
+        } else if (!Backoff(delay)) {
+          return WriteOutcome::kStopped;
+        }
+      }
+      bool committed = true;
+      for (const auto& [p, next] : b.next_offsets) {
+        auto it = stored->find(p);
+        committed = committed && it != stored->end() && it->second == next;
+      }
+      if (committed) {
+        logger_.Log(level_enum::info, "projection batch had been committed by an earlier attempt",
+                    {{"partitions", PartitionList(partitions)}});
+        return WriteOutcome::kCommitted;
+      }
+      logger_.Log(level_enum::warn,
+                  "projection offsets moved under this projector; restarting from stored offsets",
+                  {{"partitions", PartitionList(partitions)}, {"error", s.message()}});
+      return WriteOutcome::kConflict;
+    }
+    logger_.Log(attempt == 1 ? level_enum::err : level_enum::warn,
+                "cannot write projection batch; retrying",
+                {{"attempt", std::to_string(attempt)},
+                 {"events", std::to_string(b.out.logs.size())},
+                 {"error", s.ToString()}});
+    if (!Backoff(delay)) return WriteOutcome::kStopped;  // consumed again on the next start
+  }
+}
+
+}  // namespace jobsched::projections
