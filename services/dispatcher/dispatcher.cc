@@ -11,52 +11,28 @@ using events::JobState;
 using services::Log;
 
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
-    : options_(std::move(options)),
-      log_(log),
+    : PartitionWorker(
+          {"dispatcher", options.instance_id, options.group_id, options.topics.job_events}, log),
+      options_(std::move(options)),
       clock_(clock),
-      producer_name_("dispatcher/" + options_.instance_id),
-      logger_(services::GetLogger("dispatcher")),
       capacity_(options_.heartbeat_expiry) {}
 
-Dispatcher::~Dispatcher() { Stop(); }
-
-Status Dispatcher::Start() {
-  auto producer = log_.NewProducer(producer_name_);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(producer).value();
-
+Status Dispatcher::OnStart() {
   events::ConsumerOptions hb;
   hb.topics = {options_.topics.executors};  // no group: every partition, from the beginning
-  hb.client_id = producer_name_ + "/heartbeats";
-  auto consumer = log_.NewConsumer(hb);
+  hb.client_id = producer_name() + "/heartbeats";
+  auto consumer = event_log().NewConsumer(hb);
   if (!consumer.ok()) return consumer.status();
   heartbeats_ = std::move(consumer).value();
-
-  services::JobStateFollower::Hooks hooks;
-  hooks.on_event = [this](int32_t p, int64_t offset, const Envelope& e, const JobState& s,
-                          const events::FoldResult& r, bool) {
-    if (r.applied() && e.has_run_due()) due_offsets_[e.job_id()] = offset;
-    OnEvent(p, e, s);
-  };
-  hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
-  hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
-  follower_ = std::make_unique<services::JobStateFollower>(
-      log_, options_.topics.job_events, options_.group_id, producer_name_, std::move(hooks),
-      logger_);
-  if (Status st = follower_->Open(); !st.ok()) return st;
-  thread_ = std::thread([this] { Loop(); });
-  Log(*logger_, spdlog::level::info, "dispatcher started",
-      {{"topic", options_.topics.job_events}, {"group", options_.group_id}});
   return Status::Ok();
 }
 
-void Dispatcher::Stop() {
-  if (stop_.exchange(true)) return;
-  if (thread_.joinable()) thread_.join();
-  if (follower_) follower_->Close();
+void Dispatcher::OnStop() {
   if (heartbeats_) heartbeats_->Close();
-  Log(*logger_, spdlog::level::info, "dispatcher stopped",
-      {{"dispatched", std::to_string(dispatched_.load())}});
+}
+
+std::string Dispatcher::Summary() const {
+  return "dispatched=" + std::to_string(dispatched_.load());
 }
 
 // Puts the job where its state says: queued when its current run is due,
@@ -70,7 +46,7 @@ void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
   bool running = !terminal && run != nullptr &&
                  (run->status() == v1::RUN_STATUS_DISPATCHED ||
                   run->status() == v1::RUN_STATUS_RUNNING);
-  if (due && !pending_.contains(job_id) && follower_->CaughtUp(partition)) {
+  if (due && !pending_.contains(job_id) && follower().CaughtUp(partition)) {
     auto offset = due_offsets_.find(job_id);
     queue_.Upsert({run->priority(), FromProto(run->due_at()),
                    offset == due_offsets_.end() ? 0 : offset->second, run->run_id(), job_id,
@@ -86,7 +62,9 @@ void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
   }
 }
 
-void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s) {
+void Dispatcher::OnEvent(int32_t partition, int64_t offset, const Envelope& e, const JobState& s,
+                         const events::FoldResult& r, bool) {
+  if (r.applied() && e.has_run_due()) due_offsets_[e.job_id()] = offset;
   auto p = pending_.find(e.job_id());
   if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
   if (s.status() == v1::JOB_STATUS_UNSPECIFIED) return;
@@ -95,7 +73,7 @@ void Dispatcher::OnEvent(int32_t partition, const Envelope& e, const JobState& s
 
 void Dispatcher::OnCaughtUp(int32_t partition) {
   TimePoint now = clock_.Now();
-  follower_->ForEachJob(partition, [&](const JobState& s) {
+  follower().ForEachJob(partition, [&](const JobState& s) {
     Reevaluate(partition, s);
     // Dispatched but not started: the previous owner may have crashed before
     // the task was appended. Send it again; the executor's ids dedupe results.
@@ -128,8 +106,8 @@ void Dispatcher::SendTasks() {
   std::vector<events::Record> tasks;
   tasks.swap(unsent_tasks_);
   size_t n = tasks.size();
-  if (Status st = producer_->Append(tasks); !st.ok()) {
-    Log(*logger_, spdlog::level::err, "appending run tasks failed; will retry",
+  if (Status st = producer().Append(tasks); !st.ok()) {
+    Log(logger(), spdlog::level::err, "appending run tasks failed; will retry",
         {{"error", st.ToString()}, {"tasks", std::to_string(n)}});
     unsent_tasks_ = std::move(tasks);
   }
@@ -145,7 +123,7 @@ void Dispatcher::PollHeartbeats() {
   for (const auto& r : heartbeats_->Poll(1000, Millis(0))) {
     auto hb = events::DecodeHeartbeat(r.value);
     if (!hb.ok()) {
-      Log(*logger_, spdlog::level::warn, "skipping undecodable heartbeat",
+      Log(logger(), spdlog::level::warn, "skipping undecodable heartbeat",
           {{"offset", std::to_string(r.offset)}, {"error", hb.status().message()}});
       continue;
     }
@@ -159,12 +137,12 @@ void Dispatcher::ExpirePending(TimePoint now) {
       ++it;
       continue;
     }
-    Log(*logger_, spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
+    Log(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
         {{"job_id", it->first}, {"event_id", it->second.event_id}});
     int32_t partition = it->second.partition;
     std::string job_id = it->first;
     it = pending_.erase(it);
-    if (const JobState* s = follower_->Find(partition, job_id)) Reevaluate(partition, *s);
+    if (const JobState* s = follower().Find(partition, job_id)) Reevaluate(partition, *s);
   }
 }
 
@@ -175,13 +153,13 @@ void Dispatcher::DispatchReady(TimePoint now) {
   std::vector<std::string> jobs;
   while (!queue_.empty() && static_cast<int>(InFlight()) < slots) {
     QueuedRun q = *queue_.Pop();
-    const JobState* s = follower_->Find(q.partition, q.job_id);
+    const JobState* s = follower().Find(q.partition, q.job_id);
     const v1::RunRecord* run = s ? events::CurrentRun(*s) : nullptr;
     if (run == nullptr || run->run_id() != q.run_id || run->status() != v1::RUN_STATUS_DUE) continue;
 
     int64_t epoch = run->lease_epoch() + 1;
     std::string cause = run->run_id() + "/" + std::to_string(epoch);
-    events::Origin origin{producer_name_, now, s->correlation_id(),
+    events::Origin origin{producer_name(), now, s->correlation_id(),
                           s->applied_event_ids().empty() ? "" : *s->applied_event_ids().rbegin()};
     Envelope e = events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
     auto* d = e.mutable_run_dispatched();
@@ -191,7 +169,7 @@ void Dispatcher::DispatchReady(TimePoint now) {
 
     v1::RunRecord leased = *run;
     leased.set_lease_epoch(epoch);
-    Log(*logger_, spdlog::level::debug, "dispatching",
+    Log(logger(), spdlog::level::debug, "dispatching",
         {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
          {"priority", std::to_string(q.priority)}});
     pending_[q.job_id] = Pending{e.event_id(), q.partition, now};
@@ -203,15 +181,15 @@ void Dispatcher::DispatchReady(TimePoint now) {
   if (facts.empty()) return;
   // The fact first: an executor must never report on a run the log does not
   // show as dispatched yet (its RunStarted would be rejected).
-  if (Status st = producer_->Append(std::move(facts)); !st.ok()) {
-    Log(*logger_, spdlog::level::err, "dispatch append failed; runs stay queued",
+  if (Status st = producer().Append(std::move(facts)); !st.ok()) {
+    Log(logger(), spdlog::level::err, "dispatch append failed; runs stay queued",
         {{"error", st.ToString()}, {"runs", std::to_string(jobs.size())}});
     for (const auto& job_id : jobs) {
       auto it = pending_.find(job_id);
       if (it == pending_.end()) continue;
       int32_t partition = it->second.partition;
       pending_.erase(it);
-      if (const JobState* s = follower_->Find(partition, job_id)) Reevaluate(partition, *s);
+      if (const JobState* s = follower().Find(partition, job_id)) Reevaluate(partition, *s);
     }
     return;
   }
@@ -221,15 +199,13 @@ void Dispatcher::DispatchReady(TimePoint now) {
   dispatched_ += jobs.size();
 }
 
-void Dispatcher::Loop() {
-  while (!stop_) {
-    follower_->PollOnce(queue_.empty() ? options_.max_poll_wait : Millis(5));
-    PollHeartbeats();
-    TimePoint now = clock_.Now();
-    ExpirePending(now);
-    SendTasks();  // retries of tasks whose append failed, re-sends after catch-up
-    DispatchReady(now);
-  }
+void Dispatcher::Step() {
+  follower().PollOnce(queue_.empty() ? options_.max_poll_wait : Millis(5));
+  PollHeartbeats();
+  TimePoint now = clock_.Now();
+  ExpirePending(now);
+  SendTasks();  // retries of tasks whose append failed, re-sends after catch-up
+  DispatchReady(now);
 }
 
 }  // namespace jobsched::dispatcher

@@ -26,8 +26,7 @@
 #include "events/event_log.h"
 #include "events/time.h"
 #include "events/topics.h"
-#include "services/common/job_state_follower.h"
-#include "services/common/service_main.h"
+#include "services/common/partition_worker.h"
 #include "services/dispatcher/capacity.h"
 #include "services/dispatcher/run_queue.h"
 
@@ -42,13 +41,10 @@ struct DispatcherOptions {
   Millis pending_timeout{30000};  // a RunDispatched not seen back after this is redone
 };
 
-class Dispatcher final : public services::Service {
+class Dispatcher final : public services::PartitionWorker {
  public:
   Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock);
-  ~Dispatcher() override;
-
-  Status Start() override;
-  void Stop() override;
+  ~Dispatcher() override { Stop(); }
 
   uint64_t dispatched() const { return dispatched_; }
 
@@ -59,12 +55,17 @@ class Dispatcher final : public services::Service {
     TimePoint since;
   };
 
-  void Loop();
+  Status OnStart() override;  // opens the heartbeats consumer
+  void OnStop() override;
+  void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
+               const events::JobState& s, const events::FoldResult& r, bool replaying) override;
+  void OnCaughtUp(int32_t partition) override;
+  void OnRevoked(int32_t partition) override;
+  void Step() override;
+  std::string Summary() const override;
+
   void PollHeartbeats();
   void Reevaluate(int32_t partition, const events::JobState& s);
-  void OnEvent(int32_t partition, const events::Envelope& e, const events::JobState& s);
-  void OnCaughtUp(int32_t partition);
-  void OnRevoked(int32_t partition);
   void ExpirePending(TimePoint now);
   void DispatchReady(TimePoint now);
   void SendTasks();
@@ -72,12 +73,7 @@ class Dispatcher final : public services::Service {
   size_t InFlight() const { return running_.size() + pending_.size(); }
 
   DispatcherOptions options_;
-  events::EventLog& log_;
   const Clock& clock_;
-  std::string producer_name_;
-  std::shared_ptr<spdlog::logger> logger_;
-  std::unique_ptr<events::Producer> producer_;
-  std::unique_ptr<services::JobStateFollower> follower_;
   std::unique_ptr<events::Consumer> heartbeats_;
 
   // Loop-thread state.
@@ -88,9 +84,7 @@ class Dispatcher final : public services::Service {
   std::unordered_map<std::string, int64_t> due_offsets_;  // job_id -> offset of its RunDue (FIFO order)
   std::vector<events::Record> unsent_tasks_;          // dispatched runs whose task is still to append
 
-  std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dispatched_{0};
-  std::thread thread_;
 };
 
 }  // namespace jobsched::dispatcher

@@ -11,44 +11,17 @@ using events::JobState;
 using services::Log;
 
 Scheduler::Scheduler(SchedulerOptions options, events::EventLog& log, const Clock& clock)
-    : options_(std::move(options)),
-      log_(log),
-      clock_(clock),
-      producer_name_("scheduler/" + options_.instance_id),
-      logger_(services::GetLogger("scheduler")) {}
+    : PartitionWorker({"scheduler", options.instance_id, options.group_id, options.topics.job_events},
+                      log),
+      options_(std::move(options)),
+      clock_(clock) {}
 
-Scheduler::~Scheduler() { Stop(); }
-
-Status Scheduler::Start() {
-  auto producer = log_.NewProducer(producer_name_);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(producer).value();
-  services::JobStateFollower::Hooks hooks;
-  hooks.on_event = [this](int32_t p, int64_t, const Envelope& e, const JobState& s,
-                          const events::FoldResult&, bool replaying) {
-    OnEvent(p, e, s, replaying);
-  };
-  hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
-  hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
-  follower_ = std::make_unique<services::JobStateFollower>(
-      log_, options_.topics.job_events, options_.group_id, producer_name_, std::move(hooks),
-      logger_);
-  if (Status st = follower_->Open(); !st.ok()) return st;
-  thread_ = std::thread([this] { Loop(); });
-  Log(*logger_, spdlog::level::info, "scheduler started",
-      {{"topic", options_.topics.job_events}, {"group", options_.group_id}});
-  return Status::Ok();
+std::string Scheduler::Summary() const {
+  return "decisions=" + std::to_string(decisions_appended_.load());
 }
 
-void Scheduler::Stop() {
-  if (stop_.exchange(true)) return;
-  if (thread_.joinable()) thread_.join();
-  if (follower_) follower_->Close();
-  Log(*logger_, spdlog::level::info, "scheduler stopped",
-      {{"decisions", std::to_string(decisions_appended_.load())}});
-}
-
-void Scheduler::OnEvent(int32_t partition, const Envelope& e, const JobState& s, bool replaying) {
+void Scheduler::OnEvent(int32_t partition, int64_t, const Envelope& e, const JobState& s,
+                        const events::FoldResult&, bool replaying) {
   auto it = inflight_.find(e.job_id());
   if (it != inflight_.end()) {
     it->second.event_ids.erase(e.event_id());
@@ -64,7 +37,7 @@ void Scheduler::MarkDirty(int32_t partition, const std::string& job_id) {
 }
 
 void Scheduler::OnCaughtUp(int32_t partition) {
-  follower_->ForEachJob(partition, [&](const JobState& s) {
+  follower().ForEachJob(partition, [&](const JobState& s) {
     if (!events::IsTerminal(s.status())) MarkDirty(partition, s.job_id());
   });
 }
@@ -80,17 +53,17 @@ void Scheduler::DecideDirty(TimePoint now) {
   std::vector<events::Record> records;
   std::vector<std::string> jobs;
   for (const auto& [partition, job_id] : dirty_) {
-    if (!follower_->CaughtUp(partition)) continue;  // decided once caught up
+    if (!follower().CaughtUp(partition)) continue;  // decided once caught up
     auto inflight = inflight_.find(job_id);
     if (inflight != inflight_.end()) {
       if (now - inflight->second.since < options_.inflight_timeout) continue;  // wait to see it
-      Log(*logger_, spdlog::level::warn, "decision not seen back in the log; deciding again",
+      Log(logger(), spdlog::level::warn, "decision not seen back in the log; deciding again",
           {{"job_id", job_id}});
       inflight_.erase(inflight);
     }
-    const JobState* s = follower_->Find(partition, job_id);
+    const JobState* s = follower().Find(partition, job_id);
     if (s == nullptr) continue;
-    Decision d = Decide(*s, now, producer_name_);
+    Decision d = Decide(*s, now, producer_name());
     if (d.wake_at) timers_.push({*d.wake_at, partition, job_id});
     if (d.events.empty()) continue;
     InFlight& f = inflight_[job_id];
@@ -98,7 +71,7 @@ void Scheduler::DecideDirty(TimePoint now) {
     f.since = now;
     for (const Envelope& e : d.events) {
       f.event_ids.insert(e.event_id());
-      Log(*logger_, spdlog::level::debug, "decided",
+      Log(logger(), spdlog::level::debug, "decided",
           {{"job_id", job_id}, {"event", events::EventType(e)}, {"event_id", e.event_id()},
            {"run_id", events::RunIdOf(e)}});
       records.push_back({options_.topics.job_events, job_id, events::Encode(e)});
@@ -109,10 +82,10 @@ void Scheduler::DecideDirty(TimePoint now) {
   dirty_.clear();
   dirty_set_.clear();
   if (records.empty()) return;
-  Status st = producer_->Append(std::move(records));
+  Status st = producer().Append(std::move(records));
   if (!st.ok()) {
     // Nothing is lost: the jobs are decided again (same ids) after a pause.
-    Log(*logger_, spdlog::level::err, "appending decisions failed; will retry",
+    Log(logger(), spdlog::level::err, "appending decisions failed; will retry",
         {{"error", st.ToString()}, {"jobs", std::to_string(jobs.size())}});
     for (const auto& job_id : jobs) {
       auto it = inflight_.find(job_id);
@@ -125,22 +98,20 @@ void Scheduler::DecideDirty(TimePoint now) {
   decisions_appended_ += jobs.size();
 }
 
-void Scheduler::Loop() {
-  while (!stop_) {
-    TimePoint now = clock_.Now();
-    Millis wait = options_.max_poll_wait;
-    if (!timers_.empty()) {
-      wait = std::clamp(std::chrono::duration_cast<Millis>(timers_.top().at - now), Millis(0), wait);
-    }
-    if (!dirty_.empty()) wait = Millis(0);
-    follower_->PollOnce(wait);
-    now = clock_.Now();
-    while (!timers_.empty() && timers_.top().at <= now) {
-      MarkDirty(timers_.top().partition, timers_.top().job_id);
-      timers_.pop();
-    }
-    if (!dirty_.empty()) DecideDirty(now);
+void Scheduler::Step() {
+  TimePoint now = clock_.Now();
+  Millis wait = options_.max_poll_wait;
+  if (!timers_.empty()) {
+    wait = std::clamp(std::chrono::duration_cast<Millis>(timers_.top().at - now), Millis(0), wait);
   }
+  if (!dirty_.empty()) wait = Millis(0);
+  follower().PollOnce(wait);
+  now = clock_.Now();
+  while (!timers_.empty() && timers_.top().at <= now) {
+    MarkDirty(timers_.top().partition, timers_.top().job_id);
+    timers_.pop();
+  }
+  if (!dirty_.empty()) DecideDirty(now);
 }
 
 }  // namespace jobsched::scheduler

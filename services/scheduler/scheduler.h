@@ -1,8 +1,8 @@
 // The scheduler service: owns job state transitions for the job-events
 // partitions assigned to it (consumer group "jobsched-scheduler").
 //
-// One thread runs a consume-decide-produce loop: fold what arrived (the
-// follower), decide for the jobs that changed or whose timer is due
+// Its loop thread (PartitionWorker) runs consume-decide-produce: fold what
+// arrived (the follower), decide for the jobs that changed or whose timer is due
 // (scheduler::Decide), append the decisions and wait for the acks. Decisions
 // go to the partitions the scheduler consumes, so it sees its own decisions
 // come back; until a decision is seen, the job is "in flight" and not decided
@@ -24,8 +24,7 @@
 #include "events/event_log.h"
 #include "events/time.h"
 #include "events/topics.h"
-#include "services/common/job_state_follower.h"
-#include "services/common/service_main.h"
+#include "services/common/partition_worker.h"
 
 namespace jobsched::scheduler {
 
@@ -38,13 +37,10 @@ struct SchedulerOptions {
   Millis inflight_timeout{30000};
 };
 
-class Scheduler final : public services::Service {
+class Scheduler final : public services::PartitionWorker {
  public:
   Scheduler(SchedulerOptions options, events::EventLog& log, const Clock& clock);
-  ~Scheduler() override;
-
-  Status Start() override;  // opens producer and consumer, starts the loop thread
-  void Stop() override;     // idempotent; joins the thread
+  ~Scheduler() override { Stop(); }
 
   uint64_t decisions_appended() const { return decisions_appended_; }
 
@@ -62,21 +58,17 @@ class Scheduler final : public services::Service {
   };
   using JobKey = std::pair<int32_t, std::string>;
 
-  void Loop();
-  void OnEvent(int32_t partition, const events::Envelope& e, const events::JobState& s,
-               bool replaying);
-  void OnCaughtUp(int32_t partition);
-  void OnRevoked(int32_t partition);
+  void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
+               const events::JobState& s, const events::FoldResult& r, bool replaying) override;
+  void OnCaughtUp(int32_t partition) override;
+  void OnRevoked(int32_t partition) override;
+  void Step() override;
+  std::string Summary() const override;
   void DecideDirty(TimePoint now);
   void MarkDirty(int32_t partition, const std::string& job_id);
 
   SchedulerOptions options_;
-  events::EventLog& log_;
   const Clock& clock_;
-  std::string producer_name_;
-  std::shared_ptr<spdlog::logger> logger_;
-  std::unique_ptr<events::Producer> producer_;
-  std::unique_ptr<services::JobStateFollower> follower_;
 
   // Loop-thread state.
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
@@ -86,9 +78,7 @@ class Scheduler final : public services::Service {
   std::set<JobKey> dirty_set_;
   std::unordered_map<std::string, InFlight> inflight_;
 
-  std::atomic<bool> stop_{false};
   std::atomic<uint64_t> decisions_appended_{0};
-  std::thread thread_;
 };
 
 }  // namespace jobsched::scheduler

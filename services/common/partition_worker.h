@@ -1,0 +1,67 @@
+// PartitionWorker: the shape the scheduler and the dispatcher share. A member
+// of a consumer group on job-events that folds the partitions it owns
+// (JobStateFollower: replayed from the beginning on assignment) and acts on
+// them from one loop thread, appending with a producer of its own.
+//
+// Derived classes implement the hooks; every hook runs on the loop thread
+// (OnStart/OnStop on the thread calling Start/Stop). A derived destructor must
+// call Stop(), because the loop calls virtual hooks.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "events/event_log.h"
+#include "services/common/job_state_follower.h"
+#include "services/common/service_main.h"
+
+namespace jobsched::services {
+
+class PartitionWorker : public Service {
+ public:
+  struct Options {
+    std::string kind;         // "scheduler": names the logger and the producer
+    std::string instance_id;  // producer = kind + "/" + instance_id
+    std::string group_id;
+    std::string topic;        // job-events
+  };
+
+  ~PartitionWorker() override;
+
+  Status Start() final;  // producer, OnStart, follower, then the loop thread
+  void Stop() final;     // idempotent; joins the loop, closes the follower, OnStop
+
+ protected:
+  PartitionWorker(Options options, events::EventLog& log);
+
+  virtual Status OnStart() { return Status::Ok(); }
+  virtual void OnStop() {}
+  virtual void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
+                       const events::JobState& s, const events::FoldResult& r, bool replaying) = 0;
+  virtual void OnCaughtUp(int32_t partition) = 0;
+  virtual void OnRevoked(int32_t partition) = 0;
+  // One turn of the loop: poll through follower().PollOnce, then act.
+  virtual void Step() = 0;
+  // Appended to the "stopped" log line, e.g. "decisions=12".
+  virtual std::string Summary() const { return ""; }
+
+  events::EventLog& event_log() { return log_; }
+  events::Producer& producer() { return *producer_; }
+  JobStateFollower& follower() { return *follower_; }
+  const std::string& producer_name() const { return producer_name_; }
+  spdlog::logger& logger() { return *logger_; }
+
+ private:
+  Options options_;
+  events::EventLog& log_;
+  std::string producer_name_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<events::Producer> producer_;
+  std::unique_ptr<JobStateFollower> follower_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace jobsched::services
