@@ -35,6 +35,7 @@ namespace {
 using events::Envelope;
 using google::protobuf::util::MessageDifferencer;
 using jobsched::testing::EventFactory;
+using jobsched::testing::JobId;
 using jobsched::testing::ScopedPostgres;
 using jobsched::testing::T;
 using jobsched::testing::WaitFor;
@@ -43,39 +44,15 @@ using namespace std::chrono_literals;
 constexpr char kTopic[] = "job-events";
 constexpr int kPartitions = 4;
 
-std::string JobId(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
-
-// Job A: submitted (HTTP), due, dispatched, started, failed (HTTP 500), retry,
-// due, dispatched, started, succeeded, job succeeded.
-std::vector<Envelope> Lifecycle(const EventFactory& f, int64_t t = 0) {
-  Envelope submitted = f.Submitted(T(t));
-  auto* spec = submitted.mutable_job_submitted()->mutable_spec();
-  spec->set_type(v1::JOB_TYPE_HTTP);
-  spec->mutable_http()->set_method("POST");
-  spec->mutable_http()->set_url("https://example.com/hook?a='b'");
-  (*spec->mutable_http()->mutable_headers())["X-B"] = "2";
-  (*spec->mutable_http()->mutable_headers())["X-A"] = "1";
-  std::string run1 = f.RunId(T(t), 1);
-  std::string run2 = f.RunId(T(t + 10), 2);
-  Envelope retry = f.Retry(T(t + 4), run1, 2, T(t + 10));
-  retry.mutable_retry_scheduled()->set_delay_ms(6000);
-  Envelope failed = f.Failed(T(t + 3), run1);
-  failed.mutable_run_failed()->set_output(std::string("body with \0 NUL and 'quotes'", 27));
-  return {submitted,
-          f.Due(T(t + 1), T(t), 1),
-          f.Dispatched(T(t + 2), run1),
-          f.Started(T(t + 3), run1),
-          failed,
-          retry,
-          f.Due(T(t + 10), T(t + 10), 2),
-          f.Dispatched(T(t + 11), run2),
-          f.Started(T(t + 12), run2),
-          f.Succeeded(T(t + 13), run2),
-          f.JobSucceeded(T(t + 14), run2)};
+// Job A: the shared lifecycle, with values that test quoting and escaping.
+std::vector<Envelope> EscapingLifecycle(const EventFactory& f, int64_t t = 0) {
+  std::vector<Envelope> life = jobsched::testing::Lifecycle(f, t, /*retry_delay_ms=*/6000);
+  auto* http = life[0].mutable_job_submitted()->mutable_spec()->mutable_http();
+  http->set_url("https://example.com/hook?a='b'");
+  (*http->mutable_headers())["X-B"] = "2";
+  (*http->mutable_headers())["X-A"] = "1";
+  life[4].mutable_run_failed()->set_output(std::string("body with \0 NUL and 'quotes'", 27));
+  return life;
 }
 
 // Job B: submitted for later, cancel requested, canceled.
@@ -247,7 +224,7 @@ TEST_F(ProjectorPgTest, ProjectsARealisticSequenceIntoTheTables) {
   ScopedPostgres& pg = ScopedPostgres::Shared();
   std::string url = NewDatabase(pg);
   EventFactory a(JobId(1)), b(JobId(2));
-  std::vector<Envelope> life = Lifecycle(a);
+  std::vector<Envelope> life = EscapingLifecycle(a);
   std::vector<Envelope> canceled = Canceled(b);
   PgProjectionStore store({.database_url = url});
   Projector projector(log_, store, Options());
@@ -353,7 +330,7 @@ TEST_F(ProjectorPgTest, RebuildsYieldIdenticalTablesAndRestartsResume) {
   std::vector<Envelope> first, second;
   for (int j = 0; j < 40; ++j) {
     EventFactory f(JobId(100 + j));
-    std::vector<Envelope> events = j % 5 == 0 ? Canceled(f) : Lifecycle(f, j);
+    std::vector<Envelope> events = j % 5 == 0 ? Canceled(f) : EscapingLifecycle(f, j);
     size_t half = events.size() / 2;
     first.insert(first.end(), events.begin(), events.begin() + half);
     second.insert(second.end(), events.begin() + half, events.end());
@@ -444,7 +421,7 @@ TEST_F(ProjectorPgTest, SurvivesPostgresGoingDownWithoutLosingOrRepeating) {
   const std::string pg_log = pg.data_dir() + "/../restart.log";
   std::vector<Envelope> events;
   for (int j = 0; j < 30; ++j) {
-    auto life = Lifecycle(EventFactory(JobId(500 + j)), j);
+    auto life = EscapingLifecycle(EventFactory(JobId(500 + j)), j);
     events.insert(events.end(), life.begin(), life.end());
   }
   const size_t third = events.size() / 3;
@@ -499,7 +476,7 @@ TEST_F(ProjectorPgTest, ProjectsFromTheDevBrokerAndResumesAfterRestart) {
   };
   std::vector<Envelope> first, second;
   for (int j = 0; j < 20; ++j) {
-    auto life = Lifecycle(EventFactory(JobId(700 + j)), j);
+    auto life = EscapingLifecycle(EventFactory(JobId(700 + j)), j);
     first.insert(first.end(), life.begin(), life.begin() + 6);
     second.insert(second.end(), life.begin() + 6, life.end());
   }
@@ -537,7 +514,7 @@ TEST_F(ProjectorPgTest, Throughput) {
       // Built per job and index: interleaved as on a busy topic.
       static std::vector<std::vector<Envelope>> lives;
       if (lives.size() < static_cast<size_t>(kJobs)) lives.resize(kJobs);
-      if (lives[j].empty()) lives[j] = Lifecycle(EventFactory(JobId(10000 + j)), j);
+      if (lives[j].empty()) lives[j] = EscapingLifecycle(EventFactory(JobId(10000 + j)), j);
       events.push_back(lives[j][i]);
     }
   }

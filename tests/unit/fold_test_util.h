@@ -1,7 +1,9 @@
 // Builders of envelopes for tests of the fold and of decisions.
 #pragma once
 
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "events/envelope.h"
 #include "events/ids.h"
@@ -124,5 +126,39 @@ class EventFactory {
  private:
   std::string job_id_;
 };
+
+// "00000000-0000-4000-8000-<n, 12 digits>": a readable job id.
+inline std::string JobId(int n) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
+  return buf;
+}
+
+// A job's whole life from time t: submitted (HTTP POST), attempt 1 fails with
+// HTTP 500, retry after `retry_delay_ms`, attempt 2 succeeds, job succeeded.
+// 11 events; index 0 is JobSubmitted, index 4 the RunFailed.
+inline std::vector<events::Envelope> Lifecycle(const EventFactory& f, int64_t t = 0,
+                                               int64_t retry_delay_ms = 2000) {
+  events::Envelope submitted = f.Submitted(T(t));
+  auto* spec = submitted.mutable_job_submitted()->mutable_spec();
+  spec->set_type(v1::JOB_TYPE_HTTP);
+  spec->mutable_http()->set_method("POST");
+  spec->mutable_http()->set_url("https://example.com/hook");
+  std::string run1 = f.RunId(T(t), 1);
+  std::string run2 = f.RunId(T(t + 10), 2);
+  events::Envelope retry = f.Retry(T(t + 4), run1, 2, T(t + 10));
+  retry.mutable_retry_scheduled()->set_delay_ms(retry_delay_ms);
+  return {submitted,
+          f.Due(T(t + 1), T(t), 1),
+          f.Dispatched(T(t + 2), run1),
+          f.Started(T(t + 3), run1),
+          f.Failed(T(t + 3), run1),
+          retry,
+          f.Due(T(t + 10), T(t + 10), 2),
+          f.Dispatched(T(t + 11), run2),
+          f.Started(T(t + 12), run2),
+          f.Succeeded(T(t + 13), run2),
+          f.JobSucceeded(T(t + 14), run2)};
+}
 
 }  // namespace jobsched::testing

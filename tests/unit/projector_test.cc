@@ -30,6 +30,8 @@ using google::protobuf::util::MessageDifferencer;
 using events::FoldResult;
 using events::Outcome;
 using jobsched::testing::EventFactory;
+using jobsched::testing::JobId;
+using jobsched::testing::Lifecycle;
 using jobsched::testing::T;
 using jobsched::testing::WaitFor;
 using namespace std::chrono_literals;
@@ -37,36 +39,6 @@ using namespace std::chrono_literals;
 constexpr char kTopic[] = "job-events";
 constexpr int kPartitions = 4;
 
-std::string JobId(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
-
-// A job's whole life: submitted (HTTP), attempt 1 fails with HTTP 500, retry,
-// attempt 2 succeeds, job succeeded. 11 events.
-std::vector<Envelope> Lifecycle(const EventFactory& f, int64_t t = 0) {
-  Envelope submitted = f.Submitted(T(t));
-  auto* spec = submitted.mutable_job_submitted()->mutable_spec();
-  spec->set_type(v1::JOB_TYPE_HTTP);
-  spec->mutable_http()->set_method("POST");
-  spec->mutable_http()->set_url("https://example.com/hook");
-  std::string run1 = f.RunId(T(t), 1);
-  std::string run2 = f.RunId(T(t + 10), 2);
-  Envelope retry = f.Retry(T(t + 4), run1, 2, T(t + 10));
-  retry.mutable_retry_scheduled()->set_delay_ms(2000);
-  return {submitted,
-          f.Due(T(t + 1), T(t), 1),
-          f.Dispatched(T(t + 2), run1),
-          f.Started(T(t + 3), run1),
-          f.Failed(T(t + 3), run1),
-          retry,
-          f.Due(T(t + 10), T(t + 10), 2),
-          f.Dispatched(T(t + 11), run2),
-          f.Started(T(t + 12), run2),
-          f.Succeeded(T(t + 13), run2),
-          f.JobSucceeded(T(t + 14), run2)};
-}
 
 // ---------------------------------------------------------------------------
 // Describe
