@@ -6,7 +6,7 @@ namespace jobsched::executor {
 
 Result<ExecutorOptions> ExecutorOptionsFromEnv(const services::ServiceConfig& config) {
   ExecutorOptions options;
-  auto slots = services::EnvInt("JOBSCHED_EXECUTOR_SLOTS", 4, 1, 1024);
+  auto slots = services::EnvInt("JOBSCHED_EXECUTOR_SLOTS", 16, 1, 1024);
   if (!slots.ok()) return slots.status();
   auto heartbeat_ms = services::EnvInt("JOBSCHED_HEARTBEAT_MS", 1000, 10, 600000);
   if (!heartbeat_ms.ok()) return heartbeat_ms.status();

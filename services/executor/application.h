@@ -16,7 +16,7 @@
 namespace jobsched::executor {
 
 // ExecutorOptions from the environment:
-//   JOBSCHED_EXECUTOR_SLOTS  concurrent runs, 1..1024 (default 4)
+//   JOBSCHED_EXECUTOR_SLOTS  concurrent runs, 1..1024 (default 16)
 //   JOBSCHED_EXECUTOR_ID     executor id (default: config.instance_id)
 //   JOBSCHED_HEARTBEAT_MS    heartbeat interval, 10..600000 (default 1000)
 // and the topics of `config`. Fails naming the malformed variable.

@@ -151,9 +151,13 @@ int Executor::running() const {
 void Executor::ConsumerLoop() {
   try {
     const auto slots = static_cast<size_t>(options_.slots);
+    auto last_commit = SteadyClock::now();
     while (true) {
       MarkFinished();
-      CommitFinished(nullptr);
+      if (SteadyClock::now() - last_commit >= options_.commit_interval) {
+        CommitFinished(nullptr);
+        last_commit = SteadyClock::now();
+      }
       size_t free = 0;
       bool stopping = false;
       {
@@ -368,11 +372,19 @@ void Executor::Execute(const Work& work) {
   rs->set_run_id(task.run_id());
   rs->set_executor_id(options_.executor_id);
   rs->set_lease_epoch(task.lease_epoch());
-  if (!AppendWithRetry("RunStarted", task, started_id, job_event(started))) {
-    Finish(work.key, /*appended=*/false);
-    return;
-  }
-  Log(*logger_, level::info, "run started",
+  // Not awaited: the handler starts at once instead of after an ack round
+  // trip. The result is appended after it under the same key, so the
+  // idempotent producer keeps their order; should this append fail, the fold
+  // accepts the result of a dispatched run without it.
+  producer_->AppendAsync(
+      job_event(started), [logger = logger_, job_id = task.job_id(), run_id = task.run_id(),
+                           started_id](const Status& st, const Record&) {
+        if (st.ok()) return;
+        Log(*logger, level::warn, "RunStarted not appended; the run's result will stand alone",
+            {{"job_id", job_id}, {"run_id", run_id}, {"event_id", started_id},
+             {"error", st.ToString()}});
+      });
+  Log(*logger_, level::debug, "run started",
       {{"job_id", task.job_id()},
        {"run_id", task.run_id()},
        {"event_id", started_id},

@@ -66,7 +66,7 @@ namespace jobsched::executor {
 
 struct ExecutorOptions {
   std::string executor_id;  // required; "executor/<id>" is the events' producer
-  int slots = 4;            // runs in progress at once (worker threads), >= 1
+  int slots = 16;           // runs in progress at once (worker threads), >= 1
   std::chrono::milliseconds heartbeat_interval{1000};
   // Stop(): how long running handlers may finish on their own before they are
   // cancelled, and again how long cancelled ones get to report.
@@ -78,6 +78,10 @@ struct ExecutorOptions {
   // Longest wait of one Consumer::Poll; also bounds how long a finished task
   // waits for its offset commit.
   std::chrono::milliseconds poll_interval{100};
+  // Finished offsets are committed at most this often (and always on revoke
+  // and stop): a synchronous commit per poll capped the loop at one broker
+  // round trip per fetch. A crash redelivers at most this much finished work.
+  std::chrono::milliseconds commit_interval{100};
   std::string group_id = "jobsched-executor";
   events::Topics topics;
 };

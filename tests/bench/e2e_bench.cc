@@ -25,7 +25,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The hops of a run, each measured between the occurred_at of two events.
+constexpr const char* kStages[][2] = {{"JobSubmitted", "RunDue"},
+                                      {"RunDue", "RunDispatched"},
+                                      {"RunDispatched", "RunStarted"},
+                                      {"RunStarted", "RunSucceeded"},
+                                      {"RunSucceeded", "JobSucceeded"}};
+constexpr int kStageCount = sizeof(kStages) / sizeof(kStages[0]);
+
 struct Round {
+  double stage_p50_ms[kStageCount] = {};
   double submit_per_s = 0;
   double e2e_per_s = 0;
   double p50_ms = 0;
@@ -79,6 +88,16 @@ Round RunRound(const LocalSystem& system, int jobs, int clients, int round) {
       "      FROM jobs j JOIN job_executions e USING (job_id) "
       "      WHERE j.name LIKE $1 AND e.attempt = 1) t",
       name_prefix);
+  for (int i = 0; i < kStageCount; ++i) {
+    auto stage = tx.exec_params1(
+        "WITH e AS (SELECT l.job_id, l.event_type, min(l.ts) AS ts FROM job_logs l "
+        "           JOIN jobs j USING (job_id) "
+        "           WHERE j.name LIKE $1 AND l.outcome = 'applied' GROUP BY 1, 2) "
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.ts - a.ts) * 1000) "
+        "FROM e a JOIN e b USING (job_id) WHERE a.event_type = $2 AND b.event_type = $3",
+        name_prefix, kStages[i][0], kStages[i][1]);
+    out.stage_p50_ms[i] = stage[0].is_null() ? -1 : stage[0].as<double>();
+  }
   auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
   out.submit_per_s = jobs / secs(submitted - start);
   out.e2e_per_s = want / secs(done - start);
@@ -101,6 +120,8 @@ int main(int argc, char** argv) {
   app.add_option("--clients", clients, "concurrent HTTP clients")->check(CLI::PositiveNumber);
   app.add_option("--slots", slots, "executor slots")->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "rounds (medians are printed)")->check(CLI::PositiveNumber);
+  std::vector<std::string> env;
+  app.add_option("--env", env, "NAME=VALUE for every service, e.g. KAFKA_CONFIG_LINGER_MS=1");
   CLI11_PARSE(app, argc, argv);
 
   // Run from the build tree without ctest: find the services beside this binary.
@@ -111,22 +132,39 @@ int main(int argc, char** argv) {
   LocalSystemOptions options;
   options.executor_slots = slots;
   options.log_level = "warn";
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "--env wants NAME=VALUE, got %s\n", kv.c_str());
+      return 2;
+    }
+    options.extra_env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   LocalSystem system(options);
   std::printf("jobsched e2e bench: %d echo jobs x %d rounds, %d clients, %d executor slots\n", jobs,
               rounds, clients, slots);
   std::printf("%-6s %12s %12s %10s %10s %8s\n", "round", "submit/s", "e2e jobs/s", "p50 ms",
               "p99 ms", "errors");
+  // Warm-up, not measured: the first jobs wait for every consumer group to
+  // form (seconds on the dev broker), which is start-up, not throughput.
+  RunRound(system, 20, 1, 0);
   std::vector<double> submit, e2e, p50, p99;
+  std::vector<double> stages[kStageCount];
   for (int r = 0; r < rounds; ++r) {
-    Round x = RunRound(system, jobs, clients, r);
+    Round x = RunRound(system, jobs, clients, r + 1);
     std::printf("%-6d %12.0f %12.0f %10.1f %10.1f %8d\n", r + 1, x.submit_per_s, x.e2e_per_s,
                 x.p50_ms, x.p99_ms, x.failed_submits);
     submit.push_back(x.submit_per_s);
     e2e.push_back(x.e2e_per_s);
     p50.push_back(x.p50_ms);
     p99.push_back(x.p99_ms);
+    for (int i = 0; i < kStageCount; ++i) stages[i].push_back(x.stage_p50_ms[i]);
   }
   std::printf("%-6s %12.0f %12.0f %10.1f %10.1f\n", "median", Median(submit), Median(e2e),
               Median(p50), Median(p99));
+  std::printf("\nmedian time per hop (p50 over jobs, median over rounds):\n");
+  for (int i = 0; i < kStageCount; ++i) {
+    std::printf("  %-14s -> %-14s %8.1f ms\n", kStages[i][0], kStages[i][1], Median(stages[i]));
+  }
   return 0;
 }
