@@ -176,9 +176,8 @@ void Executor::ConsumerLoop() {
       }
       if (free == 0) {
         // Poll for no records: runs the group protocol (rebalance callbacks,
-        // liveness) while all slots are busy with long runs, on logs that
-        // serve it in Poll(0, ...) (MemoryEventLog; not KafkaEventLog yet, see
-        // executor.h). While stopping the group is left alone until Close.
+        // liveness) while all slots are busy with long runs. While stopping
+        // the group is left alone until Close.
         if (!stopping) consumer_->Poll(0, std::chrono::milliseconds(0));
         continue;
       }

@@ -24,14 +24,9 @@
 //
 // Back-pressure: the consumer polls for at most as many records as there are
 // free slots, so at most `slots` tasks are held (queued or running). While
-// every slot is busy it calls Poll(0, 0) to keep group membership alive.
-// Known limitation: KafkaEventLog returns from Poll(0, ...) without serving
-// librdkafka, so on Kafka a member whose slots all stay busy longer than
-// max.poll.interval.ms (default 300 s, as long as the default HTTP timeout)
-// is dropped from the group; its running tasks are then redelivered to
-// others (at-least-once still holds). Raise it with
-// KAFKA_CONFIG_MAX_POLL_INTERVAL_MS until the Consumer interface offers
-// Pause/Resume.
+// every slot is busy it calls Poll(0, 0), which fetches nothing but serves
+// the group protocol (rebalances, liveness) on both logs, so long runs do not
+// cost the member its partitions.
 //
 // Threads: Start() starts one consumer thread (polls, dispatches, commits,
 // runs the rebalance callbacks), `slots` worker threads (append RunStarted,
