@@ -15,23 +15,40 @@ api_port="${JOBSCHED_API_PORT:-8080}"
 bash "$root/infra/build.sh"
 mkdir -p "$dev/logs"
 
-pids=()
+broker_pid=""
+service_pids=()
+
+# SIGTERM, then up to 15 s for a graceful exit, then SIGKILL.
+stop_pids() {
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq 150); do
+    kill -0 "$@" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null || true
+  wait "$@" 2>/dev/null || true
+}
+
+# In dependency order: the services still need the broker to finish cleanly.
+# (Children run in sessions of their own, so a Ctrl-C reaches only this script.)
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT
   echo "jobsched dev: stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${service_pids[@]}"
+  [ -n "$broker_pid" ] && stop_pids "$broker_pid"
   bash "$root/infra/pg.sh" stop "$dev/pg" || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 0" INT TERM  # a requested stop: EXIT runs cleanup
 
 bash "$root/infra/pg.sh" start "$dev/pg" "$pg_port"
 bash "$root/infra/pg.sh" createdb "$pg_port" jobsched
 
 # A fresh broker means fresh topics: old projections would no longer match the log.
 rm -f "$dev/bootstrap"
-"$build/bin/jobsched-devbroker" --bootstrap-file "$dev/bootstrap" >"$dev/logs/devbroker.log" 2>&1 &
-pids+=($!)
+setsid "$build/bin/jobsched-devbroker" --bootstrap-file "$dev/bootstrap" >"$dev/logs/devbroker.log" 2>&1 &
+broker_pid=$!
 for _ in $(seq 100); do [ -s "$dev/bootstrap" ] && break; sleep 0.1; done
 [ -s "$dev/bootstrap" ] || { echo "dev broker did not start; see $dev/logs/devbroker.log"; exit 1; }
 
@@ -40,8 +57,8 @@ export DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/jobsched"
 export JOBSCHED_API_PORT="$api_port"
 
 for svc in projector scheduler dispatcher executor api; do
-  "$build/bin/jobsched-$svc" >"$dev/logs/$svc.log" 2>&1 &
-  pids+=($!)
+  setsid "$build/bin/jobsched-$svc" >"$dev/logs/$svc.log" 2>&1 &
+  service_pids+=($!)
 done
 
 cat <<MSG
@@ -55,7 +72,7 @@ MSG
 
 # Exit (and stop the rest) as soon as any process dies.
 set +e
-wait -n "${pids[@]}"
+wait -n "$broker_pid" "${service_pids[@]}"
 status=$?
 echo "jobsched dev: a process exited with status $status; see $dev/logs/"
 exit "$status"
