@@ -2,9 +2,9 @@
 # The start command: builds jobsched and runs the whole system locally on
 # embedded defaults: the dev broker, a PostgreSQL cluster under .dev/pg, and
 # every service (projector, scheduler, dispatcher, executor, api on :8080).
-# Ctrl-C stops everything. State lives in .dev/ (delete it to start afresh;
-# the dev broker keeps its log in memory, so a restart begins with empty
-# topics while PostgreSQL keeps the old projections — `rm -rf .dev` resets both).
+# Ctrl-C stops everything. The dev broker keeps its log in memory, so each
+# start begins afresh: empty topics and a recreated database. The PostgreSQL
+# cluster and the logs live in .dev/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${JOBSCHED_BUILD_DIR:-$root/build}"
@@ -43,9 +43,11 @@ trap cleanup EXIT
 trap "exit 0" INT TERM  # a requested stop: EXIT runs cleanup
 
 bash "$root/infra/pg.sh" start "$dev/pg" "$pg_port"
+# The dev broker keeps its log in memory, so every start begins with empty
+# topics: projections (and stored offsets) of an earlier log must go too.
+psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "DROP DATABASE IF EXISTS jobsched" >/dev/null
 bash "$root/infra/pg.sh" createdb "$pg_port" jobsched
 
-# A fresh broker means fresh topics: old projections would no longer match the log.
 rm -f "$dev/bootstrap"
 setsid "$build/bin/jobsched-devbroker" --bootstrap-file "$dev/bootstrap" >"$dev/logs/devbroker.log" 2>&1 &
 broker_pid=$!
