@@ -425,6 +425,11 @@ class ApiApplication::Impl final : public RequestSink {
   void WithDatabase(const ResponderPtr& r, std::function<T(pqxx::connection&)> query,
                     std::function<void(T)> then);
 
+  // Validates `id` (400 invalid_job_id), loads the job's folded state (404
+  // job_not_found) and calls `found` with it, as WithDatabase's `then`.
+  void WithJob(const ResponderPtr& r, const std::string& id,
+               std::function<void(v1::JobState)> found);
+
   // Appends `event` to job-events; answers `status` with `body` once the log
   // acknowledged it, else 503 kafka_unavailable. Never blocks.
   void AppendThenRespond(const ResponderPtr& r, const events::Envelope& event, int status,
@@ -748,7 +753,8 @@ void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
   }
 }
 
-void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) {
+void ApiApplication::Impl::WithJob(const ResponderPtr& r, const std::string& id,
+                                   std::function<void(v1::JobState)> found) {
   if (!LooksLikeUuid(id)) {
     r->SendError({"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
     return;
@@ -763,10 +769,14 @@ void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) 
         if (rows.empty()) return std::nullopt;
         return DecodeFoldState(rows[0][0]);
       },
-      [r, id](std::optional<v1::JobState> state) {
+      [r, id, found = std::move(found)](std::optional<v1::JobState> state) {
         if (!state) return r->SendError(JobNotFound(id));
-        r->SendJson(200, RenderJob(*state));
+        found(std::move(*state));
       });
+}
+
+void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) {
+  WithJob(r, id, [r](v1::JobState state) { r->SendJson(200, RenderJob(state)); });
 }
 
 void ApiApplication::Impl::ListJobs(const ResponderPtr& r, const RequestInfo& req) {
@@ -884,38 +894,22 @@ void ApiApplication::Impl::ListExecutions(const ResponderPtr& r, const std::stri
 // CancelRequested; the scheduler decides the actual JobCanceled.
 void ApiApplication::Impl::Cancel(const ResponderPtr& r, const std::string& id,
                                   const RequestInfo& req) {
-  if (!LooksLikeUuid(id)) {
-    return r->SendError(
-        {"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
-  }
-  r->SetJobId(id);
   events::Origin origin = MakeOrigin(req);
-  WithDatabase<std::optional<v1::JobState>>(
-      r,
-      [id](pqxx::connection& c) -> std::optional<v1::JobState> {
-        pqxx::read_transaction tx(c);
-        pqxx::result rows =
-            tx.exec_params("SELECT fold_state FROM jobs WHERE job_id = $1::uuid", id);
-        if (rows.empty()) return std::nullopt;
-        return DecodeFoldState(rows[0][0]);
-      },
-      [this, r, id, origin](std::optional<v1::JobState> state) {
-        if (!state) return r->SendError(JobNotFound(id));
-        std::string status_name(events::JobStatusName(state->status()));
-        if (events::IsTerminal(state->status())) {
-          return r->SendError(
-              {"job_terminal",
-               "job " + id + " is already " + status_name + " and cannot be canceled", "",
-               json{{"status", status_name}}});
-        }
-        // The stored id is canonical (lower case): it is the Kafka key of the job's stream.
-        const std::string& job_id = state->job_id();
-        events::Envelope event =
-            events::MakeEnvelope(ids::EventId("CancelRequested", job_id, ""), job_id, origin);
-        event.mutable_cancel_requested()->set_reason("requested through the API");
-        json answer = {{"job_id", job_id}, {"status", status_name}, {"cancel_requested", true}};
-        AppendThenRespond(r, event, 202, answer.dump(), "");
-      });
+  WithJob(r, id, [this, r, id, origin](v1::JobState state) {
+    std::string status_name(events::JobStatusName(state.status()));
+    if (events::IsTerminal(state.status())) {
+      return r->SendError({"job_terminal",
+                           "job " + id + " is already " + status_name + " and cannot be canceled",
+                           "", json{{"status", status_name}}});
+    }
+    // The stored id is canonical (lower case): it is the Kafka key of the job's stream.
+    const std::string& job_id = state.job_id();
+    events::Envelope event =
+        events::MakeEnvelope(ids::EventId("CancelRequested", job_id, ""), job_id, origin);
+    event.mutable_cancel_requested()->set_reason("requested through the API");
+    json answer = {{"job_id", job_id}, {"status", status_name}, {"cancel_requested", true}};
+    AppendThenRespond(r, event, 202, answer.dump(), "");
+  });
 }
 
 void ApiApplication::Impl::Health(const ResponderPtr& r) {
