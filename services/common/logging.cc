@@ -60,6 +60,9 @@ std::string JsonEscape(std::string_view s) {
 
 void InitLogging(const ServiceConfig& config) {
   g_json = config.log_format == "json";
+  // Every logger a library makes from the default one (the Kafka adapter
+  // clones it) writes to stderr too: one stream, one format.
+  if (!spdlog::get("jobsched")) spdlog::set_default_logger(spdlog::stderr_logger_mt("jobsched"));
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (g_json) {
     formatter->add_flag<JsonPayloadFlag>('*').set_pattern(
