@@ -15,6 +15,9 @@ using events::Record;
 using events::TopicPartition;
 using services::Log;
 using SteadyClock = std::chrono::steady_clock;
+
+// The cancel reason of runs interrupted because the executor stops.
+constexpr char kStopReason[] = "executor stopping";
 namespace level = spdlog::level;
 
 class Executor::Listener final : public events::RebalanceListener {
@@ -109,7 +112,7 @@ void Executor::Stop() {
     if (!progress_cv_.wait_for(lock, options_.stop_grace, idle)) {
       Log(*logger_, level::warn, "grace period over: canceling running handlers",
           {{"executor_id", options_.executor_id}, {"running", std::to_string(active_.size())}});
-      for (auto& [key, active] : active_) active.cancel->Cancel("executor stopping");
+      for (auto& [key, active] : active_) active.cancel->Cancel(kStopReason);
       if (!progress_cv_.wait_for(lock, options_.stop_grace, idle)) {
         Log(*logger_, level::err,
             "handlers did not report after cancel: giving up their appends (they will run again)",
@@ -407,6 +410,16 @@ void Executor::Execute(const Work& work) {
       result =
           HandlerResult::Failure(v1::FAILURE_KIND_ERROR, std::string("handler threw: ") + e.what());
     }
+  }
+  if (!result.ok && cancel.cancelled() && cancel.reason() == kStopReason) {
+    // Interrupted by this executor's own stop, not by anything about the job:
+    // report nothing and leave the task unacknowledged, so the partition's
+    // next owner runs it again under the same ids. A deploy must not spend
+    // the user's retries.
+    Log(*logger_, level::warn, "run interrupted by the executor's stop; it will run again",
+        {{"job_id", task.job_id()}, {"run_id", task.run_id()}});
+    Finish(work.key, /*appended=*/false);
+    return;
   }
   if (result.duration_ms <= 0) {
     result.duration_ms =
