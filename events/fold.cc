@@ -304,6 +304,10 @@ std::string_view OutcomeName(Outcome o) {
   return "unknown";
 }
 
+std::string LastAppliedEventId(const JobState& s) {
+  return s.applied_event_ids().empty() ? std::string() : *s.applied_event_ids().rbegin();
+}
+
 const v1::RunRecord* CurrentRun(const JobState& s) {
   if (s.current_run_id().empty()) return nullptr;
   for (int i = s.runs_size() - 1; i >= 0; --i) {

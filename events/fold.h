@@ -64,6 +64,10 @@ std::string_view RunStatusName(v1::RunStatus status);
 bool IsRunFinished(v1::RunStatus status);
 std::string_view OutcomeName(Outcome outcome);
 
+// The id of the last event applied to the job ("" for a new job): the
+// causation id of a decision made from this state.
+std::string LastAppliedEventId(const JobState& state);
+
 // The current run, or nullptr before the first RunDue.
 const v1::RunRecord* CurrentRun(const JobState& state);
 

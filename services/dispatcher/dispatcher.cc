@@ -160,7 +160,7 @@ void Dispatcher::DispatchReady(TimePoint now) {
     int64_t epoch = run->lease_epoch() + 1;
     std::string cause = run->run_id() + "/" + std::to_string(epoch);
     events::Origin origin{producer_name(), now, s->correlation_id(),
-                          s->applied_event_ids().empty() ? "" : *s->applied_event_ids().rbegin()};
+                          events::LastAppliedEventId(*s)};
     Envelope e = events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
     auto* d = e.mutable_run_dispatched();
     d->set_run_id(run->run_id());

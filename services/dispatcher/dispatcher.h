@@ -20,7 +20,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 #include "events/event_log.h"

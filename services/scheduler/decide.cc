@@ -13,10 +13,7 @@ namespace {
 
 Envelope NewEvent(const JobState& s, std::string_view type, std::string_view cause, TimePoint now,
                   const std::string& producer) {
-  // The cause is the last event the decision saw.
-  std::string cause_event =
-      s.applied_event_ids().empty() ? std::string() : *s.applied_event_ids().rbegin();
-  events::Origin origin{producer, now, s.correlation_id(), std::move(cause_event)};
+  events::Origin origin{producer, now, s.correlation_id(), events::LastAppliedEventId(s)};
   return events::MakeEnvelope(ids::EventId(type, s.job_id(), cause), s.job_id(), origin);
 }
 

@@ -17,7 +17,6 @@
 #include <queue>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
