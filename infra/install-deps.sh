@@ -15,6 +15,7 @@ PACKAGES=(
   libcurl4-openssl-dev    # HTTP handler in the executor, HTTP client in tests and bench
   nlohmann-json3-dev      # JSON for the REST API
   libcli11-dev            # command lines of the services and jobctl
+  libhowardhinnant-date-dev tzdata  # time zones and DST for cron schedules (system tzdata)
   uuid-dev libssl-dev
   curl procps
 )
