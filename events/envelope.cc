@@ -1,5 +1,7 @@
 #include "events/envelope.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 
 namespace jobsched::events {
@@ -28,6 +30,15 @@ std::string_view EventType(const Envelope& e) {
     case Envelope::kJobSucceeded: return "JobSucceeded";
     case Envelope::kJobDead: return "JobDead";
     case Envelope::kJobCanceled: return "JobCanceled";
+    case Envelope::kFireSkipped: return "FireSkipped";
+    case Envelope::kRunDead: return "RunDead";
+    case Envelope::kRunCanceled: return "RunCanceled";
+    case Envelope::kJobCompleted: return "JobCompleted";
+    case Envelope::kJobUpdated: return "JobUpdated";
+    case Envelope::kPauseRequested: return "PauseRequested";
+    case Envelope::kResumeRequested: return "ResumeRequested";
+    case Envelope::kRunRequested: return "RunRequested";
+    case Envelope::kDeleteRequested: return "DeleteRequested";
     case Envelope::EVENT_NOT_SET: return "";
   }
   return "";
@@ -43,6 +54,9 @@ std::string_view RunIdOf(const Envelope& e) {
     case Envelope::kRetryScheduled: return e.retry_scheduled().failed_run_id();
     case Envelope::kJobSucceeded: return e.job_succeeded().run_id();
     case Envelope::kJobDead: return e.job_dead().last_run_id();
+    case Envelope::kRunDead: return e.run_dead().run_id();
+    case Envelope::kRunCanceled: return e.run_canceled().run_id();
+    case Envelope::kRunRequested: return e.run_requested().run_id();
     default: return "";
   }
 }
@@ -50,6 +64,17 @@ std::string_view RunIdOf(const Envelope& e) {
 std::string Encode(const google::protobuf::Message& m) {
   std::string out;
   m.SerializeToString(&out);
+  return out;
+}
+
+std::string EncodeDeterministic(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
   return out;
 }
 

@@ -31,6 +31,9 @@ Envelope MakeEnvelope(std::string event_id, std::string job_id, const Origin& or
 std::string_view EventType(const Envelope& e);
 
 std::string Encode(const google::protobuf::Message& m);
+// Like Encode, with map entries in key order: equal messages give equal bytes
+// (projections and snapshots compare and store them).
+std::string EncodeDeterministic(const google::protobuf::Message& m);
 // Fails with kInvalidArgument for bytes that are not an Envelope with an event
 // id, a job id and an event.
 Result<Envelope> DecodeEnvelope(std::string_view bytes);

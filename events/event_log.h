@@ -78,6 +78,8 @@ struct ConsumerOptions {
   // consumer (readers of the `executors` topic, jobctl tail).
   std::string group_id;
   std::vector<std::string> topics;
+  // No group only: assign just these partitions (of `topics`) instead of all.
+  std::vector<TopicPartition> partitions;
   RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
   std::string client_id;
 };

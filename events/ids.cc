@@ -52,9 +52,18 @@ std::string JobIdForIdempotencyKey(std::string_view key) {
   return DeterministicId({"job", key});
 }
 
-std::string RunId(std::string_view job_id, TimePoint scheduled_for, int attempt) {
-  return DeterministicId(
-      {"run", job_id, std::to_string(ToUnixMillis(scheduled_for)), std::to_string(attempt)});
+std::string FireId(std::string_view job_id, std::string_view nominal_time, int occurrence) {
+  return DeterministicId({"fire", job_id, nominal_time, std::to_string(occurrence)});
+}
+
+std::string OnceFireId(std::string_view job_id) { return DeterministicId({"fire", job_id, "once"}); }
+
+std::string ManualFireId(std::string_view job_id, std::string_view request_event_id) {
+  return DeterministicId({"fire", job_id, "manual", request_event_id});
+}
+
+std::string RunId(std::string_view job_id, std::string_view fire_id, int attempt) {
+  return DeterministicId({"run", job_id, fire_id, std::to_string(attempt)});
 }
 
 std::string EventId(std::string_view event_type, std::string_view job_id, std::string_view cause) {

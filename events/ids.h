@@ -23,7 +23,16 @@ std::string RandomId();
 // Ids the services derive. Each names its inputs so callers cannot mix them up.
 namespace ids {
 std::string JobIdForIdempotencyKey(std::string_view key);
-std::string RunId(std::string_view job_id, TimePoint scheduled_for, int attempt);
+// A slot of a recurring schedule: the nominal local time it names
+// ("2026-03-08T02:30:00") and its occurrence (2 for the second instant of a
+// repeated local time). Stable across restarts and time-zone data updates.
+std::string FireId(std::string_view job_id, std::string_view nominal_time, int occurrence);
+// The only fire of a one-off job.
+std::string OnceFireId(std::string_view job_id);
+// A manual run (RunRequested), from the id of the event that asked for it.
+std::string ManualFireId(std::string_view job_id, std::string_view request_event_id);
+// Attempt `attempt` (1-based) of a fire's run.
+std::string RunId(std::string_view job_id, std::string_view fire_id, int attempt);
 // The id of an event that is the unique consequence of `cause` within a job:
 // e.g. EventId("RunDue", job_id, run_id).
 std::string EventId(std::string_view event_type, std::string_view job_id, std::string_view cause);

@@ -747,10 +747,12 @@ class KafkaLogConsumer : public Consumer {
     assignment_.clear();
   }
 
-  // No group: every partition of every topic, from metadata.
+  // No group: `options_.partitions`, else every partition of every topic,
+  // from metadata.
   bool AssignAllPartitions(Clock::time_point deadline) {
-    std::vector<TopicPartition> parts;
-    for (const auto& topic : options_.topics) {
+    std::vector<TopicPartition> parts = options_.partitions;
+    for (const auto& topic :
+         options_.partitions.empty() ? options_.topics : std::vector<std::string>{}) {
       auto count = MetadataPartitionCount(*consumer_, topic, deadline);
       if (!count.ok()) {
         Log().warn("[consumer {}] cannot assign {}: {}", options_.client_id, topic,

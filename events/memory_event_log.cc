@@ -72,8 +72,9 @@ struct PartitionLog {
 //   join (generation++) -> revoke the old assignment -> ack the generation ->
 //   once every member acked: plan -> take the plan's share -> fetch.
 struct MemberState {
-  std::string group;  // "" = no group: every partition of `topics`
+  std::string group;  // "" = no group: every partition of `topics` (or `partitions`)
   std::vector<std::string> topics;
+  std::vector<TopicPartition> partitions;  // no group: only these, when not empty
   bool in_group = false;          // joined and not evicted/closed
   int64_t acked_generation = -1;  // the generation it has rejoined for
   bool has_assignment = false;    // `assignment` handed out (possibly empty)
@@ -187,6 +188,7 @@ class MemoryLogCore {
     MemberState& m = members_[id];
     m.group = options.group_id;
     m.topics = options.topics;
+    m.partitions = options.partitions;
     return id;
   }
 
@@ -196,8 +198,8 @@ class MemoryLogCore {
     MemberState& m = members_.at(id);
     if (m.group.empty()) {
       if (m.has_assignment) return {};
-      std::vector<TopicPartition> parts;
-      for (const auto& topic : m.topics) {
+      std::vector<TopicPartition> parts = m.partitions;
+      for (const auto& topic : m.partitions.empty() ? m.topics : std::vector<std::string>{}) {
         const auto count = static_cast<int32_t>(topics_.at(topic).size());
         for (int32_t p = 0; p < count; ++p) parts.push_back({topic, p});
       }

@@ -12,6 +12,10 @@ struct Topics {
   std::string job_events = "job-events";  // key job_id; every fact about every job
   std::string run_tasks = "run-tasks";    // key run_id; dispatcher -> executors
   std::string executors = "executors";    // key executor_id; heartbeats (compacted)
+  // Per-partition state of the scheduler and the dispatcher (SnapshotStore):
+  // as many partitions as job-events.
+  std::string scheduler_snapshots = "scheduler-snapshots";
+  std::string dispatcher_snapshots = "dispatcher-snapshots";
 
   static Topics WithPrefix(const std::string& prefix);
 
@@ -19,7 +23,10 @@ struct Topics {
   static constexpr int kJobEventsPartitions = 12;
   static constexpr int kRunTasksPartitions = 12;
   static constexpr int kExecutorsPartitions = 4;
-  std::vector<std::pair<std::string, int>> WithDefaultPartitions() const;
+  // Every topic with its default partition count; `job_events_partitions`
+  // also sizes the snapshot topics.
+  std::vector<std::pair<std::string, int>> WithDefaultPartitions(
+      int job_events_partitions = kJobEventsPartitions) const;
 };
 
 }  // namespace jobsched::events

@@ -36,6 +36,15 @@ std::string Time(const google::protobuf::Timestamp& ts) { return FormatRfc3339(F
 
 EventDescription Info(std::string m) { return {"info", std::move(m)}; }
 
+std::string SkipReasonName(v1::SkipReason r) {
+  switch (r) {
+    case v1::SKIP_REASON_OVERLAP: return "overlap";
+    case v1::SKIP_REASON_MISFIRE: return "misfire";
+    case v1::SKIP_REASON_DST_GAP: return "dst_gap";
+    default: return "unspecified";
+  }
+}
+
 EventDescription DescribeApplied(const Envelope& e, const events::JobState* state) {
   switch (e.event_case()) {
     case Envelope::kJobSubmitted: {
@@ -46,7 +55,13 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
              " " + Truncate(spec.http().url());
       }
       if (!spec.name().empty()) m += " \"" + Truncate(spec.name()) + "\"";
-      if (IsSet(spec.run_at())) m += ", run at " + Time(spec.run_at());
+      if (spec.has_schedule()) {
+        const v1::ScheduleSpec& sched = spec.schedule();
+        m += ", schedule \"" + Truncate(sched.cron()) + "\" in " +
+             (sched.timezone().empty() ? std::string("UTC") : sched.timezone());
+      } else if (IsSet(spec.run_at())) {
+        m += ", run at " + Time(spec.run_at());
+      }
       m += ", max_retries " + std::to_string(spec.max_retries());
       return Info(std::move(m));
     }
@@ -58,7 +73,17 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
       const v1::RunDue& d = e.run_due();
       std::string m = "run " + ShortId(d.run_id()) + " attempt " + std::to_string(d.attempt()) +
                       " due";
-      if (IsSet(d.scheduled_for())) m += " (scheduled for " + Time(d.scheduled_for()) + ")";
+      if (d.kind() == v1::FIRE_KIND_MANUAL) {
+        m += " (manual run)";
+      } else if (!d.nominal_time().empty()) {
+        m += " (fire " + d.nominal_time() + (d.occurrence() > 1 ? " second occurrence" : "") +
+             ", scheduled for " + Time(d.scheduled_for()) + ")";
+      } else if (IsSet(d.scheduled_for())) {
+        m += " (scheduled for " + Time(d.scheduled_for()) + ")";
+      }
+      if (d.coalesced() > 1) {
+        m += "; " + std::to_string(d.coalesced()) + " nominal times fell on this instant (DST gap)";
+      }
       return Info(std::move(m));
     }
     case Envelope::kRunDispatched: {
@@ -110,6 +135,44 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
       const std::string& reason = e.job_canceled().reason();
       return Info(reason.empty() ? "job canceled" : "job canceled: " + Truncate(reason));
     }
+    case Envelope::kFireSkipped: {
+      const v1::FireSkipped& k = e.fire_skipped();
+      std::string m = "skipped " + std::to_string(k.count()) + (k.count() == 1 ? " fire" : " fires");
+      m += k.count() == 1 ? " at " + k.nominal_time()
+                          : " from " + k.nominal_time() + " to " + k.last_nominal_time();
+      m += ": " + SkipReasonName(k.reason());
+      if (!k.detail().empty()) m += " (" + Truncate(k.detail()) + ")";
+      return {"warn", std::move(m)};
+    }
+    case Envelope::kRunDead: {
+      const v1::RunDead& d = e.run_dead();
+      std::string m = "run " + ShortId(d.run_id()) + " gave up after " +
+                      std::to_string(d.attempts()) + " attempts";
+      if (!d.reason().empty()) m += ": " + Truncate(d.reason());
+      return {"error", std::move(m)};
+    }
+    case Envelope::kRunCanceled:
+      return {"warn", "run " + ShortId(e.run_canceled().run_id()) + " canceled: " +
+                          Truncate(e.run_canceled().reason())};
+    case Envelope::kJobCompleted:
+      return Info("job completed: " + Truncate(e.job_completed().reason()));
+    case Envelope::kJobUpdated: {
+      std::string fields;
+      for (const std::string& f : e.job_updated().changed()) {
+        fields += (fields.empty() ? "" : ", ") + f;
+      }
+      return Info("job updated: " + Truncate(fields) + " (from the next fire)");
+    }
+    case Envelope::kPauseRequested: {
+      const std::string& reason = e.pause_requested().reason();
+      return Info(reason.empty() ? "job paused" : "job paused: " + Truncate(reason));
+    }
+    case Envelope::kResumeRequested:
+      return Info("job resumed");
+    case Envelope::kRunRequested:
+      return Info("run " + ShortId(e.run_requested().run_id()) + " requested now");
+    case Envelope::kDeleteRequested:
+      return Info("job deleted");
     case Envelope::EVENT_NOT_SET:
       break;
   }

@@ -8,8 +8,6 @@
 #include <tuple>
 #include <unordered_map>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <pqxx/pqxx>
 
 #include "events/fold.h"
@@ -31,19 +29,6 @@ class OffsetConflict : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-// Protobuf serialisation with map entries in key order, so a rebuilt
-// projection stores byte-identical fold_state.
-std::string SerializeDeterministic(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -92,7 +77,7 @@ const Table& JobsTable() {
     Table t{"jobs", "jobs_stage",
             {"fold_state", "job_id", "name", "type", "status", "priority", "max_retries",
              "attempts", "run_at", "next_fire_at", "cancel_requested", "last_error",
-             "correlation_id", "created_at", "updated_at", "version"},
+             "correlation_id", "created_at", "updated_at", "version", "schedule", "timezone"},
             ""};
     t.conflict = UpsertClause(t.columns, "job_id");
     return t;
@@ -105,7 +90,7 @@ const Table& ExecutionsTable() {
     Table t{"job_executions", "job_executions_stage",
             {"output", "error", "run_id", "job_id", "attempt", "status", "scheduled_for",
              "due_at", "dispatched_at", "started_at", "finished_at", "executor_id",
-             "lease_epoch", "http_status", "duration_ms"},
+             "lease_epoch", "http_status", "duration_ms", "fire_id", "nominal_time", "kind"},
             ""};
     t.conflict = UpsertClause(t.columns, "run_id");
     return t;
@@ -118,7 +103,7 @@ const Table& LogsTable() {
                        "job_logs_stage",
                        {"envelope", "fields", "message", "event_id", "job_id", "run_id", "ts",
                         "level", "event_type", "outcome", "producer", "topic",
-                        "kafka_partition", "kafka_offset"},
+                        "kafka_partition", "kafka_offset", "scheduled_for", "scheduled_until"},
                        // No conflict target: whatever unique key job_logs has (today the
                        // record's position) makes a re-projected record a no-op.
                        "ON CONFLICT DO NOTHING"};
@@ -239,15 +224,15 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
   for (const std::string& key : order) {
     const events::JobState& s = *latest[key];
     const v1::JobSpec& spec = s.spec();
-    CopyRow<16> row;
-    row.Bytes(SerializeDeterministic(s))
+    CopyRow<18> row;
+    row.Bytes(events::EncodeDeterministic(s))
         .Text(s.job_id())
         .Text(spec.name())
         .Text(JobTypeName(spec.type()))
         .Text(events::JobStatusName(s.status()))
         .Int(spec.priority())
         .Int(spec.max_retries())
-        .Int(s.runs_size())
+        .Int(s.summary().attempts())
         .TimeOrNull(spec.run_at())
         .TimeOrNull(s.next_fire_at())
         .Bool(s.cancel_requested())
@@ -255,7 +240,12 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
         .TextOrNull(s.correlation_id())
         .Time(s.created_at())
         .Time(s.updated_at())
-        .Int(s.version());
+        .Int(s.version())
+        .TextOrNull(spec.schedule().cron())
+        .TextOrNull(spec.has_schedule() ? (spec.schedule().timezone().empty()
+                                               ? std::string_view("UTC")
+                                               : std::string_view(spec.schedule().timezone()))
+                                        : std::string_view());
     write.Add(row);
   }
   write.Merge();
@@ -279,7 +269,7 @@ void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
     const ExecutionRow& e = *latest[key];
     const v1::RunRecord& r = e.run;
     bool finished = events::IsRunFinished(r.status());
-    CopyRow<15> row;
+    CopyRow<18> row;
     row.TextOrNull(r.output())
         .TextOrNull(r.error())
         .Text(r.run_id())
@@ -294,7 +284,10 @@ void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
         .TextOrNull(r.executor_id())
         .Int(r.lease_epoch())
         .IntOrNull(r.http_status(), r.http_status() == 0)
-        .IntOrNull(r.duration_ms(), !finished);
+        .IntOrNull(r.duration_ms(), !finished)
+        .TextOrNull(LooksLikeUuid(r.fire_id()) ? std::string_view(r.fire_id()) : std::string_view())
+        .TextOrNull(r.nominal_time())
+        .Text(r.kind() == v1::FIRE_KIND_MANUAL ? "manual" : "scheduled");
     write.Add(row);
   }
   write.Merge();
@@ -307,7 +300,7 @@ void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
     if (!LooksLikeUuid(l.event_id) || !LooksLikeUuid(l.job_id)) continue;
     if (!seen.emplace(l.topic, l.partition, l.offset).second) continue;
     if (write == nullptr) write = std::make_unique<StagedWrite>(txn, LogsTable());
-    CopyRow<14> row;
+    CopyRow<16> row;
     row.Bytes(l.envelope)
         .Text(PgJson(l.fields_json.empty() ? "{}" : l.fields_json))
         .Text(l.message)
@@ -321,7 +314,9 @@ void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
         .Text(l.producer)
         .Text(l.topic)
         .Int(l.partition)
-        .Int(l.offset);
+        .Int(l.offset)
+        .TimeOrNull(l.scheduled_for)
+        .TimeOrNull(l.scheduled_until);
     write->Add(row);
   }
   if (write != nullptr) write->Merge();

@@ -38,6 +38,10 @@ struct JobLogRow {
   int32_t partition = 0;
   int64_t offset = 0;
   std::string envelope;                // the record's value bytes
+  // The slots the record concerns (RunDue: its slot; FireSkipped: first and
+  // last skipped slot); unset otherwise.
+  google::protobuf::Timestamp scheduled_for;
+  google::protobuf::Timestamp scheduled_until;
 };
 
 // One row of job_executions.

@@ -28,12 +28,6 @@ std::string PartitionList(const std::vector<int32_t>& ps) {
   return out;
 }
 
-// Serialises `run` into `out`, reusing its capacity. RunRecord has no map
-// fields, so equal records serialise to equal bytes.
-void SerializeRun(const v1::RunRecord& run, std::string& out) {
-  out.resize(run.ByteSizeLong());
-  run.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-}
 
 }  // namespace
 
@@ -107,7 +101,9 @@ struct Projector::Batch {
     JobState state;
     int32_t partition = 0;
     bool changed = false;
-    std::vector<std::string> runs_before;  // serialised runs, in order, before the batch
+    // Runs the batch created or changed, as they stand after it (a run that
+    // ended and left the state included).
+    std::map<std::string, v1::RunRecord> runs;
   };
   std::chrono::steady_clock::time_point polled_at;
   std::vector<events::Record> records;  // owns what items point to
@@ -400,7 +396,12 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
   for (Batch::Item& item : b->items) {
     const Envelope& e = item.event;
     Batch::Job& job = b->jobs[e.job_id()];
-    events::FoldResult r = events::Apply(job.state, e);
+    events::FoldEffects effects;
+    events::FoldResult r = events::Apply(job.state, e, &effects);
+    if (effects.run) {
+      std::string run_id = effects.run->run_id();
+      job.runs[run_id] = std::move(*effects.run);
+    }
     switch (r.outcome) {
       case events::Outcome::kApplied:
         ++b->counts.applied;
@@ -434,6 +435,12 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     row.partition = item.record->partition;
     row.offset = item.record->offset;
     row.envelope = std::move(item.record->value);
+    if (e.has_run_due()) {
+      row.scheduled_for = e.run_due().scheduled_for();
+    } else if (e.has_fire_skipped()) {
+      row.scheduled_for = e.fire_skipped().scheduled_for();
+      row.scheduled_until = e.fire_skipped().last_scheduled_for();
+    }
     b->out.logs.push_back(std::move(row));
   }
 
@@ -443,25 +450,17 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
   b->out.projection = options_.projection;
   b->out.topic = options_.topic;
   std::set<std::string> runs_logged;  // non-UUID run ids reported once
-  std::string run_bytes;
   for (auto& [job_id, job] : b->jobs) {
     if (job.changed) {
-      // Runs are only ever appended, so position i before and after is the
-      // same run; a run whose bytes differ (or a new one) gets its row written.
-      for (int i = 0; i < job.state.runs_size(); ++i) {
-        const v1::RunRecord& run = job.state.runs(i);
-        if (static_cast<size_t>(i) < job.runs_before.size()) {
-          SerializeRun(run, run_bytes);
-          if (run_bytes == job.runs_before[i]) continue;
-        }
-        if (!LooksLikeUuid(run.run_id())) {
+      for (auto& [run_id, run] : job.runs) {
+        if (!LooksLikeUuid(run_id)) {
           if (runs_logged.insert(run.run_id()).second) {
             logger_.Log(level_enum::err, "run id is not a UUID; no job_executions row",
                         {{"job_id", job_id}, {"run_id", run.run_id()}});
           }
           continue;
         }
-        b->out.executions.push_back({job_id, run});
+        b->out.executions.push_back({job_id, std::move(run)});
       }
       b->out.jobs.push_back(job.state);
     }
@@ -523,12 +522,6 @@ bool Projector::LoadStates(Batch& b) {
                 {{"jobs", std::to_string(missing.size())}, {"error", loaded.status().ToString()}});
     CountStoreFailure();
     if (!Backoff(delay)) return false;  // stopping; nothing was written
-  }
-  for (auto& [id, job] : b.jobs) {
-    job.runs_before.resize(job.state.runs_size());
-    for (int i = 0; i < job.state.runs_size(); ++i) {
-      SerializeRun(job.state.runs(i), job.runs_before[i]);
-    }
   }
   return true;
 }

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+
+#include "events/topics.h"
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -185,18 +187,23 @@ int main(int argc, char** argv) {
   std::string bootstrap_file, prefix;
   std::vector<std::string> topic_specs;
   int brokers = 1;
+  int partitions = jobsched::events::Topics::kJobEventsPartitions;
   bool control_stdin = false;
   app.add_option("--bootstrap-file", bootstrap_file, "where to write host:port")->required();
   app.add_option("--topic", topic_specs,
-                 "NAME:PARTITIONS, repeatable (default job-events:12, run-tasks:12, executors:4)");
+                 "NAME:PARTITIONS, repeatable (default: jobsched's topics, see --partitions)");
   app.add_option("--topic-prefix", prefix, "prefix for the default topic names");
+  app.add_option("--partitions", partitions,
+                 "partitions of job-events and of the snapshot topics (default 12); each keeps "
+                 "~5 MiB in memory, so a bigger log needs more")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--brokers", brokers, "number of mock brokers")->check(CLI::Range(1, 16));
   app.add_flag("--control-stdin", control_stdin, "read down/up/rtt commands from stdin");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::pair<std::string, int>> topics;
   if (topic_specs.empty()) {
-    topics = {{prefix + "job-events", 12}, {prefix + "run-tasks", 12}, {prefix + "executors", 4}};
+    topics = jobsched::events::Topics::WithPrefix(prefix).WithDefaultPartitions(partitions);
   }
   for (const auto& spec : topic_specs) {
     size_t colon = spec.rfind(':');

@@ -70,6 +70,26 @@ Result<ServiceConfig> ServiceConfig::FromEnv() {
   return c;
 }
 
+Result<StateSettings> StateSettings::FromEnv() {
+  StateSettings s;
+  std::string snapshots = EnvOr("JOBSCHED_SNAPSHOTS", "on");
+  if (snapshots != "on" && snapshots != "off") {
+    return Status::Invalid("JOBSCHED_SNAPSHOTS must be on or off, not " + snapshots);
+  }
+  s.snapshots = snapshots == "on";
+  auto interval = EnvInt("JOBSCHED_SNAPSHOT_INTERVAL_MS", s.snapshot_interval.count(), 0, 86'400'000);
+  if (!interval.ok()) return interval.status();
+  s.snapshot_interval = Millis(*interval);
+  auto every = EnvInt("JOBSCHED_SNAPSHOT_EVERY_EVENTS", static_cast<int64_t>(s.snapshot_every_events),
+                      1, 1'000'000'000);
+  if (!every.ok()) return every.status();
+  s.snapshot_every_events = static_cast<uint64_t>(*every);
+  auto linger = EnvInt("JOBSCHED_TERMINAL_LINGER_MS", s.terminal_linger.count(), 0, 86'400'000);
+  if (!linger.ok()) return linger.status();
+  s.terminal_linger = Millis(*linger);
+  return s;
+}
+
 Result<std::unique_ptr<events::EventLog>> MakeEventLog(const ServiceConfig& config) {
   events::KafkaConfig kc;
   kc.brokers = config.kafka_brokers;

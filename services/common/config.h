@@ -9,6 +9,7 @@
 
 #include "events/event_log.h"
 #include "events/status.h"
+#include "events/time.h"
 #include "events/topics.h"
 
 namespace jobsched::services {
@@ -31,6 +32,18 @@ struct ServiceConfig {
 
   // Fails with a message naming the variable when one is malformed.
   static Result<ServiceConfig> FromEnv();
+};
+
+// How a scheduler or dispatcher keeps its partitions' state (README,
+// "Configuration"): JOBSCHED_SNAPSHOTS (on | off), JOBSCHED_SNAPSHOT_INTERVAL_MS,
+// JOBSCHED_SNAPSHOT_EVERY_EVENTS, JOBSCHED_TERMINAL_LINGER_MS.
+struct StateSettings {
+  bool snapshots = true;
+  Millis snapshot_interval{30'000};
+  uint64_t snapshot_every_events = 200'000;
+  Millis terminal_linger{60'000};
+
+  static Result<StateSettings> FromEnv();
 };
 
 std::string EnvOr(const char* name, const std::string& fallback);

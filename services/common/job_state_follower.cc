@@ -8,24 +8,27 @@ using events::Envelope;
 using events::JobState;
 using events::TopicPartition;
 
-JobStateFollower::JobStateFollower(events::EventLog& log, std::string topic, std::string group_id,
-                                   std::string client_id, Hooks hooks,
+JobStateFollower::JobStateFollower(events::EventLog& log, events::Producer& producer,
+                                   FollowerOptions options, Hooks hooks,
                                    std::shared_ptr<spdlog::logger> logger)
     : log_(log),
-      topic_(std::move(topic)),
-      group_id_(std::move(group_id)),
-      client_id_(std::move(client_id)),
+      options_(std::move(options)),
       hooks_(std::move(hooks)),
-      logger_(std::move(logger)) {}
+      logger_(std::move(logger)) {
+  if (!options_.snapshot_topic.empty()) {
+    snapshots_ = std::make_unique<SnapshotStore>(log_, producer, options_.snapshot_topic,
+                                                 options_.owner, logger_);
+  }
+}
 
 JobStateFollower::~JobStateFollower() { Close(); }
 
 Status JobStateFollower::Open() {
   events::ConsumerOptions opts;
-  opts.group_id = group_id_;
-  opts.topics = {topic_};
+  opts.group_id = options_.group_id;
+  opts.topics = {options_.topic};
   opts.listener = this;
-  opts.client_id = client_id_;
+  opts.client_id = options_.client_id;
   auto c = log_.NewConsumer(opts);
   if (!c.ok()) return c.status();
   consumer_ = std::move(c).value();
@@ -43,10 +46,28 @@ std::map<TopicPartition, int64_t> JobStateFollower::OnAssigned(
     const std::vector<TopicPartition>& parts) {
   std::map<TopicPartition, int64_t> start;
   for (const auto& tp : parts) {
-    partitions_[tp.partition] = Partition{};
-    start[tp] = events::kOffsetBeginning;  // the whole partition is the state
+    Partition& p = partitions_[tp.partition] = Partition{};
+    start[tp] = events::kOffsetBeginning;
+    if (!snapshots_) continue;
+    auto snapshot = snapshots_->ReadLatest(tp.partition);
+    if (!snapshot.ok()) {
+      Log(*logger_, spdlog::level::err, "cannot read the partition's snapshot; replaying the log",
+          {{"partition", std::to_string(tp.partition)}, {"error", snapshot.status().ToString()}});
+      continue;
+    }
+    if (!snapshot->has_value()) continue;
+    const v1::PartitionSnapshot& s = **snapshot;
+    p.state = PartitionState::Restore(s);
+    p.restored = true;
+    if (hooks_.on_restored) hooks_.on_restored(tp.partition, s.extra());
+    start[tp] = s.next_offset();
+    Log(*logger_, spdlog::level::info, "partition restored from snapshot",
+        {{"partition", std::to_string(tp.partition)},
+         {"next_offset", std::to_string(s.next_offset())},
+         {"jobs", std::to_string(s.jobs_size())},
+         {"writer", s.writer()}});
   }
-  Log(*logger_, spdlog::level::info, "partitions assigned, replaying",
+  Log(*logger_, spdlog::level::info, "partitions assigned, catching up",
       {{"count", std::to_string(parts.size())}});
   return start;
 }
@@ -62,18 +83,23 @@ void JobStateFollower::OnRevoked(const std::vector<TopicPartition>& parts) {
 void JobStateFollower::ResolveTargets() {
   for (auto& [id, p] : partitions_) {
     if (p.target >= 0) continue;
-    auto wm = consumer_->QueryWatermarks({topic_, id}, std::chrono::seconds(5));
+    auto wm = consumer_->QueryWatermarks({options_.topic, id}, std::chrono::seconds(5));
     if (!wm.ok()) {
       Log(*logger_, spdlog::level::warn, "cannot read watermarks yet; will retry",
           {{"partition", std::to_string(id)}, {"error", wm.status().ToString()}});
       continue;
     }
     p.target = wm->high;
-    if (wm->low > 0) {
-      // Events before `low` were dropped by retention: jobs submitted before
-      // it are unknown to this member until snapshots exist.
-      Log(*logger_, spdlog::level::warn, "partition starts after dropped events; older jobs are not recovered",
-          {{"partition", std::to_string(id)}, {"low_watermark", std::to_string(wm->low)}});
+    int64_t from = p.state.next_offset();
+    if (wm->low > from) {
+      // Retention dropped events this member never folded: jobs they
+      // concerned are unknown (no snapshot) or stale (an old snapshot).
+      Log(*logger_, spdlog::level::err,
+          p.restored ? "events after the snapshot were dropped by retention; jobs they changed are stale"
+                     : "partition starts after dropped events and has no snapshot; older jobs are lost",
+          {{"partition", std::to_string(id)},
+           {"from_offset", std::to_string(from)},
+           {"low_watermark", std::to_string(wm->low)}});
     }
     MaybeCaughtUp(id, p);
   }
@@ -81,10 +107,12 @@ void JobStateFollower::ResolveTargets() {
 
 void JobStateFollower::MaybeCaughtUp(int32_t id, Partition& p) {
   if (p.caught_up || p.target < 0) return;
-  if (p.target == 0 || p.next_offset >= p.target) {
+  if (p.state.next_offset() >= p.target) {
     p.caught_up = true;
     Log(*logger_, spdlog::level::info, "partition caught up",
-        {{"partition", std::to_string(id)}, {"jobs", std::to_string(p.jobs.size())}});
+        {{"partition", std::to_string(id)},
+         {"jobs", std::to_string(p.state.size())},
+         {"folded", std::to_string(p.state.folded())}});
     if (hooks_.on_caught_up) hooks_.on_caught_up(id);
   }
 }
@@ -97,27 +125,21 @@ size_t JobStateFollower::PollOnce(std::chrono::milliseconds timeout) {
     auto it = partitions_.find(r.partition);
     if (it == partitions_.end()) continue;  // revoked in this very poll
     Partition& p = it->second;
-    p.next_offset = r.offset + 1;
+    if (r.offset < p.state.next_offset()) continue;  // already in the snapshot
     auto env = events::DecodeEnvelope(r.value);
     if (!env.ok()) {
       Log(*logger_, spdlog::level::err, "skipping undecodable record",
           {{"partition", std::to_string(r.partition)},
            {"offset", std::to_string(r.offset)},
            {"error", env.status().message()}});
+      p.state.Skip(r.offset);
       MaybeCaughtUp(r.partition, p);
       continue;
     }
     const Envelope& e = env.value();
-    auto [job, inserted] = p.jobs.try_emplace(e.job_id());
-    events::FoldResult result = events::Apply(job->second, e);
-    if (inserted && job->second.status() == v1::JOB_STATUS_UNSPECIFIED) {
-      // An event for a job this partition never saw submitted: keep nothing.
-      JobState empty;
-      if (hooks_.on_event) hooks_.on_event(r.partition, r.offset, e, empty, result, !p.caught_up);
-      p.jobs.erase(job);
-    } else {
-      if (inserted) p.order.push_back(e.job_id());
-      if (hooks_.on_event) hooks_.on_event(r.partition, r.offset, e, job->second, result, !p.caught_up);
+    PartitionState::Applied applied = p.state.Apply(r.offset, e);
+    if (hooks_.on_event) {
+      hooks_.on_event(r.partition, r.offset, e, applied.state, applied.result, !p.caught_up);
     }
     ++folded;
     MaybeCaughtUp(r.partition, p);
@@ -125,11 +147,52 @@ size_t JobStateFollower::PollOnce(std::chrono::milliseconds timeout) {
   return folded;
 }
 
+void JobStateFollower::WriteSnapshot(int32_t id, Partition& p, TimePoint now) {
+  v1::PartitionSnapshot s;
+  s.set_owner(options_.owner);
+  s.set_topic(options_.topic);
+  s.set_partition(id);
+  *s.mutable_taken_at() = ToProto(now);
+  s.set_writer(options_.client_id);
+  p.state.SaveTo(s);
+  if (hooks_.snapshot_extra) s.set_extra(hooks_.snapshot_extra(id));
+  auto written = snapshots_->Write(s);
+  if (!written.ok()) {
+    Log(*logger_, spdlog::level::warn, "snapshot not written; will retry",
+        {{"partition", std::to_string(id)}, {"error", written.status().ToString()}});
+    return;
+  }
+  p.snapshot_folded = p.state.folded();
+  p.snapshot_at = now;
+  ++snapshots_written_;
+  Log(*logger_, spdlog::level::debug, "snapshot written",
+      {{"partition", std::to_string(id)},
+       {"next_offset", std::to_string(s.next_offset())},
+       {"jobs", std::to_string(s.jobs_size())},
+       {"bytes", std::to_string(*written)}});
+}
+
+void JobStateFollower::Maintain(TimePoint now, bool force) {
+  if (force || now - last_eviction_ >= std::chrono::seconds(1)) {
+    last_eviction_ = now;
+    for (auto& [id, p] : partitions_) p.state.EvictTerminal(now - options_.terminal_linger);
+  }
+  if (!snapshots_) return;
+  for (auto& [id, p] : partitions_) {
+    if (!p.caught_up) continue;
+    if (p.snapshot_at == TimePoint{}) p.snapshot_at = now;  // the interval starts at catch-up
+    uint64_t since = p.state.folded() - p.snapshot_folded;
+    if (since == 0) continue;
+    if (force || since >= options_.snapshot_every_events ||
+        now - p.snapshot_at >= options_.snapshot_interval) {
+      WriteSnapshot(id, p, now);
+    }
+  }
+}
+
 const JobState* JobStateFollower::Find(int32_t partition, const std::string& job_id) const {
   auto p = partitions_.find(partition);
-  if (p == partitions_.end()) return nullptr;
-  auto j = p->second.jobs.find(job_id);
-  return j == p->second.jobs.end() ? nullptr : &j->second;
+  return p == partitions_.end() ? nullptr : p->second.state.Find(job_id);
 }
 
 bool JobStateFollower::CaughtUp(int32_t partition) const {
@@ -141,12 +204,12 @@ void JobStateFollower::ForEachJob(int32_t partition,
                                   const std::function<void(const JobState&)>& fn) const {
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;
-  for (const auto& id : p->second.order) fn(p->second.jobs.at(id));
+  p->second.state.ForEach(fn);
 }
 
 size_t JobStateFollower::JobCount() const {
   size_t n = 0;
-  for (const auto& [id, p] : partitions_) n += p.jobs.size();
+  for (const auto& [id, p] : partitions_) n += p.state.size();
   return n;
 }
 

@@ -4,9 +4,10 @@
 
 namespace jobsched::services {
 
-PartitionWorker::PartitionWorker(Options options, events::EventLog& log)
+PartitionWorker::PartitionWorker(Options options, events::EventLog& log, const Clock& clock)
     : options_(std::move(options)),
       log_(log),
+      clock_(clock),
       producer_name_(options_.kind + "/" + options_.instance_id),
       logger_(GetLogger(options_.kind)) {}
 
@@ -20,18 +21,36 @@ Status PartitionWorker::Start() {
 
   JobStateFollower::Hooks hooks;
   hooks.on_event = [this](int32_t p, int64_t offset, const events::Envelope& e,
-                          const events::JobState& s, const events::FoldResult& r,
+                          const events::JobState* s, const events::FoldResult& r,
                           bool replaying) { OnEvent(p, offset, e, s, r, replaying); };
   hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
   hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
-  follower_ = std::make_unique<JobStateFollower>(log_, options_.topic, options_.group_id,
-                                                 producer_name_, std::move(hooks), logger_);
+  hooks.snapshot_extra = [this](int32_t p) { return SnapshotExtra(p); };
+  hooks.on_restored = [this](int32_t p, const std::string& extra) { OnRestored(p, extra); };
+  FollowerOptions fo;
+  fo.topic = options_.topic;
+  fo.group_id = options_.group_id;
+  fo.client_id = producer_name_;
+  fo.owner = options_.kind;
+  fo.snapshot_topic = options_.snapshot_topic;
+  fo.snapshot_interval = options_.snapshot_interval;
+  fo.snapshot_every_events = options_.snapshot_every_events;
+  fo.terminal_linger = options_.terminal_linger;
+  follower_ = std::make_unique<JobStateFollower>(log_, *producer_, std::move(fo), std::move(hooks),
+                                                 logger_);
   if (Status st = follower_->Open(); !st.ok()) return st;
   thread_ = std::thread([this] {
-    while (!stop_) Step();
+    while (!stop_) {
+      Step();
+      follower_->Maintain(clock_.Now());
+    }
+    // A graceful stop leaves fresh snapshots: the next owner starts fast.
+    follower_->Maintain(clock_.Now(), /*force=*/true);
   });
   Log(*logger_, spdlog::level::info, options_.kind + " started",
-      {{"topic", options_.topic}, {"group", options_.group_id}});
+      {{"topic", options_.topic},
+       {"group", options_.group_id},
+       {"snapshots", options_.snapshot_topic.empty() ? "off" : options_.snapshot_topic}});
   return Status::Ok();
 }
 

@@ -1,7 +1,8 @@
 // PartitionWorker: the shape the scheduler and the dispatcher share. A member
 // of a consumer group on job-events that folds the partitions it owns
-// (JobStateFollower: replayed from the beginning on assignment) and acts on
-// them from one loop thread, appending with a producer of its own.
+// (JobStateFollower: restored from a snapshot plus the log's tail on
+// assignment, snapshotted as it goes) and acts on them from one loop thread,
+// appending with a producer of its own.
 //
 // Derived classes implement the hooks; every hook runs on the loop thread
 // (OnStart/OnStop on the thread calling Start/Stop). A derived destructor must
@@ -26,6 +27,10 @@ class PartitionWorker : public Service {
     std::string instance_id;  // producer = kind + "/" + instance_id
     std::string group_id;
     std::string topic;        // job-events
+    std::string snapshot_topic;  // "" = no snapshots
+    Millis snapshot_interval{30'000};
+    uint64_t snapshot_every_events = 200'000;
+    Millis terminal_linger{60'000};
   };
 
   ~PartitionWorker() override;
@@ -34,20 +39,25 @@ class PartitionWorker : public Service {
   void Stop() final;     // idempotent; joins the loop, closes the follower, OnStop
 
  protected:
-  PartitionWorker(Options options, events::EventLog& log);
+  PartitionWorker(Options options, events::EventLog& log, const Clock& clock);
 
   virtual Status OnStart() { return Status::Ok(); }
   virtual void OnStop() {}
+  // `s`: the job's state after the event; nullptr when the job is not kept.
   virtual void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
-                       const events::JobState& s, const events::FoldResult& r, bool replaying) = 0;
+                       const events::JobState* s, const events::FoldResult& r, bool replaying) = 0;
   virtual void OnCaughtUp(int32_t partition) = 0;
   virtual void OnRevoked(int32_t partition) = 0;
+  // Snapshot hooks: the derived class's own part of a partition's snapshot.
+  virtual std::string SnapshotExtra(int32_t) { return ""; }
+  virtual void OnRestored(int32_t, const std::string&) {}
   // One turn of the loop: poll through follower().PollOnce, then act.
   virtual void Step() = 0;
   // Appended to the "stopped" log line, e.g. "decisions=12".
   virtual std::string Summary() const { return ""; }
 
   events::EventLog& event_log() { return log_; }
+  const Clock& clock() const { return clock_; }
   events::Producer& producer() { return *producer_; }
   JobStateFollower& follower() { return *follower_; }
   const std::string& producer_name() const { return producer_name_; }
@@ -56,6 +66,7 @@ class PartitionWorker : public Service {
  private:
   Options options_;
   events::EventLog& log_;
+  const Clock& clock_;
   std::string producer_name_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<events::Producer> producer_;

@@ -1,5 +1,7 @@
 #include "services/dispatcher/dispatcher.h"
 
+#include <algorithm>
+
 #include "events/fold.h"
 #include "events/ids.h"
 #include "services/common/logging.h"
@@ -10,9 +12,25 @@ using events::Envelope;
 using events::JobState;
 using services::Log;
 
+namespace {
+
+services::PartitionWorker::Options WorkerOptions(const DispatcherOptions& o) {
+  services::PartitionWorker::Options w;
+  w.kind = "dispatcher";
+  w.instance_id = o.instance_id;
+  w.group_id = o.group_id;
+  w.topic = o.topics.job_events;
+  w.snapshot_topic = o.snapshots ? o.topics.dispatcher_snapshots : "";
+  w.snapshot_interval = o.snapshot_interval;
+  w.snapshot_every_events = o.snapshot_every_events;
+  w.terminal_linger = o.terminal_linger;
+  return w;
+}
+
+}  // namespace
+
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
-    : PartitionWorker(
-          {"dispatcher", options.instance_id, options.group_id, options.topics.job_events}, log),
+    : PartitionWorker(WorkerOptions(options), log, clock),
       options_(std::move(options)),
       clock_(clock),
       capacity_(options_.heartbeat_expiry) {}
@@ -35,55 +53,94 @@ std::string Dispatcher::Summary() const {
   return "dispatched=" + std::to_string(dispatched_.load());
 }
 
-// Puts the job where its state says: queued when its current run is due,
-// counted in flight while its run is dispatched or running.
-void Dispatcher::Reevaluate(int32_t partition, const JobState& s) {
-  const std::string& job_id = s.job_id();
-  const v1::RunRecord* run = events::CurrentRun(s);
-  bool terminal = events::IsTerminal(s.status());
-  bool due = !terminal && s.status() == v1::JOB_STATUS_QUEUED && run != nullptr &&
-             run->status() == v1::RUN_STATUS_DUE && !s.cancel_requested();
-  bool running = !terminal && run != nullptr &&
-                 (run->status() == v1::RUN_STATUS_DISPATCHED ||
-                  run->status() == v1::RUN_STATUS_RUNNING);
-  if (due && !pending_.contains(job_id) && follower().CaughtUp(partition)) {
-    auto offset = due_offsets_.find(job_id);
-    queue_.Upsert({run->priority(), FromProto(run->due_at()),
-                   offset == due_offsets_.end() ? 0 : offset->second, run->run_id(), job_id,
-                   partition});
-  } else {
-    queue_.Remove(job_id);
-    if (!due) due_offsets_.erase(job_id);
+void Dispatcher::Forget(const std::string& run_id) {
+  queue_.Remove(run_id);
+  running_.erase(run_id);
+  due_offsets_.erase(run_id);
+}
+
+// Puts each run of the job where its state says: queued while due,
+// counted in flight while dispatched or running; forgets runs that left.
+void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const JobState* s) {
+  JobRuns& known = job_runs_[job_id];
+  known.partition = partition;
+  std::vector<std::string> now_known;
+  const bool live = s != nullptr && !events::IsTerminal(s->status());
+  if (live) {
+    for (const v1::RunRecord& run : s->runs()) {
+      const std::string& run_id = run.run_id();
+      bool due = run.status() == v1::RUN_STATUS_DUE && !s->cancel_requested();
+      bool running = run.status() == v1::RUN_STATUS_DISPATCHED ||
+                     run.status() == v1::RUN_STATUS_RUNNING;
+      if (!due && !running) continue;
+      now_known.push_back(run_id);
+      if (due && !pending_.contains(run_id) && follower().CaughtUp(partition)) {
+        auto offset = due_offsets_.find(run_id);
+        queue_.Upsert({run.priority(), FromProto(run.due_at()),
+                       offset == due_offsets_.end() ? 0 : offset->second.offset, run_id, job_id,
+                       partition});
+      } else {
+        queue_.Remove(run_id);
+      }
+      if (running) {
+        running_[run_id] = partition;
+      } else {
+        running_.erase(run_id);
+      }
+    }
   }
-  if (running) {
-    running_[job_id] = partition;
+  for (const std::string& run_id : known.runs) {
+    if (std::find(now_known.begin(), now_known.end(), run_id) == now_known.end()) Forget(run_id);
+  }
+  if (now_known.empty()) {
+    job_runs_.erase(job_id);
   } else {
-    running_.erase(job_id);
+    known.runs = std::move(now_known);
   }
 }
 
-void Dispatcher::OnEvent(int32_t partition, int64_t offset, const Envelope& e, const JobState& s,
+void Dispatcher::OnEvent(int32_t partition, int64_t offset, const Envelope& e, const JobState* s,
                          const events::FoldResult& r, bool) {
-  if (r.applied() && e.has_run_due()) due_offsets_[e.job_id()] = offset;
-  auto p = pending_.find(e.job_id());
-  if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
-  if (s.status() == v1::JOB_STATUS_UNSPECIFIED) return;
-  Reevaluate(partition, s);
+  if (r.applied() && e.has_run_due()) due_offsets_[e.run_due().run_id()] = {offset, partition};
+  if (e.has_run_dispatched()) {
+    auto p = pending_.find(e.run_dispatched().run_id());
+    if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
+  }
+  Reevaluate(partition, e.job_id(), s);
 }
 
 void Dispatcher::OnCaughtUp(int32_t partition) {
   TimePoint now = clock_.Now();
   follower().ForEachJob(partition, [&](const JobState& s) {
-    Reevaluate(partition, s);
+    Reevaluate(partition, s.job_id(), &s);
+    if (events::IsTerminal(s.status())) return;
     // Dispatched but not started: the previous owner may have crashed before
     // the task was appended. Send it again; the executor's ids dedupe results.
-    const v1::RunRecord* run = events::CurrentRun(s);
-    if (!events::IsTerminal(s.status()) && run != nullptr &&
-        run->status() == v1::RUN_STATUS_DISPATCHED) {
+    for (const v1::RunRecord& run : s.runs()) {
+      if (run.status() != v1::RUN_STATUS_DISPATCHED) continue;
       unsent_tasks_.push_back(
-          {options_.topics.run_tasks, run->run_id(), events::Encode(MakeTask(s, *run, now))});
+          {options_.topics.run_tasks, run.run_id(), events::Encode(MakeTask(s, run, now))});
     }
   });
+}
+
+std::string Dispatcher::SnapshotExtra(int32_t partition) {
+  v1::DispatcherSnapshotExtra extra;
+  for (const auto& [run_id, due] : due_offsets_) {
+    if (due.partition == partition) (*extra.mutable_due_offsets())[run_id] = due.offset;
+  }
+  return events::EncodeDeterministic(extra);
+}
+
+void Dispatcher::OnRestored(int32_t partition, const std::string& bytes) {
+  v1::DispatcherSnapshotExtra extra;
+  if (!extra.ParseFromString(bytes)) {
+    Log(logger(), spdlog::level::warn, "snapshot's dispatcher part is unreadable; FIFO order of "
+        "runs already due falls back to their due time",
+        {{"partition", std::to_string(partition)}});
+    return;
+  }
+  for (const auto& [run_id, offset] : extra.due_offsets()) due_offsets_[run_id] = {offset, partition};
 }
 
 v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, TimePoint now) const {
@@ -117,6 +174,8 @@ void Dispatcher::OnRevoked(int32_t partition) {
   queue_.RemovePartition(partition);
   std::erase_if(running_, [&](const auto& kv) { return kv.second == partition; });
   std::erase_if(pending_, [&](const auto& kv) { return kv.second.partition == partition; });
+  std::erase_if(due_offsets_, [&](const auto& kv) { return kv.second.partition == partition; });
+  std::erase_if(job_runs_, [&](const auto& kv) { return kv.second.partition == partition; });
 }
 
 void Dispatcher::PollHeartbeats() {
@@ -138,11 +197,11 @@ void Dispatcher::ExpirePending(TimePoint now) {
       continue;
     }
     Log(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
-        {{"job_id", it->first}, {"event_id", it->second.event_id}});
+        {{"job_id", it->second.job_id}, {"run_id", it->first}, {"event_id", it->second.event_id}});
     int32_t partition = it->second.partition;
-    std::string job_id = it->first;
+    std::string job_id = it->second.job_id;
     it = pending_.erase(it);
-    if (const JobState* s = follower().Find(partition, job_id)) Reevaluate(partition, *s);
+    Reevaluate(partition, job_id, follower().Find(partition, job_id));
   }
 }
 
@@ -150,12 +209,12 @@ void Dispatcher::DispatchReady(TimePoint now) {
   int slots = capacity_.TotalSlots(now);
   std::vector<events::Record> tasks;
   std::vector<events::Record> facts;
-  std::vector<std::string> jobs;
+  std::vector<std::string> runs;
   while (!queue_.empty() && static_cast<int>(InFlight()) < slots) {
     QueuedRun q = *queue_.Pop();
     const JobState* s = follower().Find(q.partition, q.job_id);
-    const v1::RunRecord* run = s ? events::CurrentRun(*s) : nullptr;
-    if (run == nullptr || run->run_id() != q.run_id || run->status() != v1::RUN_STATUS_DUE) continue;
+    const v1::RunRecord* run = s ? events::FindRun(*s, q.run_id) : nullptr;
+    if (run == nullptr || run->status() != v1::RUN_STATUS_DUE) continue;
 
     int64_t epoch = run->lease_epoch() + 1;
     std::string cause = run->run_id() + "/" + std::to_string(epoch);
@@ -172,31 +231,32 @@ void Dispatcher::DispatchReady(TimePoint now) {
     Log(logger(), spdlog::level::debug, "dispatching",
         {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
          {"priority", std::to_string(q.priority)}});
-    pending_[q.job_id] = Pending{e.event_id(), q.partition, now};
+    pending_[q.run_id] = Pending{e.event_id(), q.job_id, q.partition, now};
     tasks.push_back(
         {options_.topics.run_tasks, run->run_id(), events::Encode(MakeTask(*s, leased, now))});
     facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
-    jobs.push_back(q.job_id);
+    runs.push_back(q.run_id);
   }
   if (facts.empty()) return;
   // The fact first: an executor must never report on a run the log does not
   // show as dispatched yet (its RunStarted would be rejected).
   if (Status st = producer().Append(std::move(facts)); !st.ok()) {
     Log(logger(), spdlog::level::err, "dispatch append failed; runs stay queued",
-        {{"error", st.ToString()}, {"runs", std::to_string(jobs.size())}});
-    for (const auto& job_id : jobs) {
-      auto it = pending_.find(job_id);
+        {{"error", st.ToString()}, {"runs", std::to_string(runs.size())}});
+    for (const auto& run_id : runs) {
+      auto it = pending_.find(run_id);
       if (it == pending_.end()) continue;
       int32_t partition = it->second.partition;
+      std::string job_id = it->second.job_id;
       pending_.erase(it);
-      if (const JobState* s = follower().Find(partition, job_id)) Reevaluate(partition, *s);
+      Reevaluate(partition, job_id, follower().Find(partition, job_id));
     }
     return;
   }
   unsent_tasks_.insert(unsent_tasks_.end(), std::make_move_iterator(tasks.begin()),
                        std::make_move_iterator(tasks.end()));
   SendTasks();
-  dispatched_ += jobs.size();
+  dispatched_ += runs.size();
 }
 
 void Dispatcher::Step() {

@@ -1,8 +1,10 @@
 // The dispatcher service: decides where and in what order due runs execute
 // (consumer group "jobsched-dispatcher" on job-events).
 //
-// It folds its partitions (JobStateFollower), keeps the runs that are due in
-// a RunQueue, and admits them only while live executors have free slots:
+// It folds its partitions (JobStateFollower, restored from its snapshots on
+// dispatcher-snapshots plus the log's tail), keeps the runs that are due in
+// a RunQueue (a recurring job may have several), and admits them only while
+// live executors have free slots:
 // capacity is the sum of the slots in recent heartbeats on `executors`;
 // in flight are the runs it dispatched that have not finished. Admitting a run
 // appends RunDispatched to job-events with the next lease epoch, and only then
@@ -38,6 +40,10 @@ struct DispatcherOptions {
   Millis max_poll_wait{20};
   Millis heartbeat_expiry{5000};
   Millis pending_timeout{30000};  // a RunDispatched not seen back after this is redone
+  bool snapshots = true;
+  Millis snapshot_interval{30'000};
+  uint64_t snapshot_every_events = 200'000;
+  Millis terminal_linger{60'000};
 };
 
 class Dispatcher final : public services::PartitionWorker {
@@ -50,6 +56,7 @@ class Dispatcher final : public services::PartitionWorker {
  private:
   struct Pending {
     std::string event_id;
+    std::string job_id;
     int32_t partition;
     TimePoint since;
   };
@@ -57,14 +64,18 @@ class Dispatcher final : public services::PartitionWorker {
   Status OnStart() override;  // opens the heartbeats consumer
   void OnStop() override;
   void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
-               const events::JobState& s, const events::FoldResult& r, bool replaying) override;
+               const events::JobState* s, const events::FoldResult& r, bool replaying) override;
   void OnCaughtUp(int32_t partition) override;
   void OnRevoked(int32_t partition) override;
+  std::string SnapshotExtra(int32_t partition) override;
+  void OnRestored(int32_t partition, const std::string& extra) override;
   void Step() override;
   std::string Summary() const override;
 
   void PollHeartbeats();
-  void Reevaluate(int32_t partition, const events::JobState& s);
+  // Puts the runs of `job_id` where its state says (nullptr: the job is gone).
+  void Reevaluate(int32_t partition, const std::string& job_id, const events::JobState* s);
+  void Forget(const std::string& run_id);
   void ExpirePending(TimePoint now);
   void DispatchReady(TimePoint now);
   void SendTasks();
@@ -78,9 +89,19 @@ class Dispatcher final : public services::PartitionWorker {
   // Loop-thread state.
   RunQueue queue_;
   Capacity capacity_;
-  std::unordered_map<std::string, int32_t> running_;  // job_id -> partition: dispatched, not finished
-  std::unordered_map<std::string, Pending> pending_;  // job_id -> RunDispatched appended, not yet seen
-  std::unordered_map<std::string, int64_t> due_offsets_;  // job_id -> offset of its RunDue (FIFO order)
+  std::unordered_map<std::string, int32_t> running_;  // run_id -> partition: dispatched, not finished
+  std::unordered_map<std::string, Pending> pending_;  // run_id -> RunDispatched appended, not yet seen
+  struct Due {
+    int64_t offset;  // of its RunDue (FIFO order)
+    int32_t partition;
+  };
+  std::unordered_map<std::string, Due> due_offsets_;  // run_id -> its RunDue
+  // The runs each job had in flight when last seen, to notice those that left.
+  struct JobRuns {
+    int32_t partition = 0;
+    std::vector<std::string> runs;
+  };
+  std::unordered_map<std::string, JobRuns> job_runs_;
   std::vector<events::Record> unsent_tasks_;          // dispatched runs whose task is still to append
 
   std::atomic<uint64_t> dispatched_{0};

@@ -7,9 +7,15 @@ int main() {
   return services::ServiceMain(
       "dispatcher", [](const services::ServiceConfig& config, events::EventLog& log)
                         -> Result<std::unique_ptr<services::Service>> {
+        auto state = services::StateSettings::FromEnv();
+        if (!state.ok()) return state.status();
         dispatcher::DispatcherOptions options;
         options.instance_id = config.instance_id;
         options.topics = config.topics();
+        options.snapshots = state->snapshots;
+        options.snapshot_interval = state->snapshot_interval;
+        options.snapshot_every_events = state->snapshot_every_events;
+        options.terminal_linger = state->terminal_linger;
         return std::unique_ptr<services::Service>(
             new dispatcher::Dispatcher(options, log, SystemClock::Instance()));
       });

@@ -3,22 +3,22 @@
 namespace jobsched::dispatcher {
 
 void RunQueue::Upsert(const QueuedRun& run) {
-  Remove(run.job_id);
+  Remove(run.run_id);
   order_.insert(run);
-  by_job_[run.job_id] = run;
+  by_run_[run.run_id] = run;
 }
 
-void RunQueue::Remove(const std::string& job_id) {
-  auto it = by_job_.find(job_id);
-  if (it == by_job_.end()) return;
+void RunQueue::Remove(const std::string& run_id) {
+  auto it = by_run_.find(run_id);
+  if (it == by_run_.end()) return;
   order_.erase(it->second);
-  by_job_.erase(it);
+  by_run_.erase(it);
 }
 
 void RunQueue::RemovePartition(int32_t partition) {
   for (auto it = order_.begin(); it != order_.end();) {
     if (it->partition == partition) {
-      by_job_.erase(it->job_id);
+      by_run_.erase(it->run_id);
       it = order_.erase(it);
     } else {
       ++it;
@@ -30,7 +30,7 @@ std::optional<QueuedRun> RunQueue::Pop() {
   if (order_.empty()) return std::nullopt;
   QueuedRun r = *order_.begin();
   order_.erase(order_.begin());
-  by_job_.erase(r.job_id);
+  by_run_.erase(r.run_id);
   return r;
 }
 

@@ -31,9 +31,10 @@ struct QueuedRun {
 
 class RunQueue {
  public:
-  // Inserts or replaces the entry of `run.job_id` (a job has at most one due run).
+  // Inserts or replaces the entry of `run.run_id`.
   void Upsert(const QueuedRun& run);
-  void Remove(const std::string& job_id);
+  void Remove(const std::string& run_id);
+  bool Contains(const std::string& run_id) const { return by_run_.contains(run_id); }
   // Removes every run of a partition (revoked).
   void RemovePartition(int32_t partition);
   std::optional<QueuedRun> Pop();
@@ -43,7 +44,7 @@ class RunQueue {
 
  private:
   std::set<QueuedRun> order_;
-  std::unordered_map<std::string, QueuedRun> by_job_;
+  std::unordered_map<std::string, QueuedRun> by_run_;
 };
 
 }  // namespace jobsched::dispatcher

@@ -2,102 +2,388 @@
 
 #include "events/fold.h"
 #include "events/ids.h"
+#include "events/job_schedule.h"
 #include "services/scheduler/backoff.h"
 
 namespace jobsched::scheduler {
 
 using events::Envelope;
+using events::JobSlot;
 using events::JobState;
 
 namespace {
 
-Envelope NewEvent(const JobState& s, std::string_view type, std::string_view cause, TimePoint now,
-                  const std::string& producer) {
-  events::Origin origin{producer, now, s.correlation_id(), events::LastAppliedEventId(s)};
-  return events::MakeEnvelope(ids::EventId(type, s.job_id(), cause), s.job_id(), origin);
-}
+constexpr int kMaxCatchUpFires = 100;  // misfire_policy fire_all
 
-// The next run is due at next_fire_at: make it due now, or wake up then.
-void DueOrWait(const JobState& s, TimePoint now, const std::string& producer, Decision& d) {
-  TimePoint fire = FromProto(s.next_fire_at());
-  if (now < fire) {
-    d.wake_at = fire;
-    return;
+// What becomes of one due slot.
+struct SlotAction {
+  bool fire = false;
+  v1::SkipReason reason = v1::SKIP_REASON_UNSPECIFIED;
+  std::string detail;
+};
+
+class Decider {
+ public:
+  Decider(const JobState& s, TimePoint now, const DecideContext& ctx)
+      : s_(s), now_(now), ctx_(ctx), in_flight_(s.runs_size()), after_(s.cursor().fire_id()) {}
+
+  Decision Run() {
+    if (s_.status() == v1::JOB_STATUS_UNSPECIFIED || events::IsTerminal(s_.status())) return {};
+    if (s_.cancel_requested()) {
+      // Queued or running work is abandoned: a result that arrives later is
+      // recorded but changes nothing (the fold rejects it on a CANCELED job).
+      Envelope e = NewEvent("JobCanceled", "");
+      e.mutable_job_canceled()->set_reason("canceled by request");
+      d_.events.push_back(std::move(e));
+      return std::move(d_);
+    }
+    bool ended = DecideRuns();
+    if (ended) return std::move(d_);
+    if (events::IsRecurring(s_)) {
+      DecideRequested();
+      if (s_.status() == v1::JOB_STATUS_ACTIVE) DecideSlots();
+      if (s_.status() == v1::JOB_STATUS_PAUSED) DecidePaused();
+    } else if (s_.status() == v1::JOB_STATUS_PENDING || s_.status() == v1::JOB_STATUS_SCHEDULED) {
+      DecideOnce();
+    }
+    return std::move(d_);
   }
-  int attempt = s.attempt() + 1;
-  std::string run_id = ids::RunId(s.job_id(), fire, attempt);
-  Envelope e = NewEvent(s, "RunDue", run_id, now, producer);
-  auto* due = e.mutable_run_due();
-  due->set_run_id(run_id);
-  due->set_attempt(attempt);
-  *due->mutable_scheduled_for() = s.next_fire_at();
-  due->set_priority(s.spec().priority());
-  d.events.push_back(std::move(e));
-}
 
-void AfterFailure(const JobState& s, const v1::RunRecord& run, TimePoint now,
-                  const std::string& producer, Decision& d) {
-  if (s.attempt() <= s.spec().max_retries()) {
-    Millis delay = RetryDelay(s.spec().retry_policy(), s.attempt(), run.run_id());
+ private:
+  Envelope NewEvent(std::string_view type, std::string_view cause) {
+    events::Origin origin{ctx_.producer, now_, s_.correlation_id(), events::LastAppliedEventId(s_)};
+    return events::MakeEnvelope(ids::EventId(type, s_.job_id(), cause), s_.job_id(), origin);
+  }
+
+  void Wake(TimePoint t) {
+    if (!d_.wake_at || t < *d_.wake_at) d_.wake_at = t;
+  }
+
+  // Verdicts on the runs in flight. True when the job ends here (one-off).
+  bool DecideRuns() {
+    const bool one_off = !events::IsRecurring(s_);
+    for (const v1::RunRecord& run : s_.runs()) {
+      if (run.status() == v1::RUN_STATUS_SUCCEEDED && one_off) {
+        if (s_.status() != v1::JOB_STATUS_RUNNING) continue;
+        Envelope e = NewEvent("JobSucceeded", run.run_id());
+        e.mutable_job_succeeded()->set_run_id(run.run_id());
+        d_.events.push_back(std::move(e));
+        return true;
+      }
+      if (!events::IsRunFailed(run.status())) continue;
+      if (IsSet(run.retry_at())) {
+        TimePoint retry_at = FromProto(run.retry_at());
+        if (now_ < retry_at) {
+          Wake(retry_at);
+        } else {
+          RetryDue(run);
+        }
+      } else if (run.attempt() <= s_.spec().max_retries()) {
+        ScheduleRetry(run);
+      } else if (one_off) {
+        if (s_.status() != v1::JOB_STATUS_RUNNING) continue;
+        Envelope e = NewEvent("JobDead", run.run_id());
+        auto* dead = e.mutable_job_dead();
+        dead->set_last_run_id(run.run_id());
+        dead->set_attempts(run.attempt());
+        dead->set_reason(GiveUpReason(run));
+        d_.events.push_back(std::move(e));
+        return true;
+      } else {
+        Envelope e = NewEvent("RunDead", run.run_id());
+        auto* dead = e.mutable_run_dead();
+        dead->set_run_id(run.run_id());
+        dead->set_fire_id(run.fire_id());
+        dead->set_attempts(run.attempt());
+        dead->set_reason(GiveUpReason(run));
+        d_.events.push_back(std::move(e));
+        --in_flight_;
+      }
+    }
+    return false;
+  }
+
+  std::string GiveUpReason(const v1::RunRecord& run) const {
+    return "failed " + std::to_string(run.attempt()) + " of " +
+           std::to_string(s_.spec().max_retries() + 1) + " attempts; last error: " + run.error();
+  }
+
+  void ScheduleRetry(const v1::RunRecord& run) {
+    Millis delay = RetryDelay(s_.spec().retry_policy(), run.attempt(), run.run_id());
     // From the run's end, not from `now`: the decision must not depend on when it is made.
     TimePoint retry_at = FromProto(run.finished_at()) + delay;
-    Envelope e = NewEvent(s, "RetryScheduled", run.run_id(), now, producer);
+    Envelope e = NewEvent("RetryScheduled", run.run_id());
     auto* r = e.mutable_retry_scheduled();
     r->set_failed_run_id(run.run_id());
-    r->set_next_attempt(s.attempt() + 1);
+    r->set_next_attempt(run.attempt() + 1);
     *r->mutable_retry_at() = ToProto(retry_at);
     r->set_delay_ms(delay.count());
-    d.events.push_back(std::move(e));
-    return;
+    d_.events.push_back(std::move(e));
+    Wake(retry_at);
   }
-  Envelope e = NewEvent(s, "JobDead", run.run_id(), now, producer);
-  auto* dead = e.mutable_job_dead();
-  dead->set_last_run_id(run.run_id());
-  dead->set_attempts(s.attempt());
-  dead->set_reason("failed " + std::to_string(s.attempt()) + " of " +
-                   std::to_string(s.spec().max_retries() + 1) + " attempts; last error: " +
-                   run.error());
-  d.events.push_back(std::move(e));
-}
+
+  void RetryDue(const v1::RunRecord& run) {
+    const int attempt = run.attempt() + 1;
+    Due(run.fire_id(), ids::RunId(s_.job_id(), run.fire_id(), attempt), attempt,
+        FromProto(run.retry_at()), run.nominal_time(), run.occurrence(), run.kind(), "", 1);
+  }
+
+  void Due(const std::string& fire_id, const std::string& run_id, int attempt,
+           TimePoint scheduled_for, const std::string& nominal, int occurrence,
+           v1::FireKind kind, const std::string& after, int coalesced) {
+    Envelope e = NewEvent("RunDue", run_id);
+    auto* due = e.mutable_run_due();
+    due->set_run_id(run_id);
+    due->set_attempt(attempt);
+    *due->mutable_scheduled_for() = ToProto(scheduled_for);
+    due->set_priority(s_.spec().priority());
+    due->set_fire_id(fire_id);
+    due->set_nominal_time(nominal);
+    due->set_occurrence(occurrence);
+    due->set_kind(kind);
+    due->set_after_fire_id(after);
+    due->set_coalesced(coalesced);
+    d_.events.push_back(std::move(e));
+  }
+
+  void DecideRequested() {
+    for (const v1::RequestedRun& q : s_.requested()) {
+      if (in_flight_ >= events::kMaxRunsInFlight) break;  // waits for room
+      Due(q.fire_id(), q.run_id(), 1, FromProto(q.requested_at()), "", 1, v1::FIRE_KIND_MANUAL,
+          "", 1);
+      ++in_flight_;
+    }
+  }
+
+  void DecideOnce() {
+    auto schedule = events::JobSchedule::For(s_);
+    if (!schedule.ok()) return;
+    auto slot = schedule->Next(s_.cursor(), s_.summary().fires());
+    if (!slot) return;
+    if (now_ < slot->at) {
+      Wake(slot->at);
+      return;
+    }
+    Due(slot->fire_id, ids::RunId(s_.job_id(), slot->fire_id, 1), 1, slot->at, "", 1,
+        v1::FIRE_KIND_SCHEDULED, after_, 1);
+  }
+
+  void DecidePaused() {
+    const auto& sched = s_.spec().schedule();
+    if (!IsSet(sched.end_at())) return;
+    TimePoint end = FromProto(sched.end_at());
+    if (now_ < end) {
+      Wake(end);
+    } else {
+      Complete("end_at " + FormatRfc3339(end) + " passed while the job was paused");
+    }
+  }
+
+  void Complete(std::string reason) {
+    if (in_flight_ > 0 || s_.requested_size() > 0) return;  // completes when they end
+    Envelope e = NewEvent("JobCompleted", "");
+    e.mutable_job_completed()->set_reason(std::move(reason));
+    d_.events.push_back(std::move(e));
+  }
+
+  // Misfire policy: what becomes of each due slot, before concurrency.
+  std::vector<SlotAction> Plan(const std::vector<JobSlot>& due, bool capped) const {
+    std::vector<SlotAction> plan(due.size());
+    const TimePoint late = now_ - ctx_.misfire_grace;
+    size_t missed = 0;
+    while (missed < due.size() && due[missed].at < late) ++missed;
+    bool fire_on_time = false;
+    for (size_t i = 0; i < due.size(); ++i) {
+      if (!due[i].fires()) {
+        plan[i] = {false, v1::SKIP_REASON_DST_GAP, "the local time does not exist (DST gap)"};
+      } else if (i >= missed) {
+        plan[i].fire = true;
+        fire_on_time = true;
+      } else {
+        plan[i] = {false, v1::SKIP_REASON_MISFIRE, ""};
+      }
+    }
+    if (capped || missed == 0) return plan;  // capped: all scanned are missed; decide the rest next
+    auto policy = s_.spec().schedule().misfire_policy();
+    if (policy == v1::MISFIRE_POLICY_FIRE_ALL) {
+      int kept = 0;
+      for (size_t i = missed; i-- > 0;) {
+        if (due[i].fires() && kept < kMaxCatchUpFires) {
+          plan[i].fire = true;
+          ++kept;
+        }
+      }
+    } else if (policy != v1::MISFIRE_POLICY_SKIP && !fire_on_time) {  // fire_once
+      for (size_t i = missed; i-- > 0;) {
+        if (due[i].fires()) {
+          plan[i].fire = true;
+          break;
+        }
+      }
+    }
+    for (size_t i = 0; i < missed; ++i) {
+      if (!plan[i].fire && plan[i].reason == v1::SKIP_REASON_MISFIRE) {
+        plan[i].detail = "missed by more than " + std::to_string(ctx_.misfire_grace.count()) +
+                         " ms (scheduler down or job paused); misfire_policy " +
+                         MisfirePolicyName(policy);
+      }
+    }
+    return plan;
+  }
+
+  static std::string MisfirePolicyName(v1::MisfirePolicy p) {
+    switch (p) {
+      case v1::MISFIRE_POLICY_SKIP: return "skip";
+      case v1::MISFIRE_POLICY_FIRE_ALL: return "fire_all";
+      default: return "fire_once";
+    }
+  }
+
+  // Concurrency policy: turns fires into overlap skips (forbid, allow at the
+  // bound) or cancels the runs in flight (replace).
+  void ApplyConcurrency(std::vector<SlotAction>& plan, std::vector<std::string>* cancel) {
+    auto policy = s_.spec().schedule().concurrency_policy();
+    if (policy == v1::CONCURRENCY_POLICY_REPLACE) {
+      size_t last = plan.size();
+      for (size_t i = 0; i < plan.size(); ++i) {
+        if (plan[i].fire) last = i;
+      }
+      if (last == plan.size()) return;
+      for (size_t i = 0; i < last; ++i) {
+        if (plan[i].fire) plan[i] = {false, v1::SKIP_REASON_OVERLAP, "replaced by a later fire"};
+      }
+      for (const v1::RunRecord& run : s_.runs()) cancel->push_back(run.run_id());
+      in_flight_ = 0;
+      return;
+    }
+    const bool allow = policy == v1::CONCURRENCY_POLICY_ALLOW;
+    for (SlotAction& a : plan) {
+      if (!a.fire) continue;
+      if (allow ? in_flight_ >= events::kMaxRunsInFlight : in_flight_ > 0) {
+        a = {false, v1::SKIP_REASON_OVERLAP,
+             allow ? std::to_string(in_flight_) + " runs in flight, the most a job may have"
+                   : "a run was in flight (concurrency_policy forbid)"};
+      } else {
+        ++in_flight_;
+      }
+    }
+  }
+
+  void Skip(const std::vector<JobSlot>& due, size_t first, size_t last, const SlotAction& a) {
+    const JobSlot& f = due[first];
+    const JobSlot& l = due[last];
+    Envelope e = NewEvent("FireSkipped", f.fire_id);
+    auto* k = e.mutable_fire_skipped();
+    k->set_fire_id(f.fire_id);
+    k->set_reason(a.reason);
+    *k->mutable_scheduled_for() = ToProto(f.at);
+    k->set_nominal_time(f.nominal_time);
+    k->set_occurrence(f.occurrence);
+    k->set_last_fire_id(l.fire_id);
+    *k->mutable_last_scheduled_for() = ToProto(l.at);
+    k->set_last_nominal_time(l.nominal_time);
+    k->set_last_occurrence(l.occurrence);
+    k->set_count(static_cast<int64_t>(last - first + 1));
+    k->set_after_fire_id(after_);
+    k->set_detail(a.detail);
+    d_.events.push_back(std::move(e));
+    after_ = l.fire_id;
+  }
+
+  void DecideSlots() {
+    auto schedule = events::JobSchedule::For(s_);
+    if (!schedule.ok()) return;  // the fold accepted it, so this cannot happen
+    const int64_t fires_before = s_.summary().fires();
+    std::vector<JobSlot> due;
+    std::optional<JobSlot> future;
+    bool capped = false;
+    v1::ScheduleCursor cursor = s_.cursor();
+    while (true) {
+      auto slot = schedule->Next(cursor, fires_before);
+      if (!slot) break;
+      if (slot->at > now_) {
+        future = std::move(slot);
+        break;
+      }
+      cursor = events::JobSchedule::CursorAt(*slot);
+      due.push_back(std::move(*slot));
+      if (static_cast<int>(due.size()) >= ctx_.max_slots_per_decision) {
+        capped = true;
+        break;
+      }
+    }
+
+    std::vector<SlotAction> plan = Plan(due, capped);
+    std::vector<std::string> cancel;
+    ApplyConcurrency(plan, &cancel);
+    for (const std::string& run_id : cancel) {
+      Envelope e = NewEvent("RunCanceled", run_id);
+      auto* c = e.mutable_run_canceled();
+      c->set_run_id(run_id);
+      if (const v1::RunRecord* run = events::FindRun(s_, run_id)) c->set_fire_id(run->fire_id());
+      c->set_reason("replaced by a new fire (concurrency_policy replace)");
+      d_.events.push_back(std::move(e));
+    }
+
+    const int64_t max_runs = s_.spec().schedule().max_runs();
+    int64_t fires = fires_before;
+    bool ended = false;
+    size_t i = 0;
+    while (i < due.size()) {
+      if (max_runs > 0 && fires >= max_runs) {
+        ended = true;  // the remaining slots lie beyond the schedule's end
+        break;
+      }
+      if (plan[i].fire) {
+        const JobSlot& slot = due[i];
+        Due(slot.fire_id, ids::RunId(s_.job_id(), slot.fire_id, 1), 1, slot.at, slot.nominal_time,
+            slot.occurrence, v1::FIRE_KIND_SCHEDULED, after_, slot.coalesced);
+        after_ = slot.fire_id;
+        ++fires;
+        ++i;
+        continue;
+      }
+      size_t j = i;  // consecutive skips for one reason are one event
+      while (j + 1 < due.size() && !plan[j + 1].fire && plan[j + 1].reason == plan[i].reason) ++j;
+      Skip(due, i, j, plan[i]);
+      i = j + 1;
+    }
+
+    if (capped) {
+      Wake(now_);  // more due slots: decide again once these are seen
+      return;
+    }
+    if (future && !ended && !(max_runs > 0 && fires >= max_runs)) {
+      Wake(future->at);
+      return;
+    }
+    if (max_runs > 0 && fires >= max_runs) {
+      Complete("max_runs reached: " + std::to_string(fires) + " fires");
+    } else if (IsSet(s_.spec().schedule().end_at())) {
+      Complete("end_at " + FormatRfc3339(FromProto(s_.spec().schedule().end_at())) + " reached");
+    } else {
+      Complete("the schedule has no further fires");
+    }
+  }
+
+  const JobState& s_;
+  const TimePoint now_;
+  const DecideContext& ctx_;
+  Decision d_;
+  int in_flight_;       // runs in flight once this decision's events apply
+  std::string after_;   // the cursor's fire id once this decision's events apply
+};
 
 }  // namespace
 
+Decision Decide(const JobState& s, TimePoint now, const DecideContext& context) {
+  return Decider(s, now, context).Run();
+}
+
 Decision Decide(const JobState& s, TimePoint now, const std::string& producer) {
-  Decision d;
-  if (s.status() == v1::JOB_STATUS_UNSPECIFIED || events::IsTerminal(s.status())) return d;
-
-  if (s.cancel_requested()) {
-    // Queued or running work is abandoned: a result that arrives later is
-    // recorded but changes nothing (the fold rejects it on a CANCELED job).
-    Envelope e = NewEvent(s, "JobCanceled", "", now, producer);
-    e.mutable_job_canceled()->set_reason("canceled by request");
-    d.events.push_back(std::move(e));
-    return d;
-  }
-
-  switch (s.status()) {
-    case v1::JOB_STATUS_PENDING:
-    case v1::JOB_STATUS_SCHEDULED:
-    case v1::JOB_STATUS_RETRYING:
-      DueOrWait(s, now, producer, d);
-      break;
-    case v1::JOB_STATUS_RUNNING: {
-      const v1::RunRecord* run = events::CurrentRun(s);
-      if (run == nullptr) break;
-      if (run->status() == v1::RUN_STATUS_SUCCEEDED) {
-        Envelope e = NewEvent(s, "JobSucceeded", run->run_id(), now, producer);
-        e.mutable_job_succeeded()->set_run_id(run->run_id());
-        d.events.push_back(std::move(e));
-      } else if (run->status() == v1::RUN_STATUS_FAILED ||
-                 run->status() == v1::RUN_STATUS_TIMED_OUT) {
-        AfterFailure(s, *run, now, producer, d);
-      }
-      break;
-    }
-    default:
-      break;  // QUEUED: the dispatcher's and the executor's turn
-  }
-  return d;
+  DecideContext context;
+  context.producer = producer;
+  return Decider(s, now, context).Run();
 }
 
 }  // namespace jobsched::scheduler

@@ -7,9 +7,18 @@ int main() {
   return services::ServiceMain(
       "scheduler", [](const services::ServiceConfig& config, events::EventLog& log)
                        -> Result<std::unique_ptr<services::Service>> {
+        auto state = services::StateSettings::FromEnv();
+        if (!state.ok()) return state.status();
+        auto grace = services::EnvInt("JOBSCHED_MISFIRE_GRACE_MS", 1000, 0, 86'400'000);
+        if (!grace.ok()) return grace.status();
         scheduler::SchedulerOptions options;
         options.instance_id = config.instance_id;
         options.topics = config.topics();
+        options.misfire_grace = Millis(*grace);
+        options.snapshots = state->snapshots;
+        options.snapshot_interval = state->snapshot_interval;
+        options.snapshot_every_events = state->snapshot_every_events;
+        options.terminal_linger = state->terminal_linger;
         return std::unique_ptr<services::Service>(
             new scheduler::Scheduler(options, log, SystemClock::Instance()));
       });

@@ -1,8 +1,8 @@
 #include "services/scheduler/scheduler.h"
 
-#include "events/fold.h"
+#include <algorithm>
+
 #include "services/common/logging.h"
-#include "services/scheduler/decide.h"
 
 namespace jobsched::scheduler {
 
@@ -10,108 +10,86 @@ using events::Envelope;
 using events::JobState;
 using services::Log;
 
+namespace {
+
+services::PartitionWorker::Options WorkerOptions(const SchedulerOptions& o) {
+  services::PartitionWorker::Options w;
+  w.kind = "scheduler";
+  w.instance_id = o.instance_id;
+  w.group_id = o.group_id;
+  w.topic = o.topics.job_events;
+  w.snapshot_topic = o.snapshots ? o.topics.scheduler_snapshots : "";
+  w.snapshot_interval = o.snapshot_interval;
+  w.snapshot_every_events = o.snapshot_every_events;
+  w.terminal_linger = o.terminal_linger;
+  return w;
+}
+
+}  // namespace
+
 Scheduler::Scheduler(SchedulerOptions options, events::EventLog& log, const Clock& clock)
-    : PartitionWorker({"scheduler", options.instance_id, options.group_id, options.topics.job_events},
-                      log),
+    : PartitionWorker(WorkerOptions(options), log, clock),
       options_(std::move(options)),
-      clock_(clock) {}
+      core_(
+          [&] {
+            SchedulerCoreOptions c;
+            c.decide.producer = producer_name();
+            c.decide.misfire_grace = options_.misfire_grace;
+            c.topic = options_.topics.job_events;
+            c.inflight_timeout = options_.inflight_timeout;
+            return c;
+          }(),
+          {[this](int32_t p, const std::string& id) { return follower().Find(p, id); },
+           [this](int32_t p) { return follower().CaughtUp(p); }}) {}
 
 std::string Scheduler::Summary() const {
   return "decisions=" + std::to_string(decisions_appended_.load());
 }
 
-void Scheduler::OnEvent(int32_t partition, int64_t, const Envelope& e, const JobState& s,
+void Scheduler::OnEvent(int32_t partition, int64_t, const Envelope& e, const JobState* s,
                         const events::FoldResult&, bool replaying) {
-  auto it = inflight_.find(e.job_id());
-  if (it != inflight_.end()) {
-    it->second.event_ids.erase(e.event_id());
-    if (it->second.event_ids.empty()) inflight_.erase(it);
-  }
-  if (!replaying && s.status() != v1::JOB_STATUS_UNSPECIFIED && !events::IsTerminal(s.status())) {
-    MarkDirty(partition, e.job_id());
-  }
-}
-
-void Scheduler::MarkDirty(int32_t partition, const std::string& job_id) {
-  if (dirty_set_.insert({partition, job_id}).second) dirty_.push_back({partition, job_id});
+  core_.OnEvent(partition, e, s, replaying);
 }
 
 void Scheduler::OnCaughtUp(int32_t partition) {
-  follower().ForEachJob(partition, [&](const JobState& s) {
-    if (!events::IsTerminal(s.status())) MarkDirty(partition, s.job_id());
-  });
-}
-
-void Scheduler::OnRevoked(int32_t partition) {
-  std::erase_if(inflight_, [&](const auto& kv) { return kv.second.partition == partition; });
-  std::erase_if(dirty_, [&](const JobKey& k) { return k.first == partition; });
-  std::erase_if(dirty_set_, [&](const JobKey& k) { return k.first == partition; });
-  // Timers of the partition are dropped lazily: Find() fails for them.
-}
-
-void Scheduler::DecideDirty(TimePoint now) {
-  std::vector<events::Record> records;
   std::vector<std::string> jobs;
-  for (const auto& [partition, job_id] : dirty_) {
-    if (!follower().CaughtUp(partition)) continue;  // decided once caught up
-    auto inflight = inflight_.find(job_id);
-    if (inflight != inflight_.end()) {
-      if (now - inflight->second.since < options_.inflight_timeout) continue;  // wait to see it
-      Log(logger(), spdlog::level::warn, "decision not seen back in the log; deciding again",
-          {{"job_id", job_id}});
-      inflight_.erase(inflight);
-    }
-    const JobState* s = follower().Find(partition, job_id);
-    if (s == nullptr) continue;
-    Decision d = Decide(*s, now, producer_name());
-    if (d.wake_at) timers_.push({*d.wake_at, partition, job_id});
-    if (d.events.empty()) continue;
-    InFlight& f = inflight_[job_id];
-    f.partition = partition;
-    f.since = now;
-    for (const Envelope& e : d.events) {
-      f.event_ids.insert(e.event_id());
-      Log(logger(), spdlog::level::debug, "decided",
-          {{"job_id", job_id}, {"event", events::EventType(e)}, {"event_id", e.event_id()},
-           {"run_id", events::RunIdOf(e)}});
-      records.push_back({options_.topics.job_events, job_id, events::Encode(e)});
-    }
-    jobs.push_back(job_id);
-    timers_.push({now + options_.inflight_timeout, partition, job_id});
+  follower().ForEachJob(partition, [&](const JobState& s) {
+    if (!events::IsTerminal(s.status())) jobs.push_back(s.job_id());
+  });
+  core_.OnCaughtUp(partition, jobs);
+}
+
+void Scheduler::OnRevoked(int32_t partition) { core_.OnRevoked(partition); }
+
+void Scheduler::Step() {
+  TimePoint now = clock().Now();
+  Millis wait = options_.max_poll_wait;
+  if (auto next = core_.NextDeadline(now)) {
+    wait = std::clamp(std::chrono::duration_cast<Millis>(*next - now), Millis(0), wait);
   }
-  dirty_.clear();
-  dirty_set_.clear();
-  if (records.empty()) return;
-  Status st = producer().Append(std::move(records));
+  follower().PollOnce(wait);
+  now = clock().Now();
+  SchedulerCore::Batch batch = core_.Decide(now);
+  if (batch.records.empty()) return;
+  size_t jobs = batch.jobs.size();
+  if (logger().should_log(spdlog::level::debug)) {
+    for (const auto& r : batch.records) {
+      if (auto e = events::DecodeEnvelope(r.value); e.ok()) {
+        Log(logger(), spdlog::level::debug, "decided",
+            {{"job_id", e->job_id()}, {"event", events::EventType(*e)},
+             {"event_id", e->event_id()}, {"run_id", events::RunIdOf(*e)}});
+      }
+    }
+  }
+  Status st = producer().Append(batch.records);
   if (!st.ok()) {
     // Nothing is lost: the jobs are decided again (same ids) after a pause.
     Log(logger(), spdlog::level::err, "appending decisions failed; will retry",
-        {{"error", st.ToString()}, {"jobs", std::to_string(jobs.size())}});
-    for (const auto& job_id : jobs) {
-      auto it = inflight_.find(job_id);
-      if (it == inflight_.end()) continue;
-      timers_.push({now + Millis(1000), it->second.partition, job_id});
-      inflight_.erase(it);
-    }
+        {{"error", st.ToString()}, {"jobs", std::to_string(jobs)}});
+    core_.OnAppendFailed(batch, now, Millis(1000));
     return;
   }
-  decisions_appended_ += jobs.size();
-}
-
-void Scheduler::Step() {
-  TimePoint now = clock_.Now();
-  Millis wait = options_.max_poll_wait;
-  if (!timers_.empty()) {
-    wait = std::clamp(std::chrono::duration_cast<Millis>(timers_.top().at - now), Millis(0), wait);
-  }
-  if (!dirty_.empty()) wait = Millis(0);
-  follower().PollOnce(wait);
-  now = clock_.Now();
-  while (!timers_.empty() && timers_.top().at <= now) {
-    MarkDirty(timers_.top().partition, timers_.top().job_id);
-    timers_.pop();
-  }
-  if (!dirty_.empty()) DecideDirty(now);
+  decisions_appended_ += jobs;
 }
 
 }  // namespace jobsched::scheduler

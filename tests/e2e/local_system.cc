@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "events/topics.h"
 #include "tests/support/http_client.h"
 #include "tests/support/wait.h"
 
@@ -11,7 +12,8 @@ LocalSystem::LocalSystem(LocalSystemOptions options) : options_(std::move(option
   dir_ = MakeTempDir("jobsched-e2e-");
   postgres_ = std::make_unique<ScopedPostgres>();
   database_url_ = postgres_->CreateDatabase("jobsched");
-  broker_ = std::make_unique<ScopedDevBroker>();
+  broker_ = std::make_unique<ScopedDevBroker>(
+      events::Topics().WithDefaultPartitions(options_.partitions));
   api_port_ = FreeTcpPort();
   for (const char* name : kServices) Start(name);
   bool healthy = WaitFor(
@@ -89,7 +91,8 @@ nlohmann::json AwaitJobStatus(const LocalSystem& system, const std::string& job_
         if (r.status != 200) return false;
         last = r.body;
         std::string s = last.value("status", "");
-        return s == status || s == "SUCCEEDED" || s == "DEAD" || s == "CANCELED";
+        return s == status || s == "SUCCEEDED" || s == "DEAD" || s == "CANCELED" ||
+               s == "COMPLETED";
       },
       timeout, std::chrono::milliseconds(25));
   return last;

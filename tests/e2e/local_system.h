@@ -18,6 +18,7 @@ namespace jobsched::testing {
 
 struct LocalSystemOptions {
   int executor_slots = 8;
+  int partitions = 12;  // of job-events (and the snapshot topics) on the dev broker
   std::string log_level = "info";
   std::map<std::string, std::string> extra_env;  // for every service
 };

@@ -153,12 +153,13 @@ class ApiTest : public ::testing::Test {
     spec->set_timeout_seconds(300);
     spec->mutable_retry_policy()->set_strategy(v1::RETRY_STRATEGY_EXPONENTIAL);
     EXPECT_TRUE(events::Apply(s, sub).applied());
-    const std::string run_id = ids::RunId(id, created, 1);
+    const std::string run_id = ids::RunId(id, ids::OnceFireId(id), 1);
     TimePoint t = created + Millis(10);
     if (steps >= 1) {
       events::Envelope e = Event(id, "RunDue", t);
       e.mutable_run_due()->set_run_id(run_id);
       e.mutable_run_due()->set_attempt(1);
+      e.mutable_run_due()->set_fire_id(ids::OnceFireId(id));
       *e.mutable_run_due()->mutable_scheduled_for() = ToProto(created);
       EXPECT_TRUE(events::Apply(s, e).applied());
     }

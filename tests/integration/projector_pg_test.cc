@@ -264,7 +264,7 @@ TEST_F(ProjectorPgTest, ProjectsARealisticSequenceIntoTheTables) {
   }
 
   // job_executions
-  const std::string run1 = a.RunId(T(0), 1), run2 = a.RunId(T(10), 2);
+  const std::string run1 = a.RunId(1), run2 = a.RunId(2);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_executions"), 2);
   EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', job_id, attempt, status, executor_id,"
                            " lease_epoch, http_status, duration_ms, error,"

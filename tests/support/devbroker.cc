@@ -5,6 +5,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "events/topics.h"
 #include "tests/support/wait.h"
 
 namespace jobsched::testing {
@@ -28,7 +29,7 @@ std::string Trim(const std::string& s) {
 
 }  // namespace
 
-TopicList DefaultTopics() { return {{"job-events", 12}, {"run-tasks", 12}, {"executors", 4}}; }
+TopicList DefaultTopics() { return events::Topics().WithDefaultPartitions(); }
 
 ScopedDevBroker::ScopedDevBroker(TopicList topics, int brokers)
     : dir_(MakeTempDir("jobsched-devbroker-")),

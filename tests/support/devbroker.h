@@ -12,7 +12,8 @@ namespace jobsched::testing {
 
 using TopicList = std::vector<std::pair<std::string, int>>;  // name, partitions
 
-// job-events:12, run-tasks:12, executors:4 (the broker's own defaults).
+// jobsched's topics with their default partition counts (the broker's own
+// defaults): job-events:12, run-tasks:12, executors:4, *-snapshots:12.
 TopicList DefaultTopics();
 
 // Owns one jobsched-devbroker process with its topics created. The destructor

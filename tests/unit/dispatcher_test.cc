@@ -45,7 +45,7 @@ TEST(RunQueue, UpsertReplacesAndRemoveForgets) {
   q.Upsert(Queued("b", 5, 10));
   EXPECT_EQ(q.size(), 2u);
   EXPECT_EQ(q.Peek()->job_id, "a");
-  q.Remove("a");
+  q.Remove("run-a");
   q.Remove("missing");
   EXPECT_EQ(q.size(), 1u);
   EXPECT_EQ(q.Pop()->job_id, "b");

@@ -31,7 +31,7 @@ class FoldTest : public ::testing::Test {
   // Brings the job to RUNNING with attempt 1 started.
   std::string ToRunning() {
     Ok(f_.Submitted(T(0)));
-    std::string run = f_.RunId(T(0), 1);
+    std::string run = f_.RunId(1);
     Ok(f_.Due(T(1), T(0), 1));
     Ok(f_.Dispatched(T(2), run));
     Ok(f_.Started(T(3), run));
@@ -96,7 +96,7 @@ TEST_F(FoldTest, RunDueMakesQueuedRun) {
   EXPECT_EQ(s_.attempt(), 1);
   ASSERT_EQ(s_.runs_size(), 1);
   EXPECT_EQ(s_.runs(0).status(), v1::RUN_STATUS_DUE);
-  EXPECT_EQ(s_.current_run_id(), f_.RunId(T(0), 1));
+  EXPECT_EQ(s_.current_run_id(), f_.RunId(1));
   EXPECT_FALSE(IsSet(s_.next_fire_at()));
 }
 
@@ -113,7 +113,7 @@ TEST_F(FoldTest, SecondRunDueWhileQueuedIsRejected) {
 
 TEST_F(FoldTest, DispatchThenStartedMovesToRunning) {
   Ok(f_.Submitted(T(0)));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Ok(f_.Dispatched(T(2), run, 1));
   EXPECT_EQ(s_.status(), v1::JOB_STATUS_QUEUED);
@@ -125,24 +125,27 @@ TEST_F(FoldTest, DispatchThenStartedMovesToRunning) {
 
 TEST_F(FoldTest, RedispatchNeedsAHigherEpoch) {
   Ok(f_.Submitted(T(0)));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Ok(f_.Dispatched(T(2), run, 2));
-  Rejected(f_.Dispatched(T(3), run, 1));
+  JobState before = s_;
+  EXPECT_EQ(Expect(f_.Dispatched(T(3), run, 1), Outcome::kDuplicate),
+            "run already dispatched under this or a later lease");
+  EXPECT_EQ(before.SerializeAsString(), s_.SerializeAsString());
   Ok(f_.Dispatched(T(4), run, 3));
   EXPECT_EQ(CurrentRun(s_)->lease_epoch(), 3);
 }
 
 TEST_F(FoldTest, StartedWithoutDispatchIsRejected) {
   Ok(f_.Submitted(T(0)));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Rejected(f_.Started(T(2), run));
 }
 
 TEST_F(FoldTest, ResultOfAnOldLeaseIsRejected) {
   Ok(f_.Submitted(T(0)));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Ok(f_.Dispatched(T(2), run, 1));
   Ok(f_.Dispatched(T(3), run, 2));
@@ -159,7 +162,7 @@ TEST_F(FoldTest, ResultForAnotherRunIsRejected) {
 TEST_F(FoldTest, SucceededWithoutStartedIsAccepted) {
   // A RunStarted may be lost to a crash of the executor before it was acked.
   Ok(f_.Submitted(T(0)));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Ok(f_.Dispatched(T(2), run));
   Ok(f_.Succeeded(T(3), run));
@@ -173,6 +176,10 @@ TEST_F(FoldTest, SecondResultForTheSameRunIsRejected) {
   auto late = f_.Failed(T(5), run);
   Rejected(late);
   EXPECT_EQ(CurrentRun(s_)->status(), v1::RUN_STATUS_SUCCEEDED);
+  // The same result again (the executor ran the task twice) is a duplicate.
+  auto again = f_.Succeeded(T(6), run);
+  again.set_event_id("00000000-0000-4000-8000-0000000000aa");
+  EXPECT_EQ(Expect(again, Outcome::kDuplicate), "run already finished under this lease");
 }
 
 TEST_F(FoldTest, FailureThenRetryThenSuccess) {
@@ -183,16 +190,24 @@ TEST_F(FoldTest, FailureThenRetryThenSuccess) {
   Ok(f_.Retry(T(5), run1, 2, T(10)));
   EXPECT_EQ(s_.status(), v1::JOB_STATUS_RETRYING);
   EXPECT_EQ(FromProto(s_.next_fire_at()), T(10));
-  std::string run2 = f_.RunId(T(10), 2);
+  std::string run2 = f_.RunId(2);
   Ok(f_.Due(T(10), T(10), 2));
   Ok(f_.Dispatched(T(11), run2));
   Ok(f_.Started(T(12), run2));
   Ok(f_.Succeeded(T(13), run2));
   Ok(f_.JobSucceeded(T(14), run2));
   EXPECT_EQ(s_.status(), v1::JOB_STATUS_SUCCEEDED);
-  EXPECT_EQ(s_.runs_size(), 2);
-  EXPECT_EQ(s_.runs(0).status(), v1::RUN_STATUS_FAILED);
-  EXPECT_EQ(s_.runs(1).status(), v1::RUN_STATUS_SUCCEEDED);
+  // The state keeps the attempt in flight only; the summary counts the rest.
+  ASSERT_EQ(s_.runs_size(), 1);
+  EXPECT_EQ(s_.runs(0).run_id(), run2);
+  EXPECT_EQ(s_.runs(0).attempt(), 2);
+  EXPECT_EQ(s_.runs(0).status(), v1::RUN_STATUS_SUCCEEDED);
+  EXPECT_EQ(s_.summary().attempts(), 2);
+  EXPECT_EQ(s_.summary().attempts_failed(), 1);
+  EXPECT_EQ(s_.summary().succeeded(), 1);
+  ASSERT_EQ(s_.summary().recent_size(), 1);
+  EXPECT_EQ(s_.summary().recent(0).run_id(), run2);
+  EXPECT_EQ(s_.summary().recent(0).attempts(), 2);
 }
 
 TEST_F(FoldTest, TimeoutIsItsOwnRunStatus) {
@@ -203,7 +218,7 @@ TEST_F(FoldTest, TimeoutIsItsOwnRunStatus) {
 
 TEST_F(FoldTest, RetryBeyondMaxRetriesIsRejected) {
   Ok(f_.Submitted(T(0), std::nullopt, /*max_retries=*/0));
-  std::string run = f_.RunId(T(0), 1);
+  std::string run = f_.RunId(1);
   Ok(f_.Due(T(1), T(0), 1));
   Ok(f_.Dispatched(T(2), run));
   Ok(f_.Started(T(3), run));
@@ -280,8 +295,8 @@ TEST_F(FoldTest, EnvelopeWithoutIdsOrEventIsRejected) {
 
 TEST_F(FoldTest, DuplicatesAreIgnoredAtEveryStep) {
   EventFactory f;
-  std::string run1 = f.RunId(T(0), 1);
-  std::string run2 = f.RunId(T(10), 2);
+  std::string run1 = f.RunId(1);
+  std::string run2 = f.RunId(2);
   std::vector<Envelope> log = {
       f.Submitted(T(0)),         f.Due(T(1), T(0), 1),       f.Dispatched(T(2), run1),
       f.Started(T(3), run1),     f.Failed(T(4), run1),       f.Retry(T(5), run1, 2, T(10)),
@@ -303,7 +318,7 @@ TEST_F(FoldTest, DuplicatesAreIgnoredAtEveryStep) {
 
 TEST_F(FoldTest, ReplayIsDeterministic) {
   EventFactory f;
-  std::string run = f.RunId(T(0), 1);
+  std::string run = f.RunId(1);
   std::vector<Envelope> log = {f.Submitted(T(0)), f.Due(T(1), T(0), 1), f.Dispatched(T(2), run),
                                f.Failed(T(3), run), f.Dead(T(4), run)};
   EXPECT_EQ(FoldAll(log).SerializeAsString(), FoldAll(log).SerializeAsString());

@@ -36,18 +36,22 @@ class EventFactory {
     return e;
   }
 
-  std::string RunId(TimePoint scheduled_for, int attempt) const {
-    return ids::RunId(job_id_, scheduled_for, attempt);
-  }
+  // The only fire of a one-off job, and its attempts.
+  std::string FireId() const { return ids::OnceFireId(job_id_); }
+  std::string RunId(int attempt) const { return ids::RunId(job_id_, FireId(), attempt); }
 
+  // Attempt `attempt` of the one-off job's fire is due (scheduled_for: its
+  // slot, or retry_at for attempts after the first).
   events::Envelope Due(TimePoint at, TimePoint scheduled_for, int attempt) const {
-    std::string run = RunId(scheduled_for, attempt);
+    std::string run = RunId(attempt);
     auto e = Base("RunDue", run, at);
     auto* d = e.mutable_run_due();
     d->set_run_id(run);
     d->set_attempt(attempt);
     *d->mutable_scheduled_for() = ToProto(scheduled_for);
     d->set_priority(5);
+    d->set_fire_id(FireId());
+    d->set_kind(v1::FIRE_KIND_SCHEDULED);
     return e;
   }
 
@@ -144,8 +148,8 @@ inline std::vector<events::Envelope> Lifecycle(const EventFactory& f, int64_t t 
   spec->set_type(v1::JOB_TYPE_HTTP);
   spec->mutable_http()->set_method("POST");
   spec->mutable_http()->set_url("https://example.com/hook");
-  std::string run1 = f.RunId(T(t), 1);
-  std::string run2 = f.RunId(T(t + 10), 2);
+  std::string run1 = f.RunId(1);
+  std::string run2 = f.RunId(2);
   events::Envelope retry = f.Retry(T(t + 4), run1, 2, T(t + 10));
   retry.mutable_retry_scheduled()->set_delay_ms(retry_delay_ms);
   return {submitted,

@@ -13,10 +13,21 @@ TEST(Ids, DeterministicAndDistinct) {
   EXPECT_NE(DeterministicId({"ab", "c"}), DeterministicId({"a", "bc"}));
   EXPECT_TRUE(LooksLikeUuid(DeterministicId({"x"})));
   EXPECT_EQ(DeterministicId({"x"})[14], '8') << "version 8";
-  // Pinned: changing the derivation would break de-duplication across releases.
-  EXPECT_EQ(ids::RunId("job", FromUnixMillis(1000), 1), ids::RunId("job", FromUnixMillis(1000), 1));
-  EXPECT_NE(ids::RunId("job", FromUnixMillis(1000), 1), ids::RunId("job", FromUnixMillis(1000), 2));
-  EXPECT_EQ(ids::JobIdForIdempotencyKey("k"), DeterministicId({"job", "k"}));
+  EXPECT_NE(ids::RunId("job", "fire", 1), ids::RunId("job", "fire", 2));
+  EXPECT_NE(ids::FireId("job", "2026-11-01T01:30:00", 1), ids::FireId("job", "2026-11-01T01:30:00", 2));
+  EXPECT_NE(ids::OnceFireId("job"), ids::ManualFireId("job", "once"));
+}
+
+// Pinned to literals: changing a derivation would break de-duplication of
+// events written by an earlier release.
+TEST(Ids, DerivationsArePinned) {
+  EXPECT_EQ(DeterministicId({"x"}), "f91b14e7-bbea-8c5b-ba0e-1a7040177166");
+  EXPECT_EQ(ids::JobIdForIdempotencyKey("k"), "eeb58988-be1a-8317-9312-ada5e28e17f4");
+  EXPECT_EQ(ids::FireId("job", "2026-03-08T02:30:00", 1), "51e2e0f1-6434-8a79-9074-917c3bb719d8");
+  EXPECT_EQ(ids::OnceFireId("job"), "efda9d39-e930-8c44-bb3e-752b6916e24e");
+  EXPECT_EQ(ids::ManualFireId("job", "event"), "ee163e30-f758-86e6-b632-20018b42bbd9");
+  EXPECT_EQ(ids::RunId("job", "fire", 2), "781e5852-a2e3-8c34-9e87-e05ee6f6282b");
+  EXPECT_EQ(ids::EventId("RunDue", "job", "cause"), "41b29e51-c038-871d-8c8f-9af8fcd63450");
 }
 
 TEST(Ids, RandomIsUuidV4) {

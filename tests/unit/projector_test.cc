@@ -53,8 +53,8 @@ TEST(DescribeTest, MessagesForEachEventType) {
     ASSERT_TRUE(r.applied()) << r.reason;
     d.push_back(Describe(e, r, &state));
   }
-  const std::string run1 = f.RunId(T(0), 1).substr(0, 8);
-  const std::string run2 = f.RunId(T(10), 2).substr(0, 8);
+  const std::string run1 = f.RunId(1).substr(0, 8);
+  const std::string run2 = f.RunId(2).substr(0, 8);
   EXPECT_EQ(d[0].message,
             "job submitted: http POST https://example.com/hook \"test job\", max_retries 2");
   EXPECT_EQ(d[0].level, "info");
@@ -227,9 +227,9 @@ TEST_F(ProjectorTest, ProjectsAJobsLifecycle) {
 
   auto runs = store_.Executions();
   ASSERT_EQ(runs.size(), 2u);
-  EXPECT_EQ(runs[f.RunId(T(0), 1)].run.status(), v1::RUN_STATUS_FAILED);
-  EXPECT_EQ(runs[f.RunId(T(10), 2)].run.status(), v1::RUN_STATUS_SUCCEEDED);
-  EXPECT_EQ(runs[f.RunId(T(10), 2)].job_id, f.job_id());
+  EXPECT_EQ(runs[f.RunId(1)].run.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(runs[f.RunId(2)].run.status(), v1::RUN_STATUS_SUCCEEDED);
+  EXPECT_EQ(runs[f.RunId(2)].job_id, f.job_id());
 
   auto logs = store_.Logs();
   ASSERT_EQ(logs.size(), life.size());
@@ -242,7 +242,7 @@ TEST_F(ProjectorTest, ProjectsAJobsLifecycle) {
   }
   EXPECT_EQ(logs[4].level, "error");
   EXPECT_EQ(logs[4].event_type, "RunFailed");
-  EXPECT_EQ(logs[4].run_id, f.RunId(T(0), 1));
+  EXPECT_EQ(logs[4].run_id, f.RunId(1));
   EXPECT_NE(logs[4].message.find("failed: HTTP 500"), std::string::npos);
   EXPECT_EQ(projector_->stats().applied, life.size());
 }
@@ -273,7 +273,7 @@ TEST_F(ProjectorTest, DuplicateRecordChangesNothingAndEachRecordIsLoggedOnce) {
     if (l.event_id == life[1].event_id()) due_outcomes.push_back(l.outcome);
   }
   EXPECT_EQ(due_outcomes, (std::vector<std::string>{"applied", "duplicate", "duplicate"}));
-  EXPECT_EQ(logs[3].message, "duplicate: event already applied");
+  EXPECT_EQ(logs[3].message, "duplicate: the job's only fire was made");
   EXPECT_EQ(logs[3].level, "info");
   EXPECT_EQ(projector_->stats().duplicates, 2u);
 

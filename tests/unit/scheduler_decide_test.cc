@@ -25,7 +25,7 @@ TEST(Decide, PendingJobBecomesDueNow) {
   const Envelope& e = d.events[0];
   ASSERT_TRUE(e.has_run_due());
   EXPECT_EQ(e.run_due().attempt(), 1);
-  EXPECT_EQ(e.run_due().run_id(), f.RunId(T(0), 1));
+  EXPECT_EQ(e.run_due().run_id(), f.RunId(1));
   EXPECT_EQ(FromProto(e.run_due().scheduled_for()), T(0));
   EXPECT_EQ(e.job_id(), f.job_id());
   EXPECT_EQ(e.producer(), "scheduler/test");
@@ -73,7 +73,7 @@ TEST(Decide, QueuedJobIsLeftToTheDispatcher) {
 
 TEST(Decide, SucceededRunEndsTheJob) {
   EventFactory f;
-  std::string run = f.RunId(T(0), 1);
+  std::string run = f.RunId(1);
   JobState s = Fold({f.Submitted(T(0)), f.Due(T(1), T(0), 1), f.Dispatched(T(2), run),
                      f.Started(T(3), run), f.Succeeded(T(4), run)});
   Decision d = Decide(s, T(5), "s");
@@ -84,7 +84,7 @@ TEST(Decide, SucceededRunEndsTheJob) {
 
 TEST(Decide, FailedRunIsRetriedWithBackoffFromItsEnd) {
   EventFactory f;
-  std::string run = f.RunId(T(0), 1);
+  std::string run = f.RunId(1);
   JobState s = Fold({f.Submitted(T(0), std::nullopt, /*max_retries=*/2), f.Due(T(1), T(0), 1),
                      f.Dispatched(T(2), run), f.Started(T(3), run), f.Failed(T(4), run)});
   Decision d = Decide(s, T(30), "s");
@@ -99,20 +99,20 @@ TEST(Decide, FailedRunIsRetriedWithBackoffFromItsEnd) {
 
 TEST(Decide, RetryingJobBecomesDueAtRetryAt) {
   EventFactory f;
-  std::string run = f.RunId(T(0), 1);
+  std::string run = f.RunId(1);
   JobState s = Fold({f.Submitted(T(0)), f.Due(T(1), T(0), 1), f.Dispatched(T(2), run),
                      f.Failed(T(4), run), f.Retry(T(5), run, 2, T(9))});
   EXPECT_EQ(*Decide(s, T(8), "s").wake_at, T(9));
   Decision d = Decide(s, T(9), "s");
   ASSERT_EQ(d.events.size(), 1u);
   EXPECT_EQ(d.events[0].run_due().attempt(), 2);
-  EXPECT_EQ(d.events[0].run_due().run_id(), f.RunId(T(9), 2));
+  EXPECT_EQ(d.events[0].run_due().run_id(), f.RunId(2));
 }
 
 TEST(Decide, LastAttemptFailedMeansDead) {
   EventFactory f;
-  std::string run1 = f.RunId(T(0), 1);
-  std::string run2 = f.RunId(T(9), 2);
+  std::string run1 = f.RunId(1);
+  std::string run2 = f.RunId(2);
   JobState s = Fold({f.Submitted(T(0), std::nullopt, /*max_retries=*/1), f.Due(T(1), T(0), 1),
                      f.Dispatched(T(2), run1), f.Failed(T(4), run1), f.Retry(T(5), run1, 2, T(9)),
                      f.Due(T(9), T(9), 2), f.Dispatched(T(10), run2),

@@ -1,0 +1,162 @@
+#include "events/job_schedule.h"
+
+#include <cstdio>
+#include <unordered_map>
+
+#include "events/ids.h"
+
+namespace jobsched::events {
+namespace {
+
+cron::DstGap ToGap(v1::DstGapPolicy p) {
+  switch (p) {
+    case v1::DST_GAP_POLICY_SHIFT: return cron::DstGap::kShift;
+    case v1::DST_GAP_POLICY_SKIP: return cron::DstGap::kSkip;
+    default: return cron::DstGap::kAuto;
+  }
+}
+
+cron::DstOverlap ToOverlap(v1::DstOverlapPolicy p) {
+  switch (p) {
+    case v1::DST_OVERLAP_POLICY_FIRST: return cron::DstOverlap::kFirst;
+    case v1::DST_OVERLAP_POLICY_BOTH: return cron::DstOverlap::kBoth;
+    default: return cron::DstOverlap::kAuto;
+  }
+}
+
+// Parsing a cron expression and locating its zone cost microseconds; the fold
+// needs the schedule at every fire of the same few jobs, so keep the recent ones.
+Result<cron::Schedule> CachedSchedule(const v1::ScheduleSpec& spec, TimePoint anchor) {
+  constexpr size_t kMaxCached = 512;
+  thread_local std::unordered_map<std::string, cron::Schedule> cache;
+  std::string key = spec.cron();
+  key += '\n';
+  key += spec.timezone();
+  key += '\n';
+  key += std::to_string(spec.dst_gap()) + "/" + std::to_string(spec.dst_overlap());
+  // Only intervals depend on their anchor: cron schedules are shared by every
+  // job with the same expression, zone and policies.
+  if (spec.cron().rfind("@every", 0) == 0) key += "/" + std::to_string(ToUnixMillis(anchor));
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  cron::ScheduleSpec s;
+  s.cron = spec.cron();
+  s.timezone = spec.timezone().empty() ? "UTC" : spec.timezone();
+  s.dst_gap = ToGap(spec.dst_gap());
+  s.dst_overlap = ToOverlap(spec.dst_overlap());
+  auto made = cron::Schedule::Make(s, anchor);
+  if (auto* error = std::get_if<cron::ScheduleError>(&made)) {
+    return Status::Invalid(error->field + ": " + error->message);
+  }
+  if (cache.size() >= kMaxCached) cache.clear();
+  return cache.emplace(std::move(key), std::get<cron::Schedule>(std::move(made))).first->second;
+}
+
+}  // namespace
+
+Result<JobSchedule> JobSchedule::For(std::string job_id, const v1::JobSpec& spec,
+                                     TimePoint submitted_at) {
+  JobSchedule js;
+  js.job_id_ = std::move(job_id);
+  js.submitted_at_ = submitted_at;
+  if (!spec.has_schedule()) {
+    bool delayed = IsSet(spec.run_at()) && FromProto(spec.run_at()) > submitted_at;
+    js.once_at_ = delayed ? FromProto(spec.run_at()) : submitted_at;
+    return js;
+  }
+  const v1::ScheduleSpec& sched = spec.schedule();
+  if (IsSet(sched.start_at())) js.start_at_ = FromProto(sched.start_at());
+  if (IsSet(sched.end_at())) js.end_at_ = FromProto(sched.end_at());
+  js.max_runs_ = sched.max_runs();
+  auto made = CachedSchedule(sched, js.start_at_.value_or(submitted_at));
+  if (!made.ok()) return made.status();
+  js.cron_ = std::move(made).value();
+  return js;
+}
+
+v1::ScheduleCursor JobSchedule::InitialCursor() const {
+  v1::ScheduleCursor c;
+  TimePoint at = submitted_at_;
+  if (start_at_ && *start_at_ > submitted_at_) at = *start_at_ - Millis(1);
+  *c.mutable_at() = ToProto(at);
+  return c;
+}
+
+std::optional<JobSlot> JobSchedule::Next(const v1::ScheduleCursor& cursor,
+                                         int64_t fires_made) const {
+  if (!cron_) {
+    if (!cursor.fire_id().empty()) return std::nullopt;  // the one slot is used
+    JobSlot slot;
+    slot.at = once_at_;
+    slot.fire_id = ids::OnceFireId(job_id_);
+    return slot;
+  }
+  if (max_runs_ > 0 && fires_made >= max_runs_) return std::nullopt;
+  TimePoint after = FromProto(cursor.at());
+  std::optional<cron::Slot> next;
+  if (cursor.nominal_time().empty()) {
+    next = cron_->Next(after);
+  } else {
+    auto nominal = ParseNominal(cursor.nominal_time());
+    if (!nominal) return std::nullopt;  // not a cursor this code wrote
+    next = cron_->Next(after, *nominal);
+  }
+  if (!next || (end_at_ && next->at > *end_at_)) return std::nullopt;
+  JobSlot slot;
+  slot.kind = next->kind;
+  slot.at = next->at;
+  slot.nominal_time = cron::Schedule::FormatNominal(next->nominal);
+  slot.occurrence = next->occurrence;
+  slot.coalesced = next->coalesced;
+  slot.fire_id = ids::FireId(job_id_, slot.nominal_time, slot.occurrence);
+  return slot;
+}
+
+std::optional<JobSlot> JobSchedule::NextFire(const v1::ScheduleCursor& cursor,
+                                             int64_t fires_made) const {
+  // Skips are DST-gap slots under the skip policy: at most one gap's worth
+  // (an every-second expression skips 3,600 slots in a one-hour gap, 86,400
+  // in Apia's skipped day) at ~0.1 us a slot.
+  v1::ScheduleCursor c = cursor;
+  for (int i = 0; i < 100'000; ++i) {
+    auto slot = Next(c, fires_made);
+    if (!slot || slot->fires()) return slot;
+    c = CursorAt(*slot);
+  }
+  return std::nullopt;
+}
+
+v1::ScheduleCursor JobSchedule::CursorAt(const JobSlot& slot) {
+  v1::ScheduleCursor c;
+  *c.mutable_at() = ToProto(slot.at);
+  c.set_nominal_time(slot.nominal_time);
+  c.set_occurrence(slot.occurrence);
+  c.set_fire_id(slot.fire_id);
+  return c;
+}
+
+int CompareSlotPosition(TimePoint a_at, std::string_view a_nominal, TimePoint b_at,
+                        std::string_view b_nominal) {
+  if (a_at != b_at) return a_at < b_at ? -1 : 1;
+  int c = a_nominal.compare(b_nominal);
+  return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+std::optional<cron::LocalSeconds> ParseNominal(std::string_view text) {
+  int y, mo, d, h, mi, s;
+  char tail;
+  std::string buf(text);
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &tail) != 6) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian.
+  y -= mo <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
+  return cron::LocalSeconds(days * 86400 + h * 3600 + mi * 60 + s);
+}
+
+}  // namespace jobsched::events

@@ -1,0 +1,94 @@
+#include "services/scheduler/scheduler_core.h"
+
+#include "events/fold.h"
+
+namespace jobsched::scheduler {
+
+using events::Envelope;
+using events::JobState;
+
+SchedulerCore::SchedulerCore(SchedulerCoreOptions options, States states)
+    : options_(std::move(options)), states_(std::move(states)) {}
+
+void SchedulerCore::MarkDirty(const JobKey& key) {
+  if (dirty_set_.insert(key).second) dirty_.push_back(key);
+}
+
+void SchedulerCore::OnEvent(int32_t partition, const Envelope& e, const JobState* state,
+                            bool replaying) {
+  JobKey key{partition, e.job_id()};
+  auto it = inflight_.find(key);
+  if (it != inflight_.end()) {
+    it->second.event_ids.erase(e.event_id());
+    if (it->second.event_ids.empty()) inflight_.erase(it);
+  }
+  if (state == nullptr || events::IsTerminal(state->status())) {
+    timers_.Cancel(key);  // nothing more to decide for it
+    return;
+  }
+  if (!replaying) MarkDirty(key);
+}
+
+void SchedulerCore::OnCaughtUp(int32_t partition, const std::vector<std::string>& job_ids) {
+  for (const std::string& id : job_ids) MarkDirty({partition, id});
+}
+
+void SchedulerCore::OnRevoked(int32_t partition) {
+  std::erase_if(inflight_, [&](const auto& kv) { return kv.first.partition == partition; });
+  std::erase_if(dirty_, [&](const JobKey& k) { return k.partition == partition; });
+  std::erase_if(dirty_set_, [&](const JobKey& k) { return k.partition == partition; });
+  timers_.CancelIf([&](const JobKey& k) { return k.partition == partition; });
+}
+
+SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
+  for (JobKey& key : timers_.PopDue(now)) MarkDirty(key);
+  Batch batch;
+  for (const JobKey& key : dirty_) {
+    if (!states_.caught_up(key.partition)) continue;  // decided once caught up
+    auto inflight = inflight_.find(key);
+    if (inflight != inflight_.end()) {
+      // Decided again when its decisions come back (OnEvent marks it dirty).
+      if (now - inflight->second.since < options_.inflight_timeout) continue;
+      inflight_.erase(inflight);  // lost: decide again (same ids)
+    }
+    const JobState* s = states_.find(key.partition, key.job_id);
+    if (s == nullptr) continue;
+    Decision d = scheduler::Decide(*s, now, options_.decide);
+    if (d.events.empty()) {
+      if (d.wake_at) {
+        timers_.Schedule(key, *d.wake_at);
+      } else {
+        timers_.Cancel(key);
+      }
+      continue;
+    }
+    InFlight& f = inflight_[key];
+    f.since = now;
+    for (const Envelope& e : d.events) {
+      f.event_ids.insert(e.event_id());
+      batch.records.push_back({options_.topic, key.job_id, events::Encode(e)});
+    }
+    batch.jobs.push_back(key);
+    // Decided again when its decisions come back; this is the lost-append backstop.
+    timers_.Schedule(key, now + options_.inflight_timeout);
+  }
+  dirty_.clear();
+  dirty_set_.clear();
+  decisions_ += batch.jobs.size();
+  return batch;
+}
+
+void SchedulerCore::OnAppendFailed(const Batch& batch, TimePoint now, Millis retry_after) {
+  for (const JobKey& key : batch.jobs) {
+    inflight_.erase(key);
+    timers_.Schedule(key, now + retry_after);
+  }
+  decisions_ -= batch.jobs.size();
+}
+
+std::optional<TimePoint> SchedulerCore::NextDeadline(TimePoint now) const {
+  if (!dirty_.empty()) return now;
+  return timers_.NextDeadline();
+}
+
+}  // namespace jobsched::scheduler
