@@ -15,7 +15,7 @@ JobStateFollower::JobStateFollower(events::EventLog& log, events::Producer& prod
       options_(std::move(options)),
       hooks_(std::move(hooks)),
       logger_(std::move(logger)) {
-  if (!options_.snapshot_topic.empty()) {
+  if (options_.state.snapshots && !options_.snapshot_topic.empty()) {
     snapshots_ = std::make_unique<SnapshotStore>(log_, producer, options_.snapshot_topic,
                                                  options_.owner, logger_);
   }
@@ -175,7 +175,7 @@ void JobStateFollower::WriteSnapshot(int32_t id, Partition& p, TimePoint now) {
 void JobStateFollower::Maintain(TimePoint now, bool force) {
   if (force || now - last_eviction_ >= std::chrono::seconds(1)) {
     last_eviction_ = now;
-    for (auto& [id, p] : partitions_) p.state.EvictTerminal(now - options_.terminal_linger);
+    for (auto& [id, p] : partitions_) p.state.EvictTerminal(now - options_.state.terminal_linger);
   }
   if (!snapshots_) return;
   for (auto& [id, p] : partitions_) {
@@ -183,8 +183,8 @@ void JobStateFollower::Maintain(TimePoint now, bool force) {
     if (p.snapshot_at == TimePoint{}) p.snapshot_at = now;  // the interval starts at catch-up
     uint64_t since = p.state.folded() - p.snapshot_folded;
     if (since == 0) continue;
-    if (force || since >= options_.snapshot_every_events ||
-        now - p.snapshot_at >= options_.snapshot_interval) {
+    if (force || since >= options_.state.snapshot_every_events ||
+        now - p.snapshot_at >= options_.state.snapshot_interval) {
       WriteSnapshot(id, p, now);
     }
   }

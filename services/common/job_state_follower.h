@@ -10,8 +10,8 @@
 //
 // It also keeps the member's memory bounded and its recovery short
 // (Maintain): terminal jobs are evicted after a linger, and a snapshot of a
-// partition is written every `snapshot_interval`, or every
-// `snapshot_every_events` folded records, whichever comes first.
+// partition is written every `state.snapshot_interval`, or every
+// `state.snapshot_every_events` folded records, whichever comes first.
 //
 // Thread-compatible: one thread calls Open, PollOnce, Maintain and the
 // accessors; the hooks run on that thread, inside PollOnce (and inside Open's
@@ -27,6 +27,7 @@
 #include "events/envelope.h"
 #include "events/event_log.h"
 #include "events/fold.h"
+#include "services/common/config.h"
 #include "services/common/partition_state.h"
 #include "services/common/snapshot_store.h"
 
@@ -41,10 +42,8 @@ struct FollowerOptions {
   std::string group_id;
   std::string client_id;   // also the snapshots' writer name
   std::string owner;       // "scheduler" | "dispatcher": whose snapshots
-  std::string snapshot_topic;  // "" = no snapshots (replay from the start)
-  Millis snapshot_interval{30'000};
-  uint64_t snapshot_every_events = 200'000;
-  Millis terminal_linger{60'000};
+  std::string snapshot_topic;  // "" (or state.snapshots off) = replay from the start
+  StateSettings state;
 };
 
 class JobStateFollower final : public events::RebalanceListener {

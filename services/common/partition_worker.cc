@@ -33,9 +33,7 @@ Status PartitionWorker::Start() {
   fo.client_id = producer_name_;
   fo.owner = options_.kind;
   fo.snapshot_topic = options_.snapshot_topic;
-  fo.snapshot_interval = options_.snapshot_interval;
-  fo.snapshot_every_events = options_.snapshot_every_events;
-  fo.terminal_linger = options_.terminal_linger;
+  fo.state = options_.state;
   follower_ = std::make_unique<JobStateFollower>(log_, *producer_, std::move(fo), std::move(hooks),
                                                  logger_);
   if (Status st = follower_->Open(); !st.ok()) return st;
@@ -50,7 +48,7 @@ Status PartitionWorker::Start() {
   Log(*logger_, spdlog::level::info, options_.kind + " started",
       {{"topic", options_.topic},
        {"group", options_.group_id},
-       {"snapshots", options_.snapshot_topic.empty() ? "off" : options_.snapshot_topic}});
+       {"snapshots", options_.state.snapshots ? options_.snapshot_topic : "off"}});
   return Status::Ok();
 }
 

@@ -27,10 +27,8 @@ class PartitionWorker : public Service {
     std::string instance_id;  // producer = kind + "/" + instance_id
     std::string group_id;
     std::string topic;        // job-events
-    std::string snapshot_topic;  // "" = no snapshots
-    Millis snapshot_interval{30'000};
-    uint64_t snapshot_every_events = 200'000;
-    Millis terminal_linger{60'000};
+    std::string snapshot_topic;  // this kind's snapshots (used when state.snapshots)
+    StateSettings state;
   };
 
   ~PartitionWorker() override;

@@ -12,25 +12,10 @@ using events::Envelope;
 using events::JobState;
 using services::Log;
 
-namespace {
-
-services::PartitionWorker::Options WorkerOptions(const DispatcherOptions& o) {
-  services::PartitionWorker::Options w;
-  w.kind = "dispatcher";
-  w.instance_id = o.instance_id;
-  w.group_id = o.group_id;
-  w.topic = o.topics.job_events;
-  w.snapshot_topic = o.snapshots ? o.topics.dispatcher_snapshots : "";
-  w.snapshot_interval = o.snapshot_interval;
-  w.snapshot_every_events = o.snapshot_every_events;
-  w.terminal_linger = o.terminal_linger;
-  return w;
-}
-
-}  // namespace
-
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
-    : PartitionWorker(WorkerOptions(options), log, clock),
+    : PartitionWorker({"dispatcher", options.instance_id, options.group_id, options.topics.job_events,
+                       options.topics.dispatcher_snapshots, options.state},
+                      log, clock),
       options_(std::move(options)),
       clock_(clock),
       capacity_(options_.heartbeat_expiry) {}

@@ -40,10 +40,7 @@ struct DispatcherOptions {
   Millis max_poll_wait{20};
   Millis heartbeat_expiry{5000};
   Millis pending_timeout{30000};  // a RunDispatched not seen back after this is redone
-  bool snapshots = true;
-  Millis snapshot_interval{30'000};
-  uint64_t snapshot_every_events = 200'000;
-  Millis terminal_linger{60'000};
+  services::StateSettings state;  // snapshots and eviction
 };
 
 class Dispatcher final : public services::PartitionWorker {

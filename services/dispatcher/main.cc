@@ -12,10 +12,7 @@ int main() {
         dispatcher::DispatcherOptions options;
         options.instance_id = config.instance_id;
         options.topics = config.topics();
-        options.snapshots = state->snapshots;
-        options.snapshot_interval = state->snapshot_interval;
-        options.snapshot_every_events = state->snapshot_every_events;
-        options.terminal_linger = state->terminal_linger;
+        options.state = *state;
         return std::unique_ptr<services::Service>(
             new dispatcher::Dispatcher(options, log, SystemClock::Instance()));
       });

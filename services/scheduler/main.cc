@@ -15,10 +15,7 @@ int main() {
         options.instance_id = config.instance_id;
         options.topics = config.topics();
         options.misfire_grace = Millis(*grace);
-        options.snapshots = state->snapshots;
-        options.snapshot_interval = state->snapshot_interval;
-        options.snapshot_every_events = state->snapshot_every_events;
-        options.terminal_linger = state->terminal_linger;
+        options.state = *state;
         return std::unique_ptr<services::Service>(
             new scheduler::Scheduler(options, log, SystemClock::Instance()));
       });

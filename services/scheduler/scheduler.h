@@ -33,10 +33,7 @@ struct SchedulerOptions {
   Millis inflight_timeout{30000};
   // A slot later than this is a misfire (misfire_policy decides).
   Millis misfire_grace{1000};
-  bool snapshots = true;
-  Millis snapshot_interval{30'000};
-  uint64_t snapshot_every_events = 200'000;
-  Millis terminal_linger{60'000};
+  services::StateSettings state;  // snapshots and eviction
 };
 
 class Scheduler final : public services::PartitionWorker {

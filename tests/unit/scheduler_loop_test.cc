@@ -46,7 +46,7 @@ class SchedulerLoopTest : public ::testing::Test {
   void StartScheduler(Millis snapshot_interval = Millis(30'000)) {
     scheduler::SchedulerOptions o;
     o.topics = topics_;
-    o.snapshot_interval = snapshot_interval;
+    o.state.snapshot_interval = snapshot_interval;
     o.instance_id = "s" + std::to_string(++instances_);
     scheduler_ = std::make_unique<scheduler::Scheduler>(o, log_, clock_);
     ASSERT_TRUE(scheduler_->Start().ok());
@@ -324,8 +324,9 @@ TEST_F(SchedulerLoopTest, RecoversFromItsSnapshotAfterRetentionDroppedTheSubmiss
   }
   std::set<std::string> fire_ids;
   for (const auto& e : EventsOf(job)) {
-    if (e.has_run_due()) fire_ids.insert(e.run_due().fire_id());
-    if (e.has_run_due()) EXPECT_EQ(e.run_due().attempt(), 1);
+    if (!e.has_run_due()) continue;
+    fire_ids.insert(e.run_due().fire_id());
+    EXPECT_EQ(e.run_due().attempt(), 1);
   }
   EXPECT_EQ(fire_ids.size(), 3u);
   // The first fire after recovery follows the cursor the snapshot held.
