@@ -490,15 +490,72 @@ TEST(SimulatedSchedulerDst, LordHoweHalfHourShift) {
                                             {"2026-04-05T01:45:00", 2, "2026-04-04T15:15:00Z"}}));
 }
 
+Envelope SubmitOneOff(TimePoint at, std::optional<TimePoint> run_at, int max_retries = 0,
+                      int64_t fixed_delay_ms = 0) {
+  Envelope e = events::MakeEnvelope(ids::EventId("JobSubmitted", kJob, ""), kJob,
+                                    {"api", at, "corr", ""});
+  auto* spec = e.mutable_job_submitted()->mutable_spec();
+  spec->set_type(v1::JOB_TYPE_ECHO);
+  spec->set_max_retries(max_retries);
+  if (run_at) *spec->mutable_run_at() = ToProto(*run_at);
+  if (fixed_delay_ms > 0) {
+    spec->mutable_retry_policy()->set_strategy(v1::RETRY_STRATEGY_FIXED);
+    spec->mutable_retry_policy()->set_base_delay_ms(fixed_delay_ms);
+  }
+  return e;
+}
+
+TEST(SimulatedScheduler, DelayedOneOffJobWaitsForItsTime) {
+  TimePoint t0 = Utc("2026-06-01T00:00:00Z");
+  SimulatedScheduler::Options o;
+  o.executor_enabled = false;  // the run stays due: we look at the scheduler only
+  SimulatedScheduler sim(t0, o);
+  sim.Append(SubmitOneOff(t0, t0 + seconds(60)));
+  sim.AdvanceTo(t0 + seconds(60) - milliseconds(1));
+  EXPECT_TRUE(sim.EventsOf(kJob, "RunDue").empty());
+  EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_SCHEDULED);
+  sim.AdvanceTo(t0 + seconds(60));
+  auto due = sim.EventsOf(kJob, "RunDue");
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(FromProto(due[0].occurred_at()), t0 + seconds(60)) << "decided on time";
+  EXPECT_EQ(FromProto(due[0].run_due().scheduled_for()), t0 + seconds(60));
+  EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_QUEUED);
+}
+
+TEST(SimulatedScheduler, FailedOneOffRunIsRetriedAfterItsBackoffThenDead) {
+  TimePoint t0 = Utc("2026-06-01T00:00:00Z");
+  SimulatedScheduler::Options o;
+  o.runs_succeed = false;
+  SimulatedScheduler sim(t0, o);
+  sim.Append(SubmitOneOff(t0, std::nullopt, /*max_retries=*/1, /*fixed_delay_ms=*/5000));
+  sim.AdvanceTo(t0);
+  auto retry = sim.EventsOf(kJob, "RetryScheduled");
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(FromProto(retry[0].retry_scheduled().retry_at()), t0 + seconds(5)) << "from the run's end";
+  EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_RETRYING);
+  sim.AdvanceTo(t0 + seconds(5) - milliseconds(1));
+  EXPECT_EQ(sim.EventsOf(kJob, "RunDue").size(), 1u) << "not before its time";
+  sim.AdvanceTo(t0 + seconds(5));
+  ASSERT_EQ(sim.EventsOf(kJob, "RunDue").size(), 2u);
+  EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_DEAD);
+  EXPECT_EQ(sim.Find(kJob)->summary().attempts(), 2);
+  EXPECT_EQ(sim.EventsOf(kJob, "JobDead").size(), 1u);
+}
+
+TEST(SimulatedScheduler, CanceledBeforeRunAtNeverRuns) {
+  TimePoint t0 = Utc("2026-06-01T00:00:00Z");
+  SimulatedScheduler sim(t0);
+  sim.Append(SubmitOneOff(t0, t0 + seconds(30)));
+  sim.Append(Request(t0 + seconds(1), "CancelRequested"));
+  EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_CANCELED);
+  sim.AdvanceTo(t0 + seconds(31));
+  EXPECT_TRUE(sim.EventsOf(kJob, "RunDue").empty());
+}
+
 TEST(SimulatedScheduler, OneOffJobIsTheCaseOfOneFire) {
   TimePoint t0 = Utc("2026-06-01T00:00:00Z");
   SimulatedScheduler sim(t0);
-  Envelope e = events::MakeEnvelope(ids::EventId("JobSubmitted", kJob, ""), kJob,
-                                    {"api", t0, "corr", ""});
-  auto* spec = e.mutable_job_submitted()->mutable_spec();
-  spec->set_type(v1::JOB_TYPE_ECHO);
-  *spec->mutable_run_at() = ToProto(t0 + minutes(5));
-  sim.Append(e);
+  sim.Append(SubmitOneOff(t0, t0 + minutes(5)));
   sim.AdvanceTo(t0 + minutes(10));
   auto due = sim.EventsOf(kJob, "RunDue");
   ASSERT_EQ(due.size(), 1u);
