@@ -45,27 +45,31 @@ void JobStateFollower::Close() {
 std::map<TopicPartition, int64_t> JobStateFollower::OnAssigned(
     const std::vector<TopicPartition>& parts) {
   std::map<TopicPartition, int64_t> start;
+  std::vector<int32_t> ids;
   for (const auto& tp : parts) {
-    Partition& p = partitions_[tp.partition] = Partition{};
+    partitions_[tp.partition] = Partition{};
     start[tp] = events::kOffsetBeginning;
-    if (!snapshots_) continue;
-    auto snapshot = snapshots_->ReadLatest(tp.partition);
-    if (!snapshot.ok()) {
-      Log(*logger_, spdlog::level::err, "cannot read the partition's snapshot; replaying the log",
-          {{"partition", std::to_string(tp.partition)}, {"error", snapshot.status().ToString()}});
-      continue;
+    ids.push_back(tp.partition);
+  }
+  if (snapshots_ && !ids.empty()) {
+    auto snapshots = snapshots_->ReadLatest(ids);
+    if (!snapshots.ok()) {
+      Log(*logger_, spdlog::level::err, "cannot read the partitions' snapshots; replaying the log",
+          {{"partitions", std::to_string(ids.size())}, {"error", snapshots.status().ToString()}});
+    } else {
+      for (const auto& [id, s] : *snapshots) {
+        Partition& p = partitions_[id];
+        p.state = PartitionState::Restore(s);
+        p.restored = true;
+        if (hooks_.on_restored) hooks_.on_restored(id, s.extra());
+        start[{options_.topic, id}] = s.next_offset();
+        Log(*logger_, spdlog::level::info, "partition restored from snapshot",
+            {{"partition", std::to_string(id)},
+             {"next_offset", std::to_string(s.next_offset())},
+             {"jobs", std::to_string(s.jobs_size())},
+             {"writer", s.writer()}});
+      }
     }
-    if (!snapshot->has_value()) continue;
-    const v1::PartitionSnapshot& s = **snapshot;
-    p.state = PartitionState::Restore(s);
-    p.restored = true;
-    if (hooks_.on_restored) hooks_.on_restored(tp.partition, s.extra());
-    start[tp] = s.next_offset();
-    Log(*logger_, spdlog::level::info, "partition restored from snapshot",
-        {{"partition", std::to_string(tp.partition)},
-         {"next_offset", std::to_string(s.next_offset())},
-         {"jobs", std::to_string(s.jobs_size())},
-         {"writer", s.writer()}});
   }
   Log(*logger_, spdlog::level::info, "partitions assigned, catching up",
       {{"count", std::to_string(parts.size())}});

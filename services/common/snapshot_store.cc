@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "events/envelope.h"
 #include "services/common/logging.h"
@@ -95,44 +96,61 @@ Result<size_t> SnapshotStore::Write(const v1::PartitionSnapshot& snapshot) {
   return bytes.size();
 }
 
-Result<events::Watermarks> SnapshotStore::Watermarks(const TopicPartition& tp) {
+Result<std::map<TopicPartition, events::Watermarks>> SnapshotStore::Watermarks(
+    const std::set<TopicPartition>& tps) {
   events::ConsumerOptions opts;
-  opts.topics = {tp.topic};
-  opts.partitions = {tp};
+  opts.topics = {topic_};
+  opts.partitions.assign(tps.begin(), tps.end());
   opts.client_id = owner_ + "/snapshot-reader";
   auto consumer = log_.NewConsumer(opts);
   if (!consumer.ok()) return consumer.status();
-  auto wm = consumer.value()->QueryWatermarks(tp, kReadTimeout);
+  std::map<TopicPartition, events::Watermarks> out;
+  for (const TopicPartition& tp : tps) {
+    auto wm = consumer.value()->QueryWatermarks(tp, kReadTimeout);
+    if (!wm.ok()) {
+      consumer.value()->Close();
+      return wm.status();
+    }
+    out[tp] = *wm;
+  }
   consumer.value()->Close();
-  return wm;
+  return out;
 }
 
-Result<std::vector<Record>> SnapshotStore::ReadRange(const TopicPartition& tp, int64_t from,
-                                                      int64_t to) {
-  StartAt start({{tp, from}});
+Result<std::map<TopicPartition, std::vector<Record>>> SnapshotStore::ReadRanges(
+    const std::map<TopicPartition, Range>& ranges) {
+  std::map<TopicPartition, std::vector<Record>> out;
+  if (ranges.empty()) return out;
+  std::map<TopicPartition, int64_t> starts, next;
+  for (const auto& [tp, range] : ranges) starts[tp] = next[tp] = range.from;
+  StartAt start(starts);
   events::ConsumerOptions opts;
-  opts.topics = {tp.topic};
-  opts.partitions = {tp};
+  opts.topics = {topic_};
+  for (const auto& [tp, range] : ranges) opts.partitions.push_back(tp);
   opts.listener = &start;
   opts.client_id = owner_ + "/snapshot-reader";
   auto consumer = log_.NewConsumer(opts);
   if (!consumer.ok()) return consumer.status();
-  std::vector<Record> out;
   const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
-  int64_t next = from;
-  while (next < to) {
+  auto unfinished = [&] {
+    for (const auto& [tp, range] : ranges) {
+      if (next[tp] < range.to) return true;
+    }
+    return false;
+  };
+  while (unfinished()) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
       consumer.value()->Close();
-      return Status::Timeout("reading " + events::ToString(tp) + " [" + std::to_string(from) +
-                             ", " + std::to_string(to) + ") timed out at offset " +
-                             std::to_string(next));
+      return Status::Timeout("reading " + topic_ + " snapshots timed out");
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     for (Record& r : consumer.value()->Poll(1000, std::min(wait, std::chrono::milliseconds(200)))) {
-      if (r.offset < next) continue;
-      next = r.offset + 1;  // compacted or truncated logs skip offsets
-      if (r.offset < to) out.push_back(std::move(r));
+      TopicPartition tp{r.topic, r.partition};
+      auto range = ranges.find(tp);
+      if (range == ranges.end() || r.offset < next[tp]) continue;
+      next[tp] = r.offset + 1;  // compacted or truncated logs skip offsets
+      if (r.offset < range->second.to) out[tp].push_back(std::move(r));
     }
   }
   consumer.value()->Close();
@@ -140,51 +158,85 @@ Result<std::vector<Record>> SnapshotStore::ReadRange(const TopicPartition& tp, i
 }
 
 Result<std::optional<v1::PartitionSnapshot>> SnapshotStore::ReadLatest(int32_t partition) {
-  auto target = SnapshotPartition(partition);
-  if (!target.ok()) return target.status();
-  const TopicPartition tp{topic_, *target};
-  auto wm = Watermarks(tp);
-  if (!wm.ok()) return wm.status();
-  if (wm->high <= wm->low) return std::optional<v1::PartitionSnapshot>();
+  auto all = ReadLatest(std::vector<int32_t>{partition});
+  if (!all.ok()) return all.status();
+  auto it = all->find(partition);
+  if (it == all->end()) return std::optional<v1::PartitionSnapshot>();
+  return std::optional<v1::PartitionSnapshot>(std::move(it->second));
+}
 
-  auto decode = [&](const std::vector<Record>& records) {
+Result<std::map<int32_t, v1::PartitionSnapshot>> SnapshotStore::ReadLatest(
+    const std::vector<int32_t>& partitions) {
+  std::map<int32_t, v1::PartitionSnapshot> found;
+  std::map<int32_t, TopicPartition> where;  // job-events partition -> its snapshot partition
+  std::set<TopicPartition> tps;
+  for (int32_t p : partitions) {
+    auto target = SnapshotPartition(p);
+    if (!target.ok()) return target.status();
+    where[p] = {topic_, *target};
+    tps.insert(where[p]);
+  }
+  auto wms = Watermarks(tps);
+  if (!wms.ok()) return wms.status();
+
+  // The chunks of job-events partition `p` among `records`, in order.
+  auto decode = [](int32_t p, const std::vector<Record>& records) {
     std::vector<v1::SnapshotChunk> chunks;
     for (const Record& r : records) {
       v1::SnapshotChunk c;
-      if (!c.ParseFromString(r.value) || c.partition() != partition || c.count() < 1) continue;
+      if (!c.ParseFromString(r.value) || c.partition() != p || c.count() < 1) continue;
       chunks.push_back(std::move(c));
     }
     return chunks;
   };
-  auto valid = [&](const v1::PartitionSnapshot& s) { return s.partition() == partition; };
 
-  // Fast path: the last record ends the latest snapshot.
-  auto last = ReadRange(tp, wm->high - 1, wm->high);
-  if (!last.ok()) return last.status();
-  auto tail = decode(*last);
-  if (!tail.empty() && tail.back().index() == tail.back().count() - 1 &&
-      wm->high - tail.back().count() >= wm->low) {
-    auto records = ReadRange(tp, wm->high - tail.back().count(), wm->high);
-    if (!records.ok()) return records.status();
-    auto chunks = decode(*records);
-    if (auto s = Assemble(chunks, 0, chunks.size()); s && valid(*s)) {
-      return std::optional<v1::PartitionSnapshot>(std::move(*s));
+  // Fast path, every partition at once: the last record ends the latest
+  // snapshot; then read the `count` records it needs.
+  std::map<TopicPartition, Range> last;
+  for (const auto& [tp, wm] : *wms) {
+    if (wm.high > wm.low) last[tp] = {wm.high - 1, wm.high};
+  }
+  auto tails = ReadRanges(last);
+  if (!tails.ok()) return tails.status();
+  std::map<TopicPartition, Range> whole;
+  for (const auto& [p, tp] : where) {
+    auto chunks = decode(p, tails.value()[tp]);
+    const events::Watermarks& wm = wms->at(tp);
+    if (!chunks.empty() && chunks.back().index() == chunks.back().count() - 1 &&
+        wm.high - chunks.back().count() >= wm.low) {
+      whole[tp] = {wm.high - chunks.back().count(), wm.high};
     }
   }
+  auto bodies = ReadRanges(whole);
+  if (!bodies.ok()) return bodies.status();
+  std::map<TopicPartition, Range> scan;
+  for (const auto& [p, tp] : where) {
+    auto chunks = decode(p, bodies.value()[tp]);
+    if (auto s = Assemble(chunks, 0, chunks.size()); s && s->partition() == p) {
+      found[p] = std::move(*s);
+    } else if (wms->at(tp).high > wms->at(tp).low) {
+      scan[tp] = {wms->at(tp).low, wms->at(tp).high};
+    }
+  }
+  if (scan.empty()) return found;
 
   // Slow path: the latest complete snapshot anywhere in the partition.
   Log(*logger_, spdlog::level::warn, "latest snapshot record is incomplete; scanning",
-      {{"topic", topic_}, {"partition", std::to_string(partition)}});
-  auto records = ReadRange(tp, wm->low, wm->high);
+      {{"topic", topic_}, {"partitions", std::to_string(scan.size())}});
+  auto records = ReadRanges(scan);
   if (!records.ok()) return records.status();
-  auto chunks = decode(*records);
-  std::optional<v1::PartitionSnapshot> best;
-  for (size_t end = 1; end <= chunks.size(); ++end) {
-    const v1::SnapshotChunk& c = chunks[end - 1];
-    if (c.index() != c.count() - 1 || end < static_cast<size_t>(c.count())) continue;
-    if (auto s = Assemble(chunks, end - c.count(), end); s && valid(*s)) best = std::move(s);
+  for (const auto& [p, tp] : where) {
+    if (found.contains(p) || !scan.contains(tp)) continue;
+    auto chunks = decode(p, records.value()[tp]);
+    for (size_t end = 1; end <= chunks.size(); ++end) {
+      const v1::SnapshotChunk& c = chunks[end - 1];
+      if (c.index() != c.count() - 1 || end < static_cast<size_t>(c.count())) continue;
+      if (auto s = Assemble(chunks, end - c.count(), end); s && s->partition() == p) {
+        found[p] = std::move(*s);
+      }
+    }
   }
-  return best;
+  return found;
 }
 
 }  // namespace jobsched::services

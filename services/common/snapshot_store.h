@@ -19,8 +19,10 @@
 // Thread-compatible: one thread at a time (the owner's loop thread).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,15 +51,24 @@ class SnapshotStore {
   // The latest complete snapshot of job-events partition `partition`;
   // nullopt when there is none. Fails when the log cannot be read in time.
   Result<std::optional<v1::PartitionSnapshot>> ReadLatest(int32_t partition);
+  // The same for several partitions at once (one reader for all: a member
+  // assigned many partitions restores them in a few round trips); partitions
+  // without a snapshot are left out.
+  Result<std::map<int32_t, v1::PartitionSnapshot>> ReadLatest(const std::vector<int32_t>& partitions);
 
   const std::string& topic() const { return topic_; }
 
  private:
+  struct Range {
+    int64_t from = 0;
+    int64_t to = 0;  // exclusive
+  };
   Result<int32_t> SnapshotPartition(int32_t partition);
-  // Records of `tp` with offsets in [from, to), in order.
-  Result<std::vector<events::Record>> ReadRange(const events::TopicPartition& tp, int64_t from,
-                                                int64_t to);
-  Result<events::Watermarks> Watermarks(const events::TopicPartition& tp);
+  // The records of each partition with offsets in its range, in order.
+  Result<std::map<events::TopicPartition, std::vector<events::Record>>> ReadRanges(
+      const std::map<events::TopicPartition, Range>& ranges);
+  Result<std::map<events::TopicPartition, events::Watermarks>> Watermarks(
+      const std::set<events::TopicPartition>& tps);
 
   events::EventLog& log_;
   events::Producer& producer_;
