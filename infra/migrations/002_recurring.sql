@@ -20,3 +20,10 @@ CREATE INDEX job_logs_job_slot_idx ON job_logs (job_id, scheduled_for)
 ALTER TABLE jobs
   ADD COLUMN schedule text,   -- cron expression of a recurring job, NULL for one-off jobs
   ADD COLUMN timezone text;
+
+-- "Why didn't it fire at T?" reads a job's lifecycle records (submission,
+-- updates, pauses, endings) whatever its age: a few rows among millions.
+CREATE INDEX job_logs_job_lifecycle_idx ON job_logs (job_id, kafka_offset)
+  WHERE event_type IN ('JobSubmitted', 'JobUpdated', 'PauseRequested', 'ResumeRequested',
+                       'CancelRequested', 'JobCanceled', 'JobCompleted', 'JobSucceeded',
+                       'JobDead', 'DeleteRequested');

@@ -7,6 +7,7 @@
 #include <pistache/net.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -28,9 +29,14 @@
 #include "services/api/api_error.h"
 #include "services/api/cursor.h"
 #include "services/api/deadline_timer.h"
+#include "services/api/job_commands.h"
+#include "services/api/job_queries.h"
 #include "services/api/job_spec.h"
+#include "services/api/job_update.h"
 #include "services/api/job_view.h"
 #include "services/api/pg_pool.h"
+#include "services/api/request_params.h"
+#include "services/api/schedule_preview.h"
 #include "services/api/worker_pool.h"
 #include "services/common/logging.h"
 
@@ -43,8 +49,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 500;
-constexpr int kDefaultExecutionsLimit = 5;
-constexpr int kMaxExecutionsLimit = 100;
 constexpr size_t kMaxRequestIdChars = 200;
 // Pistache rejects (with a plain-text 413) requests above its own limit; ours
 // is checked first, so Pistache's is set this much higher.
@@ -69,7 +73,7 @@ struct RequestInfo {
   Http::Method method = Http::Method::Get;
   std::string method_name;
   std::string path;
-  std::unordered_map<std::string, std::string> query;
+  QueryParams query;
   std::string body;
   std::optional<std::string> idempotency_key;  // the Idempotency-Key header
   std::string request_id;                      // X-Request-Id, or a random id
@@ -310,75 +314,54 @@ bool IsPrintableAscii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
-// Parses a limit query parameter; ApiError when present and malformed.
-std::optional<ApiError> ParseLimit(const RequestInfo& req, int fallback, int max, int* out) {
-  auto it = req.query.find("limit");
-  if (it == req.query.end()) {
-    *out = fallback;
-    return std::nullopt;
-  }
-  const std::string& v = it->second;
-  bool digits = !v.empty() && v.size() <= 4 && std::all_of(v.begin(), v.end(), [](unsigned char c) {
-    return std::isdigit(c) != 0;
-  });
-  int n = digits ? std::stoi(v) : 0;
-  if (n < 1 || n > max) {
-    return ApiError{
-        "invalid_parameter",
-        "must be an integer from 1 to " + std::to_string(max) + ", got " + DescribeValue(json(v)),
-        "limit"};
-  }
-  *out = n;
-  return std::nullopt;
-}
-
-std::optional<ApiError> CheckQueryParams(const RequestInfo& req,
-                                         std::initializer_list<std::string_view> allowed) {
-  for (const auto& [name, value] : req.query) {
-    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
-    std::string list;
-    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    return ApiError{"invalid_parameter",
-                    "is not a known query parameter; allowed: " + (list.empty() ? "none" : list),
-                    name};
-  }
-  return std::nullopt;
-}
-
+// The statuses GET /jobs filters on: every status but DELETED (deleted jobs
+// are not listed).
 std::string ValidStatusNames() {
   std::string out;
   for (int i = v1::JobStatus_MIN; i <= v1::JobStatus_MAX; ++i) {
     auto s = static_cast<v1::JobStatus>(i);
-    if (!v1::JobStatus_IsValid(i) || s == v1::JOB_STATUS_UNSPECIFIED) continue;
+    if (!v1::JobStatus_IsValid(i) || s == v1::JOB_STATUS_UNSPECIFIED ||
+        s == v1::JOB_STATUS_DELETED) {
+      continue;
+    }
     out += (out.empty() ? "" : ", ") + std::string(events::JobStatusName(s));
   }
   return out;
 }
 
-// Decodes jobs.fold_state; throws (-> 500) when the projection holds garbage.
-v1::JobState DecodeFoldState(const pqxx::field& field) {
-  pqxx::binarystring bytes(field);
-  v1::JobState state;
-  if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    throw std::runtime_error("jobs.fold_state is not a jobsched.v1.JobState");
-  }
-  return state;
-}
-
-template <typename T>
-std::optional<T> OptionalField(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<T>();
-}
-
-std::optional<TimePoint> OptionalMillis(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return FromUnixMillis(f.as<int64_t>());
-}
-
 ApiError JobNotFound(const std::string& id) {
   return {"job_not_found",
           "no job with id " + id + " (a job just submitted may take a moment to appear)", ""};
+}
+
+// The request body as JSON, or the invalid_json error that says where it breaks.
+std::variant<json, ApiError> ParseBody(const RequestInfo& req) {
+  try {
+    return json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    return ApiError{
+        "invalid_json",
+        "the request body is not valid JSON (byte " + std::to_string(e.byte) + "): " + what, ""};
+  }
+}
+
+// The Idempotency-Key header, when sent, must be 1 to kMaxIdempotencyKeyChars long.
+std::optional<ApiError> CheckIdempotencyKeyHeader(const RequestInfo& req) {
+  if (!req.idempotency_key) return std::nullopt;
+  const std::string& key = *req.idempotency_key;
+  if (!key.empty() && key.size() <= kMaxIdempotencyKeyChars) return std::nullopt;
+  return ApiError{"invalid_field",
+                  "the Idempotency-Key header must be 1 to " +
+                      std::to_string(kMaxIdempotencyKeyChars) + " characters",
+                  "Idempotency-Key"};
+}
+
+std::optional<ApiError> CheckJobId(const std::string& id) {
+  if (LooksLikeUuid(id)) return std::nullopt;
+  return ApiError{"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"};
 }
 
 }  // namespace
@@ -416,6 +399,13 @@ class ApiApplication::Impl final : public RequestSink {
   void ListJobs(const ResponderPtr& r, const RequestInfo& req);
   void ListExecutions(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Cancel(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void RunCommand(const ResponderPtr& r, const std::string& id, const RequestInfo& req,
+                  Command command);
+  void UpdateJob(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Stats(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Logs(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Why(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Preview(const ResponderPtr& r, const RequestInfo& req);
   void Health(const ResponderPtr& r);
 
   // Runs `query` on a worker thread with a pooled connection, then `then`
@@ -426,9 +416,15 @@ class ApiApplication::Impl final : public RequestSink {
                     std::function<void(T)> then);
 
   // Validates `id` (400 invalid_job_id), loads the job's folded state (404
-  // job_not_found) and calls `found` with it, as WithDatabase's `then`.
+  // job_not_found, also for a DELETED job) and calls `found` with it, as
+  // WithDatabase's `then`.
   void WithJob(const ResponderPtr& r, const std::string& id,
                std::function<void(v1::JobState)> found);
+
+  // For the reads that answer for any job with a row, DELETED ones included:
+  // validates `id`, runs `query` (nullopt: 404 job_not_found) and answers 200.
+  void WithJobQuery(const ResponderPtr& r, const std::string& id,
+                    std::function<std::optional<json>(pqxx::connection&)> query);
 
   // Appends `event` to job-events; answers `status` with `body` once the log
   // acknowledged it, else 503 kafka_unavailable. Never blocks.
@@ -588,60 +584,67 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
   if (is({"health"})) {
     return req.method == M::Get ? Health(r) : not_allowed({M::Get});
   }
+  if (is({"api", "v1", "schedules", "preview"})) {
+    return req.method == M::Get ? Preview(r, req) : not_allowed({M::Get});
+  }
   bool jobs = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "jobs";
   if (jobs && parts.size() == 3) {
     if (req.method == M::Post) return Submit(r, req);
     if (req.method == M::Get) return ListJobs(r, req);
     return not_allowed({M::Get, M::Post});
   }
+  const std::string id = jobs && parts.size() >= 4 ? std::string(parts[3]) : "";
   if (jobs && parts.size() == 4) {
-    return req.method == M::Get ? GetJob(r, std::string(parts[3])) : not_allowed({M::Get});
+    if (req.method == M::Get) return GetJob(r, id);
+    if (req.method == M::Patch) return UpdateJob(r, id, req);
+    if (req.method == M::Delete) return RunCommand(r, id, req, Command::kDelete);
+    return not_allowed({M::Get, M::Patch, M::Delete});
   }
-  if (jobs && parts.size() == 5 && parts[4] == "executions") {
-    return req.method == M::Get ? ListExecutions(r, std::string(parts[3]), req)
-                                : not_allowed({M::Get});
-  }
-  if (jobs && parts.size() == 5 && parts[4] == "cancel") {
-    return req.method == M::Post ? Cancel(r, std::string(parts[3]), req) : not_allowed({M::Post});
+  // /api/v1/jobs/{id}/<action>: one method each.
+  const std::string_view action = jobs && parts.size() == 5 ? parts[4] : "";
+  static constexpr std::array<std::pair<std::string_view, M>, 8> kActions = {
+      {{"executions", M::Get},
+       {"stats", M::Get},
+       {"logs", M::Get},
+       {"why", M::Get},
+       {"cancel", M::Post},
+       {"pause", M::Post},
+       {"resume", M::Post},
+       {"run", M::Post}}};
+  for (const auto& [name, method] : kActions) {
+    if (action != name) continue;
+    if (req.method != method) return not_allowed({method});
+    if (name == "executions") return ListExecutions(r, id, req);
+    if (name == "stats") return Stats(r, id, req);
+    if (name == "logs") return Logs(r, id, req);
+    if (name == "why") return Why(r, id, req);
+    if (name == "cancel") return Cancel(r, id, req);
+    if (name == "pause") return RunCommand(r, id, req, Command::kPause);
+    if (name == "resume") return RunCommand(r, id, req, Command::kResume);
+    return RunCommand(r, id, req, Command::kRunNow);
   }
   r->SendError({"not_found",
                 "no such resource: " + req.method_name + " " + req.path +
-                    " (the API lives under /api/v1/jobs)",
+                    " (the API lives under /api/v1/jobs and /api/v1/schedules/preview)",
                 ""});
 }
 
 // POST /api/v1/jobs. Validation happens here, on the I/O thread (CPU only,
 // bounded by max_request_bytes); the answer comes from the producer's callback.
 void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req) {
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    r->SendError(
-        {"invalid_json",
-         "the request body is not valid JSON (byte " + std::to_string(e.byte) + "): " + what, ""});
-    return;
-  }
+  auto body = ParseBody(req);
+  if (auto* error = std::get_if<ApiError>(&body)) return r->SendError(*error);
   const TimePoint now = clock_.Now();
-  auto parsed = ParseJobSpec(body, now);
+  auto parsed = ParseJobSpec(std::get<json>(body), now);
   if (auto* error = std::get_if<FieldError>(&parsed)) {
     r->SendError(FromFieldError(std::move(*error)));
     return;
   }
   v1::JobSpec spec = std::move(std::get<v1::JobSpec>(parsed));
 
+  if (auto error = CheckIdempotencyKeyHeader(req)) return r->SendError(*error);
   if (req.idempotency_key) {
     const std::string& key = *req.idempotency_key;
-    if (key.empty() || key.size() > kMaxIdempotencyKeyChars) {
-      r->SendError({"invalid_field",
-                    "the Idempotency-Key header must be 1 to " +
-                        std::to_string(kMaxIdempotencyKeyChars) + " characters",
-                    "Idempotency-Key"});
-      return;
-    }
     if (!spec.idempotency_key().empty() && spec.idempotency_key() != key) {
       r->SendError({"idempotency_key_conflict",
                     "the Idempotency-Key header and the body's idempotency_key differ; send one, "
@@ -755,24 +758,30 @@ void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
 
 void ApiApplication::Impl::WithJob(const ResponderPtr& r, const std::string& id,
                                    std::function<void(v1::JobState)> found) {
-  if (!LooksLikeUuid(id)) {
-    r->SendError({"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
-    return;
-  }
+  if (auto error = CheckJobId(id)) return r->SendError(*error);
   r->SetJobId(id);
   WithDatabase<std::optional<v1::JobState>>(
-      r,
-      [id](pqxx::connection& c) -> std::optional<v1::JobState> {
-        pqxx::read_transaction tx(c);
-        pqxx::result rows =
-            tx.exec_params("SELECT fold_state FROM jobs WHERE job_id = $1::uuid", id);
-        if (rows.empty()) return std::nullopt;
-        return DecodeFoldState(rows[0][0]);
-      },
+      r, [id](pqxx::connection& c) { return LoadJob(c, id); },
       [r, id, found = std::move(found)](std::optional<v1::JobState> state) {
         if (!state) return r->SendError(JobNotFound(id));
+        if (state->status() == v1::JOB_STATUS_DELETED) {
+          return r->SendError(
+              {"job_not_found",
+               "job " + id + " was deleted; its history stays under /logs and /executions", ""});
+        }
         found(std::move(*state));
       });
+}
+
+void ApiApplication::Impl::WithJobQuery(
+    const ResponderPtr& r, const std::string& id,
+    std::function<std::optional<json>(pqxx::connection&)> query) {
+  if (auto error = CheckJobId(id)) return r->SendError(*error);
+  r->SetJobId(id);
+  WithDatabase<std::optional<json>>(r, std::move(query), [r, id](std::optional<json> answer) {
+    if (!answer) return r->SendError(JobNotFound(id));
+    r->SendJson(200, *answer);
+  });
 }
 
 void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) {
@@ -780,23 +789,24 @@ void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) 
 }
 
 void ApiApplication::Impl::ListJobs(const ResponderPtr& r, const RequestInfo& req) {
-  if (auto e = CheckQueryParams(req, {"status", "limit", "cursor"})) return r->SendError(*e);
-  std::string status;
+  if (auto e = CheckQueryParams(req.query, {"status", "limit", "cursor"})) return r->SendError(*e);
+  JobListQuery query;
   if (auto it = req.query.find("status"); it != req.query.end()) {
-    if (events::ParseJobStatus(it->second) == v1::JOB_STATUS_UNSPECIFIED) {
+    v1::JobStatus status = events::ParseJobStatus(it->second);
+    if (status == v1::JOB_STATUS_UNSPECIFIED || status == v1::JOB_STATUS_DELETED) {
       return r->SendError(
           {"invalid_parameter",
            "must be one of " + ValidStatusNames() + ", got " + DescribeValue(json(it->second)),
            "status"});
     }
-    status = it->second;
+    query.status = it->second;
   }
-  int limit = 0;
-  if (auto e = ParseLimit(req, kDefaultListLimit, kMaxListLimit, &limit)) return r->SendError(*e);
-  std::optional<ListCursor> cursor;
+  if (auto e = ParseLimit(req.query, kDefaultListLimit, kMaxListLimit, &query.limit)) {
+    return r->SendError(*e);
+  }
   if (auto it = req.query.find("cursor"); it != req.query.end()) {
-    cursor = DecodeCursor(it->second);
-    if (!cursor) {
+    query.cursor = DecodeCursor(it->second);
+    if (!query.cursor) {
       return r->SendError(
           {"invalid_parameter",
            "is not a cursor this API returned; pass next_cursor from the previous page unchanged",
@@ -804,90 +814,17 @@ void ApiApplication::Impl::ListJobs(const ResponderPtr& r, const RequestInfo& re
     }
   }
   WithDatabase<json>(
-      r,
-      [status, limit, cursor](pqxx::connection& c) {
-        std::vector<std::string> params;
-        std::vector<std::string> where;
-        if (!status.empty()) {
-          params.push_back(status);
-          where.push_back("status = $" + std::to_string(params.size()));
-        }
-        if (cursor) {
-          params.push_back(cursor->created_at);
-          params.push_back(cursor->job_id);
-          where.push_back("(created_at, job_id) < ($" + std::to_string(params.size() - 1) +
-                          "::timestamptz, $" + std::to_string(params.size()) + "::uuid)");
-        }
-        std::string sql =
-            "SELECT fold_state, job_id::text, "
-            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM jobs";
-        for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-        // One row more than asked tells whether another page exists.
-        sql += " ORDER BY created_at DESC, job_id DESC LIMIT " + std::to_string(limit + 1);
-        pqxx::read_transaction tx(c);
-        pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-        json jobs = json::array();
-        json next = nullptr;
-        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-          if (static_cast<int>(i) == limit) {
-            const auto& last = rows[i - 1];
-            next = EncodeCursor({last[2].as<std::string>(), last[1].as<std::string>()});
-            break;
-          }
-          jobs.push_back(RenderJob(DecodeFoldState(rows[i][0])));
-        }
-        return json{{"jobs", std::move(jobs)}, {"next_cursor", std::move(next)}};
-      },
+      r, [query](pqxx::connection& c) { return ListJobsPage(c, query); },
       [r](json page) { r->SendJson(200, page); });
 }
 
 void ApiApplication::Impl::ListExecutions(const ResponderPtr& r, const std::string& id,
                                           const RequestInfo& req) {
-  if (!LooksLikeUuid(id)) {
-    return r->SendError(
-        {"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"});
-  }
-  if (auto e = CheckQueryParams(req, {"limit"})) return r->SendError(*e);
-  int limit = 0;
-  if (auto e = ParseLimit(req, kDefaultExecutionsLimit, kMaxExecutionsLimit, &limit))
-    return r->SendError(*e);
-  r->SetJobId(id);
-  WithDatabase<std::optional<json>>(
-      r,
-      [id, limit](pqxx::connection& c) -> std::optional<json> {
-        pqxx::read_transaction tx(c);
-        if (tx.exec_params("SELECT 1 FROM jobs WHERE job_id = $1::uuid", id).empty())
-          return std::nullopt;
-        auto ms = [](const char* column) {
-          return std::string("floor(extract(epoch FROM ") + column + ") * 1000)::bigint";
-        };
-        pqxx::result rows =
-            tx.exec_params("SELECT run_id::text, attempt, status, " + ms("scheduled_for") + ", " +
-                               ms("started_at") + ", " + ms("finished_at") +
-                               ", http_status, duration_ms, error, executor_id FROM job_executions"
-                               " WHERE job_id = $1::uuid ORDER BY attempt DESC LIMIT $2",
-                           id, limit);
-        json executions = json::array();
-        for (const auto& row : rows) {
-          ExecutionRow e;
-          e.run_id = row[0].as<std::string>();
-          e.attempt = row[1].as<int>();
-          e.status = row[2].as<std::string>();
-          e.scheduled_for = OptionalMillis(row[3]);
-          e.started_at = OptionalMillis(row[4]);
-          e.finished_at = OptionalMillis(row[5]);
-          e.http_status = OptionalField<int>(row[6]);
-          e.duration_ms = OptionalField<int64_t>(row[7]);
-          e.error = OptionalField<std::string>(row[8]);
-          e.executor_id = OptionalField<std::string>(row[9]);
-          executions.push_back(RenderExecution(e));
-        }
-        return json{{"executions", std::move(executions)}};
-      },
-      [r, id](std::optional<json> page) {
-        if (!page) return r->SendError(JobNotFound(id));
-        r->SendJson(200, *page);
-      });
+  auto query = ParseExecutionsQuery(req.query);
+  if (auto* error = std::get_if<ApiError>(&query)) return r->SendError(*error);
+  WithJobQuery(r, id, [id, q = std::get<ExecutionsQuery>(query)](pqxx::connection& c) {
+    return ExecutionsPage(c, id, q);
+  });
 }
 
 // POST /api/v1/jobs/{id}/cancel: reads the job (worker thread), then appends
@@ -910,6 +847,97 @@ void ApiApplication::Impl::Cancel(const ResponderPtr& r, const std::string& id,
     json answer = {{"job_id", job_id}, {"status", status_name}, {"cancel_requested", true}};
     AppendThenRespond(r, event, 202, answer.dump(), "");
   });
+}
+
+// POST /api/v1/jobs/{id}/pause|resume|run and DELETE /api/v1/jobs/{id}:
+// reads the job, checks the command against the fold (a rejection is a 409
+// and appends nothing), appends it and answers 202 once Kafka acknowledged.
+void ApiApplication::Impl::RunCommand(const ResponderPtr& r, const std::string& id,
+                                      const RequestInfo& req, Command command) {
+  if (auto error = CheckIdempotencyKeyHeader(req)) return r->SendError(*error);
+  events::Origin origin = MakeOrigin(req);
+  std::optional<std::string> key = req.idempotency_key;
+  WithJob(r, id, [this, r, origin, key, command](v1::JobState state) {
+    const std::string& job_id = state.job_id();
+    events::Envelope event =
+        MakeCommand(command, job_id, CommandEventId(command, job_id, key), origin);
+    auto checked = CheckCommand(state, event, /*recurring_only=*/command != Command::kDelete);
+    if (auto* error = std::get_if<ApiError>(&checked)) return r->SendError(*error);
+    json answer = {{"job_id", job_id}};
+    if (command == Command::kRunNow) {
+      answer["run_id"] = event.run_requested().run_id();
+      answer["fire_id"] = event.run_requested().fire_id();
+    } else {
+      answer["status"] = events::JobStatusName(std::get<v1::JobState>(checked).status());
+    }
+    AppendThenRespond(r, event, 202, answer.dump(), "");
+  });
+}
+
+// PATCH /api/v1/jobs/{id}: the body's shape is checked on the I/O thread;
+// the merged spec is validated against the stored job on a worker thread,
+// then JobUpdated is appended and the merged job's view answered (202).
+void ApiApplication::Impl::UpdateJob(const ResponderPtr& r, const std::string& id,
+                                     const RequestInfo& req) {
+  auto body = ParseBody(req);
+  if (auto* error = std::get_if<ApiError>(&body)) return r->SendError(*error);
+  json patch = std::move(std::get<json>(body));
+  if (auto error = CheckUpdateShape(patch)) return r->SendError(FromFieldError(*error));
+  if (auto error = CheckIdempotencyKeyHeader(req)) return r->SendError(*error);
+  events::Origin origin = MakeOrigin(req);
+  std::optional<std::string> key = req.idempotency_key;
+  WithJob(r, id, [this, r, origin, key, patch = std::move(patch)](v1::JobState state) {
+    const std::string status(events::JobStatusName(state.status()));
+    if (events::IsTerminal(state.status())) {
+      return r->SendError(
+          {"job_terminal",
+           "job " + state.job_id() + " is already " + status + " and cannot be updated", "",
+           json{{"status", status}}});
+    }
+    auto update = ParseJobUpdate(patch, state.spec(), clock_.Now());
+    if (auto* error = std::get_if<FieldError>(&update)) {
+      return r->SendError(FromFieldError(std::move(*error)));
+    }
+    const std::string& job_id = state.job_id();
+    events::Envelope event = MakeUpdate(job_id, UpdateEventId(job_id, key), origin,
+                                        std::move(std::get<JobUpdate>(update)));
+    auto checked = CheckCommand(state, event, /*recurring_only=*/false);
+    if (auto* error = std::get_if<ApiError>(&checked)) return r->SendError(*error);
+    std::string view = RenderJob(std::get<v1::JobState>(checked))
+                           .dump(-1, ' ', false, json::error_handler_t::replace);
+    AppendThenRespond(r, event, 202, std::move(view), "");
+  });
+}
+
+void ApiApplication::Impl::Stats(const ResponderPtr& r, const std::string& id,
+                                 const RequestInfo& req) {
+  if (auto e = CheckQueryParams(req.query, {})) return r->SendError(*e);
+  WithJobQuery(r, id, [id](pqxx::connection& c) { return JobStats(c, id); });
+}
+
+void ApiApplication::Impl::Logs(const ResponderPtr& r, const std::string& id,
+                                const RequestInfo& req) {
+  auto query = ParseLogsQuery(req.query);
+  if (auto* error = std::get_if<ApiError>(&query)) return r->SendError(*error);
+  WithJobQuery(r, id, [id, q = std::get<LogsQuery>(query)](pqxx::connection& c) {
+    return LogsPage(c, id, q);
+  });
+}
+
+void ApiApplication::Impl::Why(const ResponderPtr& r, const std::string& id,
+                               const RequestInfo& req) {
+  auto at = ParseWhyQuery(req.query);
+  if (auto* error = std::get_if<ApiError>(&at)) return r->SendError(*error);
+  WithJobQuery(r, id, [id, t = std::get<TimePoint>(at), now = clock_.Now()](pqxx::connection& c) {
+    return ExplainAt(c, id, t, now);
+  });
+}
+
+// GET /api/v1/schedules/preview: pure, answered on the I/O thread.
+void ApiApplication::Impl::Preview(const ResponderPtr& r, const RequestInfo& req) {
+  auto answer = PreviewSchedule(req.query, clock_.Now());
+  if (auto* error = std::get_if<ApiError>(&answer)) return r->SendError(*error);
+  r->SendJson(200, std::get<json>(answer));
 }
 
 void ApiApplication::Impl::Health(const ResponderPtr& r) {

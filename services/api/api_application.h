@@ -1,18 +1,28 @@
 // The jobsched HTTP API: validates requests and appends their events
-// (JobSubmitted, CancelRequested) to the log; answers queries from the
-// PostgreSQL projections.
+// (JobSubmitted, CancelRequested, PauseRequested, ResumeRequested,
+// RunRequested, JobUpdated, DeleteRequested) to the log; answers queries
+// from the PostgreSQL projections.
 //
-//   POST /api/v1/jobs                      201 job   (after Kafka acknowledged)
-//   GET  /api/v1/jobs?status=&limit=&cursor=  200 {jobs, next_cursor}
-//   GET  /api/v1/jobs/{id}                 200 job
-//   GET  /api/v1/jobs/{id}/executions?limit=  200 {executions}
-//   POST /api/v1/jobs/{id}/cancel          202 {job_id, status, cancel_requested}
-//   GET  /health                           200 {status, postgres}
+//   POST   /api/v1/jobs                       201 job   (after Kafka acknowledged)
+//   GET    /api/v1/jobs?status=&limit=&cursor=  200 {jobs, next_cursor}
+//   GET    /api/v1/jobs/{id}                  200 job
+//   PATCH  /api/v1/jobs/{id}                  202 job (merged)   DELETE 202 {job_id, status}
+//   POST   /api/v1/jobs/{id}/cancel           202 {job_id, status, cancel_requested}
+//   POST   /api/v1/jobs/{id}/pause|resume     202 {job_id, status}
+//   POST   /api/v1/jobs/{id}/run              202 {job_id, run_id, fire_id}
+//   GET    /api/v1/jobs/{id}/executions?limit=&cursor=  200 {executions, next_cursor}
+//   GET    /api/v1/jobs/{id}/stats            200 stats (job_view.h)
+//   GET    /api/v1/jobs/{id}/logs?level=&since=&until=&event_type=&limit=&cursor=
+//   GET    /api/v1/jobs/{id}/why?at=          200 verdict (why.h)
+//   GET    /api/v1/schedules/preview?cron=&timezone=&from=&count=&dst_gap=&dst_overlap=
+//   GET    /health                            200 {status, postgres}
 //
-// Submissions depend on Kafka only and queries on PostgreSQL only. Pistache's
-// I/O threads parse and validate; PostgreSQL work runs on a worker pool and
-// Kafka acknowledgements answer from the producer's thread, so no I/O thread
-// ever waits. Errors are {"error": {"code", "message", "field"?}} (api_error.h).
+// Submissions and commands depend on Kafka (commands read the job first),
+// queries on PostgreSQL only. Pistache's I/O threads parse and validate
+// (and answer previews); PostgreSQL work runs on a worker pool and Kafka
+// acknowledgements answer from the producer's thread, so no I/O thread ever
+// waits. Errors are {"error": {"code", "message", "field"?}} (api_error.h);
+// a rejected request appends nothing.
 #pragma once
 
 #include <chrono>

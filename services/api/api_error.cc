@@ -6,7 +6,7 @@
 namespace jobsched::api {
 
 int HttpStatusOf(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, int>, 20> kTable = {{
+  static constexpr std::array<std::pair<std::string_view, int>, 21> kTable = {{
       {"invalid_json", 400},
       {"unknown_field", 400},
       {"missing_field", 400},
@@ -20,6 +20,7 @@ int HttpStatusOf(std::string_view code) {
       {"method_not_allowed", 405},
       {"request_timeout", 408},
       {"job_terminal", 409},
+      {"job_not_recurring", 409},
       {"conflict", 409},
       {"payload_too_large", 413},
       {"kafka_unavailable", 503},

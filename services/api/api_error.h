@@ -21,6 +21,8 @@ struct ApiError {
   // Extra members of the "error" object (e.g. {"status": "SUCCEEDED"} for
   // job_terminal). Must be an object.
   nlohmann::json details = nlohmann::json::object();
+
+  bool operator==(const ApiError&) const = default;
 };
 
 // The HTTP status of an error code; unknown codes are 500:
@@ -28,7 +30,8 @@ struct ApiError {
 //       invalid_parameter, invalid_job_id, idempotency_key_conflict, invalid_argument
 //   404 not_found, job_not_found        405 method_not_allowed
 //   408 request_timeout (Pistache's header/body timeouts)
-//   409 job_terminal, conflict          413 payload_too_large
+//   409 job_terminal, job_not_recurring, conflict
+//   413 payload_too_large
 //   503 kafka_unavailable, database_unavailable, overloaded, shutting_down
 //   500 internal
 int HttpStatusOf(std::string_view code);

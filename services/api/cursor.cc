@@ -30,6 +30,17 @@ bool IsMicrosTimestamp(std::string_view s) {
   return true;
 }
 
+// A decimal number without sign or leading zeros, below 10^18.
+std::optional<int64_t> ParseCount(std::string_view s) {
+  if (s.empty() || s.size() > 18 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+  int64_t n = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
 std::string Base64UrlEncode(std::string_view bytes) {
@@ -88,6 +99,41 @@ std::optional<ListCursor> DecodeCursor(std::string_view text) {
   ListCursor c{raw->substr(0, bar), raw->substr(bar + 1)};
   if (!IsMicrosTimestamp(c.created_at) || !LooksLikeUuid(c.job_id)) return std::nullopt;
   return c;
+}
+
+std::string EncodeExecutionCursor(const ExecutionCursor& cursor) {
+  return Base64UrlEncode("x|" + cursor.due_at + "|" + std::to_string(cursor.attempt) + "|" +
+                         cursor.run_id);
+}
+
+std::optional<ExecutionCursor> DecodeExecutionCursor(std::string_view text) {
+  auto raw = Base64UrlDecode(text);
+  if (!raw || !raw->starts_with("x|")) return std::nullopt;
+  std::string_view rest = std::string_view(*raw).substr(2);
+  auto bar1 = rest.find('|');
+  if (bar1 == std::string_view::npos) return std::nullopt;
+  auto bar2 = rest.find('|', bar1 + 1);
+  if (bar2 == std::string_view::npos) return std::nullopt;
+  ExecutionCursor c;
+  c.due_at = std::string(rest.substr(0, bar1));
+  auto attempt = ParseCount(rest.substr(bar1 + 1, bar2 - bar1 - 1));
+  c.run_id = std::string(rest.substr(bar2 + 1));
+  if (!IsMicrosTimestamp(c.due_at) || !attempt || *attempt < 1 || *attempt > 1'000'000 ||
+      !LooksLikeUuid(c.run_id)) {
+    return std::nullopt;
+  }
+  c.attempt = static_cast<int>(*attempt);
+  return c;
+}
+
+std::string EncodeLogCursor(int64_t offset) {
+  return Base64UrlEncode("log|" + std::to_string(offset));
+}
+
+std::optional<int64_t> DecodeLogCursor(std::string_view text) {
+  auto raw = Base64UrlDecode(text);
+  if (!raw || !raw->starts_with("log|")) return std::nullopt;
+  return ParseCount(std::string_view(*raw).substr(4));
 }
 
 }  // namespace jobsched::api

@@ -1,10 +1,14 @@
-// The opaque pagination cursor of GET /api/v1/jobs: the sort key of the last
-// job of a page, (created_at, job_id), as base64url (no padding) of
-// "<created_at>|<job_id>" with created_at in UTC with microseconds
-// ("2026-11-22T10:15:30.123456Z", exactly as PostgreSQL stores it, so paging
-// never skips or repeats a row). Pure, thread-compatible.
+// The opaque pagination cursors of the API's lists: the sort key of the last
+// row of a page as base64url (no padding), exact (times in UTC with
+// microseconds, "2026-11-22T10:15:30.123456Z", as PostgreSQL stores them), so
+// paging never skips or repeats a row:
+//   GET /api/v1/jobs                    "<created_at>|<job_id>"
+//   GET /api/v1/jobs/{id}/executions    "x|<due_at>|<attempt>|<run_id>"
+//   GET /api/v1/jobs/{id}/logs          "log|<kafka_offset>"
+// Pure, thread-compatible.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +24,23 @@ struct ListCursor {
 std::string EncodeCursor(const ListCursor& cursor);
 // nullopt unless `text` is a cursor EncodeCursor made (well-formed time and UUID).
 std::optional<ListCursor> DecodeCursor(std::string_view text);
+
+// Executions are listed newest first by (due_at, attempt, run_id).
+struct ExecutionCursor {
+  std::string due_at;  // "YYYY-MM-DDTHH:MM:SS.ffffffZ"
+  int attempt = 0;     // >= 1
+  std::string run_id;  // a UUID
+  bool operator==(const ExecutionCursor&) const = default;
+};
+
+std::string EncodeExecutionCursor(const ExecutionCursor& cursor);
+// nullopt unless `text` is a cursor EncodeExecutionCursor made.
+std::optional<ExecutionCursor> DecodeExecutionCursor(std::string_view text);
+
+// Logs are listed newest first by kafka_offset (a job's records share one partition).
+std::string EncodeLogCursor(int64_t offset);
+// nullopt unless `text` is a cursor EncodeLogCursor made (offset >= 0).
+std::optional<int64_t> DecodeLogCursor(std::string_view text);
 
 std::string Base64UrlEncode(std::string_view bytes);
 std::optional<std::string> Base64UrlDecode(std::string_view text);

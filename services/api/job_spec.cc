@@ -4,16 +4,39 @@
 #include <array>
 #include <cctype>
 #include <optional>
+#include <span>
 #include <string_view>
+
+#include "services/api/schedule_spec.h"
 
 namespace jobsched::api {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 10> kTopLevelFields = {
-    "name",     "type",        "http",         "payload",         "run_at",
-    "priority", "max_retries", "retry_policy", "timeout_seconds", "idempotency_key"};
+constexpr std::array<std::string_view, 19> kTopLevelFields = {"name",
+                                                              "type",
+                                                              "http",
+                                                              "payload",
+                                                              "run_at",
+                                                              "priority",
+                                                              "max_retries",
+                                                              "retry_policy",
+                                                              "timeout_seconds",
+                                                              "idempotency_key",
+                                                              "schedule",
+                                                              "timezone",
+                                                              "dst_gap",
+                                                              "dst_overlap",
+                                                              "start_at",
+                                                              "end_at",
+                                                              "max_runs",
+                                                              "concurrency_policy",
+                                                              "misfire_policy"};
+// The fields that configure a recurring job besides `schedule` itself.
+constexpr std::array<std::string_view, 8> kScheduleOnlyFields = {
+    "timezone", "dst_gap",  "dst_overlap",        "start_at",
+    "end_at",   "max_runs", "concurrency_policy", "misfire_policy"};
 constexpr std::array<std::string_view, 4> kHttpFields = {"url", "method", "headers", "body"};
 constexpr std::array<std::string_view, 3> kRetryPolicyFields = {"strategy", "base_delay_ms",
                                                                 "max_delay_ms"};
@@ -69,8 +92,10 @@ const json* Member(const json& obj, std::string_view key) {
   return &*it;
 }
 
-// Rejects members of `obj` not in `allowed`; `prefix` is the dotted path of obj.
-std::optional<FieldError> CheckKnownFields(const json& obj, const auto& allowed,
+}  // namespace
+
+std::optional<FieldError> CheckKnownFields(const nlohmann::json& obj,
+                                           std::span<const std::string_view> allowed,
                                            const std::string& prefix) {
   for (const auto& [key, value] : obj.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
@@ -90,6 +115,8 @@ std::optional<FieldError> CheckKnownFields(const json& obj, const auto& allowed,
   }
   return std::nullopt;
 }
+
+namespace {
 
 size_t Utf8Length(std::string_view s) {
   return static_cast<size_t>(std::count_if(
@@ -135,6 +162,32 @@ std::optional<FieldError> OptionalInt(const json& obj, std::string_view key,
     return std::nullopt;
   }
   return ReadInt(*v, field, min, max, out);
+}
+
+// Reads an RFC 3339 date-time.
+std::optional<FieldError> ReadTime(const json& v, const std::string& field, TimePoint* out) {
+  std::optional<TimePoint> t;
+  if (v.is_string()) t = ParseRfc3339(v.get_ref<const std::string&>());
+  if (!t) {
+    return Invalid(field, "must be an RFC 3339 date-time such as \"2030-01-02T15:04:05Z\", got " +
+                              DescribeValue(v));
+  }
+  *out = *t;
+  return std::nullopt;
+}
+
+// Reads one of the names `parse` accepts (an enum of the schedule).
+template <typename Enum>
+std::optional<FieldError> ReadChoice(const json& v, const std::string& field,
+                                     std::optional<Enum> (*parse)(std::string_view),
+                                     std::string_view choices, Enum* out) {
+  std::optional<Enum> parsed;
+  if (v.is_string()) parsed = parse(v.get_ref<const std::string&>());
+  if (!parsed) {
+    return Invalid(field, "must be one of " + std::string(choices) + ", got " + DescribeValue(v));
+  }
+  *out = *parsed;
+  return std::nullopt;
 }
 
 // Why `url` is not an absolute http(s) URL with a host, or nullopt if it is.
@@ -321,7 +374,97 @@ std::optional<FieldError> ParsePayload(const json* payload, v1::JobType type, v1
   return std::nullopt;
 }
 
-std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now) {
+// The schedule fields of a recurring job (see ParseJobSpec).
+std::optional<FieldError> ParseSchedule(const json& body, TimePoint now,
+                                        const SpecParseOptions& options, v1::JobSpec* spec) {
+  const json* cron = Member(body, "schedule");
+  if (cron == nullptr) {
+    for (std::string_view field : kScheduleOnlyFields) {
+      if (Member(body, field) != nullptr) {
+        return Invalid(std::string(field),
+                       "is only allowed with \"schedule\", which makes the job recurring");
+      }
+    }
+    return std::nullopt;
+  }
+  v1::ScheduleSpec sched;
+  std::string text;
+  RETURN_IF_ERROR(ReadString(*cron, "schedule", &text));
+  if (text.empty() || Utf8Length(text) > kMaxCronChars) {
+    return Invalid("schedule", "must be a cron expression of 1 to " +
+                                   std::to_string(kMaxCronChars) +
+                                   " characters such as \"*/30 * * * * *\", \"0 9 * * MON-FRI\" "
+                                   "or \"@every 90s\", got " +
+                                   DescribeValue(*cron));
+  }
+  sched.set_cron(std::move(text));
+
+  std::string zone = "UTC";
+  if (const json* tz = Member(body, "timezone")) {
+    RETURN_IF_ERROR(ReadString(*tz, "timezone", &zone));
+    if (zone.empty()) {
+      return Invalid("timezone",
+                     "must be an IANA time zone name such as \"Europe/Paris\", got \"\"");
+    }
+  }
+  sched.set_timezone(std::move(zone));
+
+  if (const json* v = Member(body, "dst_gap")) {
+    v1::DstGapPolicy gap = v1::DST_GAP_POLICY_UNSPECIFIED;
+    RETURN_IF_ERROR(ReadChoice(*v, "dst_gap", &ParseDstGap, "auto, shift, skip", &gap));
+    sched.set_dst_gap(gap);
+  }
+  if (const json* v = Member(body, "dst_overlap")) {
+    v1::DstOverlapPolicy overlap = v1::DST_OVERLAP_POLICY_UNSPECIFIED;
+    RETURN_IF_ERROR(ReadChoice(*v, "dst_overlap", &ParseDstOverlap, "auto, first, both", &overlap));
+    sched.set_dst_overlap(overlap);
+  }
+
+  std::optional<TimePoint> start;
+  if (const json* v = Member(body, "start_at")) {
+    TimePoint t;
+    RETURN_IF_ERROR(ReadTime(*v, "start_at", &t));
+    start = t;
+    *sched.mutable_start_at() = ToProto(t);
+  }
+  auto made = MakeSchedule(sched, start.value_or(now), "schedule");
+  if (auto* error = std::get_if<FieldError>(&made)) return *error;
+
+  if (const json* v = Member(body, "end_at")) {
+    TimePoint end;
+    RETURN_IF_ERROR(ReadTime(*v, "end_at", &end));
+    if (start && end <= *start) {
+      return Invalid("end_at", "must be after start_at (" + FormatRfc3339(*start) + "), got " +
+                                   DescribeValue(*v));
+    }
+    if (options.check_end_at_future && end <= now) {
+      return Invalid("end_at", "must be in the future (after " + FormatRfc3339(now) + "), got " +
+                                   DescribeValue(*v));
+    }
+    *sched.mutable_end_at() = ToProto(end);
+  }
+  int64_t max_runs = 0;
+  RETURN_IF_ERROR(OptionalInt(body, "max_runs", "max_runs", 1, kMaxRuns, 0, &max_runs));
+  sched.set_max_runs(max_runs);
+
+  v1::ConcurrencyPolicy concurrency = v1::CONCURRENCY_POLICY_FORBID;
+  if (const json* v = Member(body, "concurrency_policy")) {
+    RETURN_IF_ERROR(ReadChoice(*v, "concurrency_policy", &ParseConcurrencyPolicy,
+                               "allow, forbid, replace", &concurrency));
+  }
+  sched.set_concurrency_policy(concurrency);
+  v1::MisfirePolicy misfire = v1::MISFIRE_POLICY_FIRE_ONCE;
+  if (const json* v = Member(body, "misfire_policy")) {
+    RETURN_IF_ERROR(ReadChoice(*v, "misfire_policy", &ParseMisfirePolicy,
+                               "fire_once, skip, fire_all", &misfire));
+  }
+  sched.set_misfire_policy(misfire);
+  *spec->mutable_schedule() = std::move(sched);
+  return std::nullopt;
+}
+
+std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now,
+                                            const SpecParseOptions& options) {
   if (!body.is_object()) {
     return FieldError{"invalid_json",
                       "the request body must be a JSON object describing the job, got " +
@@ -331,22 +474,26 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now) {
   RETURN_IF_ERROR(CheckKnownFields(body, kTopLevelFields, ""));
   v1::JobSpec spec;
 
-  // name
-  const json* name = Member(body, "name");
-  if (name == nullptr)
-    return Missing("name", "is required: a label for the job, 1 to 200 characters");
-  std::string name_text;
-  RETURN_IF_ERROR(ReadString(*name, "name", &name_text));
-  size_t chars = Utf8Length(name_text);
-  if (chars < 1 || chars > kMaxNameChars) {
-    return Invalid("name", "must be 1 to " + std::to_string(kMaxNameChars) + " characters, got " +
-                               std::to_string(chars));
+  // name (absent: derived once type and http are known)
+  if (const json* name = Member(body, "name")) {
+    std::string name_text;
+    RETURN_IF_ERROR(ReadString(*name, "name", &name_text));
+    size_t chars = Utf8Length(name_text);
+    if (chars < 1 || chars > kMaxNameChars) {
+      return Invalid("name", "must be 1 to " + std::to_string(kMaxNameChars) + " characters, got " +
+                                 std::to_string(chars));
+    }
+    spec.set_name(std::move(name_text));
   }
-  spec.set_name(std::move(name_text));
 
-  // type
+  // type (absent: http when http is given)
   const json* type = Member(body, "type");
-  if (type == nullptr) return Missing("type", "is required: one of http, echo, sleep, fail");
+  static const json kHttpType = "http";
+  if (type == nullptr && Member(body, "http") != nullptr) type = &kHttpType;
+  if (type == nullptr) {
+    return Missing("type",
+                   "is required: one of http, echo, sleep, fail (http when \"http\" is given)");
+  }
   std::string type_name = type->is_string() ? type->get<std::string>() : "";
   v1::JobType job_type = v1::JOB_TYPE_UNSPECIFIED;
   for (auto t : {v1::JOB_TYPE_HTTP, v1::JOB_TYPE_ECHO, v1::JOB_TYPE_SLEEP, v1::JOB_TYPE_FAIL}) {
@@ -368,30 +515,31 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now) {
   } else if (http != nullptr) {
     return Invalid("http", "is only allowed when type is \"http\", got type " + Quote(type_name));
   }
+  if (spec.name().empty()) spec.set_name(DefaultJobName(spec));
 
   RETURN_IF_ERROR(ParsePayload(Member(body, "payload"), job_type, &spec));
 
   // run_at
   if (const json* run_at = Member(body, "run_at")) {
-    std::optional<TimePoint> t;
-    if (run_at->is_string()) t = ParseRfc3339(run_at->get_ref<const std::string&>());
-    if (!t) {
+    if (Member(body, "schedule") != nullptr) {
       return Invalid("run_at",
-                     "must be an RFC 3339 date-time such as \"2030-01-02T15:04:05Z\", got " +
-                         DescribeValue(*run_at));
+                     "cannot be combined with \"schedule\"; use start_at to choose when a "
+                     "recurring job starts");
     }
+    TimePoint t;
+    RETURN_IF_ERROR(ReadTime(*run_at, "run_at", &t));
     TimePoint latest = now + kMaxRunAtAhead;
-    if (*t > latest) {
+    if (t > latest) {
       return Invalid("run_at", "must be at most one year ahead (no later than " +
                                    FormatRfc3339(latest) + "), got " + DescribeValue(*run_at));
     }
-    *spec.mutable_run_at() = ToProto(std::max(*t, now));
+    *spec.mutable_run_at() = ToProto(std::max(t, now));
   }
 
   int64_t n = 0;
   RETURN_IF_ERROR(OptionalInt(body, "priority", "priority", 0, 10, 5, &n));
   spec.set_priority(static_cast<int32_t>(n));
-  RETURN_IF_ERROR(OptionalInt(body, "max_retries", "max_retries", 0, 100, 3, &n));
+  RETURN_IF_ERROR(OptionalInt(body, "max_retries", "max_retries", 0, kMaxRetries, 3, &n));
   spec.set_max_retries(static_cast<int32_t>(n));
   RETURN_IF_ERROR(ParseRetryPolicy(Member(body, "retry_policy"), spec.mutable_retry_policy()));
   RETURN_IF_ERROR(OptionalInt(body, "timeout_seconds", "timeout_seconds", 1, 86'400, 300, &n));
@@ -407,6 +555,7 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now) {
     }
     spec.set_idempotency_key(std::move(text));
   }
+  RETURN_IF_ERROR(ParseSchedule(body, now, options, &spec));
   return spec;
 }
 
@@ -414,8 +563,24 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now) {
 
 }  // namespace
 
-std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, TimePoint now) {
-  return Parse(body, now);
+std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, TimePoint now,
+                                                   const SpecParseOptions& options) {
+  return Parse(body, now, options);
+}
+
+std::string DefaultJobName(const v1::JobSpec& spec) {
+  std::string name = JobTypeName(spec.type());
+  if (spec.type() == v1::JOB_TYPE_HTTP) {
+    name = (spec.http().method().empty() ? std::string("POST") : spec.http().method()) + " " +
+           spec.http().url();
+  }
+  // Keep at most kMaxNameChars UTF-8 characters.
+  size_t chars = 0;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if ((static_cast<unsigned char>(name[i]) & 0xC0) == 0x80) continue;
+    if (++chars > kMaxNameChars) return name.substr(0, i);
+  }
+  return name;
 }
 
 std::string JobTypeName(v1::JobType type) {

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "events/time.h"
@@ -32,22 +35,53 @@ inline constexpr size_t kMaxIdempotencyKeyChars = 200;
 inline constexpr size_t kMaxUrlBytes = 2048;
 inline constexpr size_t kMaxPayloadBytes = 1 << 20;  // serialized JSON
 inline constexpr int64_t kMaxSleepMs = 3'600'000;
+inline constexpr int kMaxRetries = 100;             // attempts = max_retries + 1
 inline constexpr int64_t kMaxDelayMs = 86'400'000;  // retry_policy.max_delay_ms cap (1 day)
 inline constexpr auto kMaxRunAtAhead = std::chrono::days(365);
 
+// How ParseJobSpec checks fields against `now`.
+struct SpecParseOptions {
+  // end_at must lie after `now`. A submission always checks it; an update
+  // (job_update.h) re-validates the merged spec and checks it only when the
+  // update gives end_at, so a job whose end_at just passed can still be edited.
+  bool check_end_at_future = true;
+};
+
 // Validates `body` and returns the spec with defaults applied:
-//   priority 5, max_retries 3, timeout_seconds 300, http.method POST,
-//   retry_policy {exponential, base 1000 ms, max max(60000, base) ms}.
+//   type http when `http` is given (else required), name derived when absent
+//   (DefaultJobName), priority 5, max_retries 3, timeout_seconds 300,
+//   http.method POST, retry_policy {exponential, base 1000 ms, max
+//   max(60000, base) ms}.
 // A run_at in the past becomes `now`; an absent run_at stays unset (run now).
-// payload_json is nlohmann's compact dump (object keys sorted). Returns the
-// first error in a fixed field order, unknown fields first. Never throws for
-// any JSON value.
-std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, TimePoint now);
+// payload_json is nlohmann's compact dump (object keys sorted).
+// Recurring jobs: `schedule` (cron text, events/cron.h, or "@every 90s") makes
+// the job recurring, with timezone (IANA, default "UTC"), dst_gap and
+// dst_overlap (default auto), start_at, end_at (after start_at and after
+// `now`), max_runs (>= 1; absent = unlimited), concurrency_policy (default
+// forbid) and misfire_policy (default fire_once), all validated by the
+// schedule engine anchored at start_at, else `now` (schedule_spec.h). run_at
+// with schedule, or a schedule field without schedule, is invalid_field.
+// Returns the first error in a fixed field order, unknown fields first. Never
+// throws for any JSON value.
+std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, TimePoint now,
+                                                   const SpecParseOptions& options = {});
+
+// The name of a job submitted without one: "<METHOD> <url>" for http jobs
+// ("POST https://example.com/hook"), else the type ("echo"); at most
+// kMaxNameChars characters.
+std::string DefaultJobName(const v1::JobSpec& spec);
 
 // "http", "echo", "sleep", "fail"; "" for JOB_TYPE_UNSPECIFIED.
 std::string JobTypeName(v1::JobType type);
 // "fixed", "exponential", "jitter"; "" for RETRY_STRATEGY_UNSPECIFIED.
 std::string RetryStrategyName(v1::RetryStrategy strategy);
+
+// unknown_field for the first member of object `obj` not in `allowed`, with
+// a "did you mean" hint and the allowed names; `prefix` is the dotted path of
+// `obj` ("" at the top, "http." inside http).
+std::optional<FieldError> CheckKnownFields(const nlohmann::json& obj,
+                                           std::span<const std::string_view> allowed,
+                                           const std::string& prefix);
 
 // A short JSON rendering of a client-supplied value for error messages
 // (truncated to about 60 characters, invalid UTF-8 replaced).

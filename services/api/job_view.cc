@@ -2,6 +2,7 @@
 
 #include "events/fold.h"
 #include "services/api/job_spec.h"
+#include "services/api/schedule_spec.h"
 
 namespace jobsched::api {
 namespace {
@@ -23,6 +24,24 @@ json OptionalOrNull(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+json RenderSchedule(const v1::ScheduleSpec& s) {
+  return {{"cron", s.cron()},
+          {"timezone", s.timezone().empty() ? "UTC" : s.timezone()},
+          {"dst_gap", DstGapName(s.dst_gap())},
+          {"dst_overlap", DstOverlapName(s.dst_overlap())},
+          {"start_at", TimeOrNull(s.start_at())},
+          {"end_at", TimeOrNull(s.end_at())},
+          {"max_runs", s.max_runs() > 0 ? json(s.max_runs()) : json(nullptr)},
+          {"concurrency_policy", ConcurrencyPolicyName(s.concurrency_policy())},
+          {"misfire_policy", MisfirePolicyName(s.misfire_policy())}};
+}
+
+json RenderPercentiles(const Percentiles& p) {
+  return {{"p50", OptionalOrNull(p.p50)},
+          {"p99", OptionalOrNull(p.p99)},
+          {"max", OptionalOrNull(p.max)}};
+}
+
 }  // namespace
 
 json RenderJob(const v1::JobState& state) {
@@ -42,16 +61,19 @@ json RenderJob(const v1::JobState& state) {
     payload = json::parse(spec.payload_json(), nullptr, /*allow_exceptions=*/false);
     if (payload.is_discarded()) payload = spec.payload_json();
   }
-  return {
+  const bool recurring = events::IsRecurring(state);
+  json view = {
       {"job_id", state.job_id()},
       {"name", spec.name()},
       {"type", JobTypeName(spec.type())},
       {"status", std::string(events::JobStatusName(state.status()))},
+      {"recurring", recurring},
       {"priority", spec.priority()},
       {"max_retries", spec.max_retries()},
       {"attempts", state.attempt()},
       {"run_at", TimeOrNull(spec.run_at())},
       {"next_run_at", TimeOrNull(state.next_fire_at())},
+      {"next_fire_at", TimeOrNull(state.next_fire_at())},
       {"timeout_seconds", spec.timeout_seconds()},
       {"retry_policy",
        {{"strategy", RetryStrategyName(spec.retry_policy().strategy())},
@@ -65,6 +87,18 @@ json RenderJob(const v1::JobState& state) {
       {"created_at", TimeOrNull(state.created_at())},
       {"updated_at", TimeOrNull(state.updated_at())},
   };
+  if (!recurring) return view;
+  const v1::RunSummary& sum = state.summary();
+  view["schedule"] = RenderSchedule(spec.schedule());
+  view["last_fire_at"] =
+      state.cursor().fire_id().empty() ? json(nullptr) : TimeOrNull(state.cursor().at());
+  view["runs_in_flight"] = state.runs_size();
+  view["paused_at"] = TimeOrNull(state.paused_at());
+  view["end_reason"] = StringOrNull(state.end_reason());
+  view["counts"] = {{"fires", sum.fires()},         {"manual_runs", sum.manual_fires()},
+                    {"succeeded", sum.succeeded()}, {"failed", sum.failed()},
+                    {"canceled", sum.canceled()},   {"skipped", sum.skipped()}};
+  return view;
 }
 
 std::string ExecutionStatusName(std::string_view stored) {
@@ -75,7 +109,11 @@ std::string ExecutionStatusName(std::string_view stored) {
 json RenderExecution(const ExecutionRow& row) {
   return {
       {"run_id", row.run_id},
+      {"fire_id", OptionalOrNull(row.fire_id)},
       {"attempt", row.attempt},
+      {"kind", OptionalOrNull(row.kind)},
+      {"nominal_time",
+       row.nominal_time && !row.nominal_time->empty() ? json(*row.nominal_time) : json(nullptr)},
       {"scheduled_for", TimeOrNull(row.scheduled_for)},
       {"started_at", TimeOrNull(row.started_at)},
       {"finished_at", TimeOrNull(row.finished_at)},
@@ -84,10 +122,41 @@ json RenderExecution(const ExecutionRow& row) {
       {"http_status",
        row.http_status && *row.http_status != 0 ? json(*row.http_status) : json(nullptr)},
       {"duration_ms", OptionalOrNull(row.duration_ms)},
+      {"drift_ms", OptionalOrNull(row.drift_ms)},
       {"error", row.error && !row.error->empty() ? json(*row.error) : json(nullptr)},
       {"executor_id",
        row.executor_id && !row.executor_id->empty() ? json(*row.executor_id) : json(nullptr)},
   };
+}
+
+json RenderStats(const v1::JobState& state, const StatsWindow& window) {
+  const v1::RunSummary& sum = state.summary();
+  const int64_t decided = sum.succeeded() + sum.failed();
+  return {
+      {"job_id", state.job_id()},
+      {"runs", sum.succeeded() + sum.failed() + sum.canceled()},
+      {"succeeded", sum.succeeded()},
+      {"failed", sum.failed()},
+      {"canceled", sum.canceled()},
+      {"skipped", sum.skipped()},
+      {"success_rate",
+       decided > 0 ? json(static_cast<double>(sum.succeeded()) / static_cast<double>(decided))
+                   : json(nullptr)},
+      {"duration_ms", RenderPercentiles(window.duration_ms)},
+      {"drift_ms", RenderPercentiles(window.drift_ms)},
+      {"window", window.attempts},
+  };
+}
+
+json RenderLog(const LogRow& row) {
+  return {{"ts", FormatRfc3339(row.ts)},
+          {"level", row.level},
+          {"event_type", row.event_type},
+          {"outcome", row.outcome},
+          {"message", row.message},
+          {"event_id", row.event_id},
+          {"run_id", OptionalOrNull(row.run_id)},
+          {"offset", row.offset}};
 }
 
 }  // namespace jobsched::api

@@ -1,15 +1,19 @@
 // The API in-process on port 0: a MemoryEventLog producer stands in for
 // Kafka, a throwaway PostgreSQL (ScopedPostgres + ApplyMigrations) holds the
-// projections, filled through the projector's PgProjectionStore. Each test
-// has its own database and its own log.
+// projections, filled through the projector's PgProjectionStore (rows of
+// given states), the real Projector run over the test's log (ProjectLog), or
+// plain SQL. Each test has its own database and its own log.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "events/envelope.h"
@@ -18,6 +22,7 @@
 #include "events/memory_event_log.h"
 #include "projections/migrations.h"
 #include "projections/pg_projection_store.h"
+#include "projections/projector.h"
 #include "services/api/api_application.h"
 #include "services/api/job_view.h"
 #include "tests/support/http_client.h"
@@ -53,6 +58,7 @@ class ApiTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (projector_) projector_->Stop();
     if (app_) app_->Stop();
   }
 
@@ -61,6 +67,9 @@ class ApiTest : public ::testing::Test {
     auto producer = log_.NewProducer("api-test");
     ASSERT_TRUE(producer.ok()) << producer.status().ToString();
     producer_ = std::move(producer).value();
+    auto feeder = log_.NewProducer("scheduler-stand-in");
+    ASSERT_TRUE(feeder.ok()) << feeder.status().ToString();
+    feeder_ = std::move(feeder).value();
     ApiOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
@@ -117,6 +126,58 @@ class ApiTest : public ::testing::Test {
       }
     }
     return out;
+  }
+
+  // The events of one job, in log order (a job's events share a partition).
+  std::vector<events::Envelope> EventsOf(const std::string& job_id) {
+    std::vector<events::Envelope> out;
+    for (const auto& e : Events()) {
+      if (e.job_id() == job_id) out.push_back(e);
+    }
+    return out;
+  }
+
+  // Appends events as the other services would (scheduler, executor, ...).
+  void Append(const std::vector<events::Envelope>& events) {
+    std::vector<events::Record> records;
+    for (const auto& e : events) {
+      records.push_back(
+          {.topic = topics_.job_events, .key = e.job_id(), .value = events::Encode(e)});
+    }
+    Status s = feeder_->Append(std::move(records));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // Runs the real projector over the log until PostgreSQL reflects every record.
+  void ProjectLog() {
+    if (!projector_) {
+      store_ = std::make_unique<projections::PgProjectionStore>(
+          projections::PgProjectionStoreOptions{.database_url = database_url_});
+      projections::ProjectorOptions o;
+      o.topic = topics_.job_events;
+      o.progress_log_interval = Millis(0);
+      o.poll_timeout = Millis(20);
+      projector_ = std::make_unique<projections::Projector>(log_, *store_, o);
+      ASSERT_TRUE(projector_->Start().ok());
+    }
+    int64_t high = 0;
+    for (int p = 0; p < 4; ++p) high += log_.GetWatermarks({topics_.job_events, p})->high;
+    pqxx::connection c(database_url_);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          pqxx::nontransaction tx(c);
+          return tx.exec(
+                       "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                       " WHERE projection = 'jobs'")[0][0]
+                     .as<int64_t>() == high;
+        },
+        std::chrono::seconds(30)));
+  }
+
+  void Sql(const std::string& statement) {
+    pqxx::connection c(database_url_);
+    pqxx::nontransaction tx(c);
+    tx.exec(statement);
   }
 
   // Writes job states (and their runs) the way the projector does.
@@ -196,6 +257,9 @@ class ApiTest : public ::testing::Test {
   events::Topics topics_ = events::Topics::WithPrefix("apitest-");
   events::MemoryEventLog log_;
   std::unique_ptr<events::Producer> producer_;
+  std::unique_ptr<events::Producer> feeder_;  // events of the other services
+  std::unique_ptr<projections::PgProjectionStore> store_;
+  std::unique_ptr<projections::Projector> projector_;
   ManualClock clock_{*ParseRfc3339("2026-03-01T12:00:00.000Z")};
   std::unique_ptr<ApiApplication> app_;
   std::string base_;
@@ -289,8 +353,70 @@ TEST_F(ApiTest, BadRequestsGetJsonErrorsAndAppendNothing) {
       {"array body", "POST", job_path, "[1,2]", kJsonHeader, 400, "invalid_json", ""},
       {"unknown field", "POST", job_path, with(ValidJob(), "nmae", "x"), kJsonHeader, 400,
        "unknown_field", "nmae"},
-      {"missing name", "POST", job_path, R"({"type":"echo"})", kJsonHeader, 400, "missing_field",
-       "name"},
+      {"missing type", "POST", job_path, R"({"name":"n"})", kJsonHeader, 400, "missing_field",
+       "type"},
+      {"bad cron", "POST", job_path, R"({"type":"echo","schedule":"0 61 * * * *"})", kJsonHeader,
+       400, "invalid_field", "schedule"},
+      {"unknown zone", "POST", job_path,
+       R"({"type":"echo","schedule":"@hourly","timezone":"Mars/Base"})", kJsonHeader, 400,
+       "invalid_field", "timezone"},
+      {"run_at with schedule", "POST", job_path,
+       R"({"type":"echo","schedule":"@hourly","run_at":"2026-03-02T00:00:00Z"})", kJsonHeader, 400,
+       "invalid_field", "run_at"},
+      {"schedule field alone", "POST", job_path, R"({"type":"echo","max_runs":3})", kJsonHeader,
+       400, "invalid_field", "max_runs"},
+      {"preview bad cron", "GET", "/api/v1/schedules/preview?cron=0+61+*+*+*+*", "", kJsonHeader,
+       400, "invalid_field", "cron"},
+      {"preview without cron", "GET", "/api/v1/schedules/preview", "", kJsonHeader, 400,
+       "invalid_parameter", "cron"},
+      {"preview count", "GET", "/api/v1/schedules/preview?cron=@daily&count=1001", "", kJsonHeader,
+       400, "invalid_parameter", "count"},
+      {"preview via POST", "POST", "/api/v1/schedules/preview?cron=@daily", "", kJsonHeader, 405,
+       "method_not_allowed", ""},
+      {"pause bad id", "POST", "/api/v1/jobs/42/pause", "", kJsonHeader, 400, "invalid_job_id",
+       "job_id"},
+      {"pause unknown", "POST", "/api/v1/jobs/" + RandomId() + "/pause", "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"resume unknown", "POST", "/api/v1/jobs/" + RandomId() + "/resume", "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"run unknown", "POST", "/api/v1/jobs/" + RandomId() + "/run", "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"run via GET", "GET", "/api/v1/jobs/" + RandomId() + "/run", "", kJsonHeader, 405,
+       "method_not_allowed", ""},
+      {"delete unknown", "DELETE", "/api/v1/jobs/" + RandomId(), "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"patch unknown", "PATCH", "/api/v1/jobs/" + RandomId(), R"({"priority":1})", kJsonHeader,
+       404, "job_not_found", ""},
+      {"patch empty", "PATCH", "/api/v1/jobs/" + RandomId(), "{}", kJsonHeader, 400,
+       "missing_field", ""},
+      {"patch no body", "PATCH", "/api/v1/jobs/" + RandomId(), "", kJsonHeader, 400, "invalid_json",
+       ""},
+      {"patch unknown field", "PATCH", "/api/v1/jobs/" + RandomId(), R"({"colour":1})", kJsonHeader,
+       400, "unknown_field", "colour"},
+      {"patch type", "PATCH", "/api/v1/jobs/" + RandomId(), R"({"type":"echo"})", kJsonHeader, 400,
+       "invalid_field", "type"},
+      {"stats unknown", "GET", "/api/v1/jobs/" + RandomId() + "/stats", "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"stats via POST", "POST", "/api/v1/jobs/" + RandomId() + "/stats", "", kJsonHeader, 405,
+       "method_not_allowed", ""},
+      {"logs unknown", "GET", "/api/v1/jobs/" + RandomId() + "/logs", "", kJsonHeader, 404,
+       "job_not_found", ""},
+      {"logs level", "GET", "/api/v1/jobs/" + RandomId() + "/logs?level=debug", "", kJsonHeader,
+       400, "invalid_parameter", "level"},
+      {"why without at", "GET", "/api/v1/jobs/" + RandomId() + "/why", "", kJsonHeader, 400,
+       "invalid_parameter", "at"},
+      {"why unknown", "GET", "/api/v1/jobs/" + RandomId() + "/why?at=2026-03-01T12:00:00Z", "",
+       kJsonHeader, 404, "job_not_found", ""},
+      {"executions cursor", "GET", "/api/v1/jobs/" + RandomId() + "/executions?cursor=abc", "",
+       kJsonHeader, 400, "invalid_parameter", "cursor"},
+      {"key too long on pause",
+       "POST",
+       "/api/v1/jobs/" + RandomId() + "/pause",
+       "",
+       {"Idempotency-Key: " + std::string(201, 'k')},
+       400,
+       "invalid_field",
+       "Idempotency-Key"},
       {"bad priority", "POST", job_path, with(ValidJob(), "priority", "high"), kJsonHeader, 400,
        "invalid_field", "priority"},
       {"bad delay", "POST", job_path, with(ValidJob(), "retry_policy", {{"base_delay_ms", "abc"}}),
@@ -342,9 +468,12 @@ TEST_F(ApiTest, BadRequestsGetJsonErrorsAndAppendNothing) {
 }
 
 TEST_F(ApiTest, MethodNotAllowedListsTheAllowedMethods) {
-  HttpResponse r = Call("DELETE", "/api/v1/jobs/" + RandomId());
+  HttpResponse r = Call("PUT", "/api/v1/jobs/" + RandomId());
   ExpectError(r, 405, "method_not_allowed");
-  EXPECT_EQ(r.headers["allow"], "GET");
+  EXPECT_EQ(r.headers["allow"], "GET, PATCH, DELETE");
+  HttpResponse pause = Call("GET", "/api/v1/jobs/" + RandomId() + "/pause");
+  ExpectError(pause, 405, "method_not_allowed");
+  EXPECT_EQ(pause.headers["allow"], "POST");
 }
 
 TEST_F(ApiTest, KafkaFailureAnswers503AndStoresNothing) {
@@ -558,6 +687,554 @@ TEST_F(ApiTest, ConcurrentSubmissionsAreEachAnsweredOnce) {
   EXPECT_EQ(logged, ids);
 }
 
+// ---------------------------------------------------------------------------
+// Recurring jobs
+
+json RecurringJob() {
+  return {{"schedule", "*/30 * * * * *"}, {"http", {{"url", "http://127.0.0.1:9/x"}}}};
+}
+
+TEST_F(ApiTest, RecurringSubmissionIsActiveWithItsNextFire) {
+  HttpResponse r = Call("POST", "/api/v1/jobs", RecurringJob().dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  json job = Body(r);
+  const std::string id = job["job_id"];
+  EXPECT_EQ(job["status"], "ACTIVE");
+  EXPECT_EQ(job["recurring"], true);
+  EXPECT_EQ(job["name"], "POST http://127.0.0.1:9/x");
+  EXPECT_EQ(job["type"], "http");
+  EXPECT_EQ(job["next_fire_at"], "2026-03-01T12:00:30.000Z");
+  EXPECT_EQ(job["schedule"]["cron"], "*/30 * * * * *");
+  EXPECT_EQ(job["schedule"]["timezone"], "UTC");
+  EXPECT_EQ(job["counts"]["fires"], 0);
+
+  std::vector<events::Envelope> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  const v1::JobSpec& spec = events[0].job_submitted().spec();
+  EXPECT_EQ(spec.schedule().cron(), "*/30 * * * * *");
+  EXPECT_EQ(spec.schedule().concurrency_policy(), v1::CONCURRENCY_POLICY_FORBID);
+  v1::JobState state;
+  ASSERT_TRUE(events::Apply(state, events[0]).applied());
+  EXPECT_EQ(RenderJob(state), job);
+  // The projector stores it; GET answers the same view.
+  ProjectLog();
+  HttpResponse g = Call("GET", "/api/v1/jobs/" + id);
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(Body(g), job);
+  json list = Body(Call("GET", "/api/v1/jobs?status=ACTIVE"));
+  ASSERT_EQ(list["jobs"].size(), 1u);
+  EXPECT_EQ(list["jobs"][0]["job_id"], id);
+}
+
+TEST_F(ApiTest, BadScheduleNamesTheCronFieldAndAppendsNothing) {
+  HttpResponse r = Call("POST", "/api/v1/jobs", R"({"type":"echo","schedule":"0 61 * * * *"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r), (json{{"error",
+                            {{"code", "invalid_field"},
+                             {"message", "minute: 61 is out of range 0-59"},
+                             {"field", "schedule"}}}}));
+  HttpResponse zone =
+      Call("POST", "/api/v1/jobs", R"({"type":"echo","schedule":"@daily","timezone":"Mars/Base"})");
+  EXPECT_EQ(Body(zone)["error"]["message"], "unknown time zone \"Mars/Base\"");
+  EXPECT_TRUE(Events().empty());
+}
+
+TEST_F(ApiTest, PreviewListsFireTimesAcrossDst) {
+  HttpResponse r = Call("GET",
+                        "/api/v1/schedules/preview?cron=0%2030%202%20*%20*%20*&timezone=America/"
+                        "New_York&from=2026-03-07T00:00:00Z&count=3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r), json::parse(R"({"fires":[
+      {"at":"2026-03-07T07:30:00Z","local":"2026-03-07T02:30:00-05:00"},
+      {"at":"2026-03-08T07:00:00Z","local":"2026-03-08T03:00:00-04:00"},
+      {"at":"2026-03-09T06:30:00Z","local":"2026-03-09T02:30:00-04:00"}]})"));
+  // from defaults to now (the API's clock): ten fires.
+  json d = Body(Call("GET", "/api/v1/schedules/preview?cron=@hourly"));
+  ASSERT_EQ(d["fires"].size(), 10u);
+  EXPECT_EQ(d["fires"][0]["at"], "2026-03-01T13:00:00Z");
+  HttpResponse bad = Call("GET", "/api/v1/schedules/preview?cron=0%2061%20*%20*%20*%20*");
+  EXPECT_EQ(Body(bad), (json{{"error",
+                              {{"code", "invalid_field"},
+                               {"message", "minute: 61 is out of range 0-59"},
+                               {"field", "cron"}}}}));
+  EXPECT_TRUE(Events().empty());
+}
+
+TEST_F(ApiTest, PauseResumeRunUpdateAndDeleteAppendOneEventEach) {
+  HttpResponse submitted = Call("POST", "/api/v1/jobs", RecurringJob().dump());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string id = Body(submitted)["job_id"];
+  ProjectLog();
+  // Each command appends exactly one event of the job; returns it.
+  auto command = [&](const std::string& method, const std::string& path, const std::string& body,
+                     long status, json* answer) {
+    const size_t before = Events().size();
+    HttpResponse r = Call(method, "/api/v1/jobs/" + id + path, body,
+                          {"Content-Type: application/json", "X-Request-Id: req-7"});
+    EXPECT_EQ(r.status, status) << r.body;
+    *answer = Body(r);
+    std::vector<events::Envelope> mine = EventsOf(id);
+    EXPECT_EQ(Events().size(), before + 1);
+    EXPECT_EQ(mine.back().producer(), "api/test-1");
+    EXPECT_EQ(mine.back().correlation_id(), "req-7");
+    EXPECT_EQ(mine.back().job_id(), id);
+    return mine.back();
+  };
+  json answer;
+  events::Envelope pause = command("POST", "/pause", "", 202, &answer);
+  EXPECT_EQ(answer, (json{{"job_id", id}, {"status", "PAUSED"}}));
+  ASSERT_TRUE(pause.has_pause_requested());
+  EXPECT_TRUE(LooksLikeUuid(pause.event_id()));
+  ProjectLog();
+  json paused = Body(Call("GET", "/api/v1/jobs/" + id));
+  EXPECT_EQ(paused["status"], "PAUSED");
+  EXPECT_EQ(paused["paused_at"], "2026-03-01T12:00:00.000Z");
+  EXPECT_EQ(paused["next_fire_at"], nullptr);
+
+  // Pausing a PAUSED job is an idempotent repeat: 202, and the fold ignores it.
+  events::Envelope again = command("POST", "/pause", "", 202, &answer);
+  EXPECT_EQ(answer["status"], "PAUSED");
+  EXPECT_NE(again.event_id(), pause.event_id());
+
+  events::Envelope resume = command("POST", "/resume", "", 202, &answer);
+  EXPECT_EQ(answer, (json{{"job_id", id}, {"status", "ACTIVE"}}));
+  EXPECT_TRUE(resume.has_resume_requested());
+
+  events::Envelope run = command("POST", "/run", "", 202, &answer);
+  ASSERT_TRUE(run.has_run_requested());
+  const std::string fire_id = ids::ManualFireId(id, run.event_id());
+  EXPECT_EQ(run.run_requested().fire_id(), fire_id);
+  EXPECT_EQ(run.run_requested().run_id(), ids::RunId(id, fire_id, 1));
+  EXPECT_EQ(answer,
+            (json{{"job_id", id}, {"run_id", run.run_requested().run_id()}, {"fire_id", fire_id}}));
+  ProjectLog();
+
+  events::Envelope update =
+      command("PATCH", "", R"({"schedule":"0 0 * * * *","priority":9,"max_runs":5})", 202, &answer);
+  ASSERT_TRUE(update.has_job_updated());
+  EXPECT_EQ(std::vector<std::string>(update.job_updated().changed().begin(),
+                                     update.job_updated().changed().end()),
+            (std::vector<std::string>{"priority", "schedule", "max_runs"}));
+  EXPECT_EQ(update.job_updated().spec().schedule().cron(), "0 0 * * * *");
+  EXPECT_EQ(update.job_updated().spec().name(), "POST http://127.0.0.1:9/x");
+  EXPECT_EQ(answer["schedule"]["cron"], "0 0 * * * *");
+  EXPECT_EQ(answer["schedule"]["max_runs"], 5);
+  EXPECT_EQ(answer["priority"], 9);
+  EXPECT_EQ(answer["next_fire_at"], "2026-03-01T13:00:00.000Z");
+  // The 202 is the fold of the job's log: what GET shows once projected.
+  EXPECT_EQ(answer, RenderJob(events::FoldAll(EventsOf(id))));
+  ProjectLog();
+  EXPECT_EQ(Body(Call("GET", "/api/v1/jobs/" + id)), answer);
+
+  events::Envelope deleted = command("DELETE", "", "", 202, &answer);
+  EXPECT_EQ(answer, (json{{"job_id", id}, {"status", "DELETED"}}));
+  EXPECT_TRUE(deleted.has_delete_requested());
+  EXPECT_EQ(deleted.event_id(), ids::EventId("DeleteRequested", id, ""));
+  ProjectLog();
+
+  // Every event applied in order except the repeated pause.
+  v1::JobState folded;
+  std::vector<std::string> outcomes;
+  for (const auto& e : EventsOf(id)) {
+    outcomes.emplace_back(events::OutcomeName(events::Apply(folded, e).outcome));
+  }
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"applied", "applied", "duplicate", "applied",
+                                                "applied", "applied", "applied"}));
+
+  // Deleted: gone from GET and the list, its history stays.
+  HttpResponse gone = Call("GET", "/api/v1/jobs/" + id);
+  ExpectError(gone, 404, "job_not_found");
+  EXPECT_EQ(Body(gone)["error"]["message"],
+            "job " + id + " was deleted; its history stays under /logs and /executions");
+  EXPECT_TRUE(Body(Call("GET", "/api/v1/jobs"))["jobs"].empty());
+  ExpectError(Call("GET", "/api/v1/jobs?status=DELETED"), 400, "invalid_parameter", "status");
+  ExpectError(Call("POST", "/api/v1/jobs/" + id + "/pause"), 404, "job_not_found");
+  ExpectError(Call("DELETE", "/api/v1/jobs/" + id), 404, "job_not_found");
+  HttpResponse logs = Call("GET", "/api/v1/jobs/" + id + "/logs");
+  ASSERT_EQ(logs.status, 200) << logs.body;
+  const json log_page = Body(logs);
+  std::vector<std::string> types;
+  for (const auto& l : log_page["logs"]) types.push_back(l["event_type"]);
+  EXPECT_EQ(types, (std::vector<std::string>{"DeleteRequested", "JobUpdated", "RunRequested",
+                                             "ResumeRequested", "PauseRequested", "PauseRequested",
+                                             "JobSubmitted"}));
+  EXPECT_EQ(log_page["logs"][4]["outcome"], "duplicate");  // the repeated pause
+  EXPECT_EQ(log_page["logs"][5]["outcome"], "applied");
+  HttpResponse executions = Call("GET", "/api/v1/jobs/" + id + "/executions");
+  ASSERT_EQ(executions.status, 200) << executions.body;
+  EXPECT_TRUE(Body(executions)["executions"].empty());
+}
+
+TEST_F(ApiTest, CommandsTheFoldWouldRejectAre409AndAppendNothing) {
+  v1::JobState once = MakeJob("once", clock_.Now(), 0);
+  v1::JobState done = MakeJob("done", clock_.Now(), 5);
+  // A recurring job that completed.
+  v1::JobState completed;
+  const std::string cid = RandomId();
+  {
+    events::Envelope sub = Event(cid, "JobSubmitted", clock_.Now());
+    auto* spec = sub.mutable_job_submitted()->mutable_spec();
+    spec->set_name("rec");
+    spec->set_type(v1::JOB_TYPE_ECHO);
+    spec->mutable_schedule()->set_cron("@hourly");
+    ASSERT_TRUE(events::Apply(completed, sub).applied());
+    events::Envelope end = Event(cid, "JobCompleted", clock_.Now() + Millis(5));
+    end.mutable_job_completed()->set_reason("end_at reached");
+    ASSERT_TRUE(events::Apply(completed, end).applied());
+  }
+  Project({once, done, completed});
+  auto path = [](const v1::JobState& s, const std::string& suffix) {
+    return "/api/v1/jobs/" + s.job_id() + suffix;
+  };
+  HttpResponse r = Call("POST", path(once, "/pause"));
+  ExpectError(r, 409, "job_not_recurring");
+  EXPECT_EQ(Body(r)["error"]["status"], "PENDING");
+  EXPECT_EQ(
+      Body(r)["error"]["message"],
+      "job " + once.job_id() + " is PENDING (a one-off job): only recurring jobs can be paused");
+  ExpectError(Call("POST", path(once, "/resume")), 409, "job_not_recurring");
+  ExpectError(Call("POST", path(once, "/run")), 409, "job_not_recurring");
+  ExpectError(Call("PATCH", path(once, ""), R"({"schedule":"@daily"})"), 409, "job_not_recurring",
+              "schedule");
+  ExpectError(Call("POST", path(done, "/run")), 409, "job_not_recurring");
+  HttpResponse terminal = Call("PATCH", path(done, ""), R"({"priority":1})");
+  ExpectError(terminal, 409, "job_terminal");
+  EXPECT_EQ(Body(terminal)["error"]["status"], "SUCCEEDED");
+  HttpResponse ended = Call("POST", path(completed, "/pause"));
+  ExpectError(ended, 409, "job_terminal");
+  EXPECT_EQ(Body(ended)["error"]["message"],
+            "job " + completed.job_id() + " is COMPLETED: cannot pause a COMPLETED job");
+  ExpectError(Call("POST", path(completed, "/resume")), 409, "job_terminal");
+  ExpectError(Call("POST", path(completed, "/run")), 409, "job_terminal");
+  ExpectError(Call("PATCH", path(completed, ""), R"({"schedule":"@daily"})"), 409, "job_terminal");
+  EXPECT_TRUE(Events().empty());
+
+  // What the fold allows on those jobs goes through.
+  HttpResponse patched = Call("PATCH", path(once, ""), R"({"priority":1,"name":"renamed"})");
+  ASSERT_EQ(patched.status, 202) << patched.body;
+  EXPECT_EQ(Body(patched)["name"], "renamed");
+  EXPECT_EQ(Body(patched)["priority"], 1);
+  EXPECT_EQ(Body(patched)["recurring"], false);
+  HttpResponse gone = Call("DELETE", path(done, ""));
+  ASSERT_EQ(gone.status, 202) << gone.body;
+  EXPECT_EQ(Events().size(), 2u);
+}
+
+TEST_F(ApiTest, PatchIsValidatedLikeASubmission) {
+  ASSERT_EQ(Call("POST", "/api/v1/jobs", RecurringJob().dump()).status, 201);
+  ProjectLog();
+  const std::string id = Events()[0].job_id();
+  const std::string path = "/api/v1/jobs/" + id;
+  HttpResponse bad = Call("PATCH", path, R"({"schedule":"0 61 * * * *"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(Body(bad), (json{{"error",
+                              {{"code", "invalid_field"},
+                               {"message", "minute: 61 is out of range 0-59"},
+                               {"field", "schedule"}}}}));
+  ExpectError(Call("PATCH", path, R"({"timezone":"Mars/Base"})"), 400, "invalid_field", "timezone");
+  ExpectError(Call("PATCH", path, R"({"http":{"url":"ftp://x"}})"), 400, "invalid_field",
+              "http.url");
+  ExpectError(Call("PATCH", path, R"({"end_at":"2020-01-01T00:00:00Z"})"), 400, "invalid_field",
+              "end_at");
+  ExpectError(Call("PATCH", path, R"({"priority":11})"), 400, "invalid_field", "priority");
+  ExpectError(Call("PATCH", path, R"({"schedule":null})"), 400, "invalid_field", "schedule");
+  ExpectError(Call("PATCH", path, "[1]"), 400, "invalid_json");
+  ExpectError(Call("PATCH", path, R"({"priorty":1})"), 400, "unknown_field", "priorty");
+  EXPECT_EQ(Events().size(), 1u);
+}
+
+TEST_F(ApiTest, RetriedCommandsWithAnIdempotencyKeyRepeatTheirEvent) {
+  ASSERT_EQ(Call("POST", "/api/v1/jobs", RecurringJob().dump()).status, 201);
+  ProjectLog();
+  const std::string id = Events()[0].job_id();
+  const std::vector<std::string> key = {"Idempotency-Key: run-1"};
+  HttpResponse a = Call("POST", "/api/v1/jobs/" + id + "/run", "", key);
+  HttpResponse b = Call("POST", "/api/v1/jobs/" + id + "/run", "", key);
+  ASSERT_EQ(a.status, 202) << a.body;
+  ASSERT_EQ(b.status, 202) << b.body;
+  EXPECT_EQ(Body(a), Body(b));
+  std::vector<events::Envelope> events = EventsOf(id);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].event_id(), ids::EventId("RunRequested", id, "Idempotency-Key:run-1"));
+  EXPECT_EQ(events[2].event_id(), events[1].event_id());
+  v1::JobState s;
+  EXPECT_TRUE(events::Apply(s, events[0]).applied());
+  EXPECT_TRUE(events::Apply(s, events[1]).applied());
+  EXPECT_EQ(events::Apply(s, events[2]).outcome, events::Outcome::kDuplicate);
+  EXPECT_EQ(s.requested_size(), 1);
+  // Without a key every request is a new manual run.
+  HttpResponse c = Call("POST", "/api/v1/jobs/" + id + "/run");
+  ASSERT_EQ(c.status, 202) << c.body;
+  EXPECT_NE(Body(c)["run_id"], Body(a)["run_id"]);
+}
+
+// Inserts a job_executions row; times are seconds after `base`, -1 = NULL.
+struct ExecutionSeed {
+  std::string run_id;
+  int attempt;
+  std::string status;
+  int due_s;
+  int started_ms;   // after the slot (scheduled_for = due_s); -1 = not started
+  int duration_ms;  // -1 = NULL
+};
+
+TEST_F(ApiTest, ExecutionsPageNewestFirstWithACursor) {
+  v1::JobState job = MakeJob("execs", clock_.Now(), 0);
+  Project({job});
+  const std::string id = job.job_id();
+  const std::string fire = ids::FireId(id, "2026-03-01T12:00:00", 1);
+  // Ties: two runs due in the same instant with the same attempt number.
+  std::vector<ExecutionSeed> seeds = {
+      {RandomId(), 1, "SUCCEEDED", 10, 40, 25}, {RandomId(), 2, "FAILED", 20, 15, 7},
+      {RandomId(), 1, "FAILED", 20, 5, 9},      {RandomId(), 1, "RUNNING", 30, 2, -1},
+      {RandomId(), 1, "DUE", 40, -1, -1},       {RandomId(), 1, "CANCELED", 40, -1, -1},
+      {RandomId(), 3, "SUCCEEDED", 50, 1, 3}};
+  for (const auto& e : seeds) {
+    std::string due =
+        "timestamptz '2026-03-01T12:00:00Z' + interval '" + std::to_string(e.due_s) + " seconds'";
+    std::string started =
+        e.started_ms < 0 ? "NULL"
+                         : due + " + interval '" + std::to_string(e.started_ms) + " milliseconds'";
+    Sql("INSERT INTO job_executions (run_id, job_id, attempt, status, scheduled_for, due_at,"
+        " started_at, finished_at, executor_id, lease_epoch, http_status, duration_ms, error,"
+        " fire_id, nominal_time, kind) VALUES ('" +
+        e.run_id + "', '" + id + "', " + std::to_string(e.attempt) + ", '" + e.status + "', " +
+        due + ", " + due + ", " + started + ", " + (e.duration_ms < 0 ? "NULL" : started) +
+        ", 'exec-1', 1, 200, " + (e.duration_ms < 0 ? "NULL" : std::to_string(e.duration_ms)) +
+        ", NULL, '" + fire + "', '2026-03-01T12:00:00', 'scheduled')");
+  }
+  // Expected order: due_at, attempt, run_id, all descending.
+  std::vector<ExecutionSeed> expected = seeds;
+  std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.due_s, a.attempt, a.run_id) > std::tie(b.due_s, b.attempt, b.run_id);
+  });
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    HttpResponse r = Call("GET", "/api/v1/jobs/" + id + "/executions?limit=3" +
+                                     (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    json page = Body(r);
+    for (const auto& e : page["executions"]) seen.push_back(e["run_id"]);
+    cursor = page["next_cursor"].is_null() ? "" : page["next_cursor"].get<std::string>();
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  std::vector<std::string> want;
+  for (const auto& e : expected) want.push_back(e.run_id);
+  EXPECT_EQ(seen, want);
+
+  json first = Body(Call("GET", "/api/v1/jobs/" + id + "/executions?limit=1"));
+  EXPECT_EQ(first["executions"][0], (json{{"run_id", expected[0].run_id},
+                                          {"fire_id", fire},
+                                          {"attempt", 3},
+                                          {"kind", "scheduled"},
+                                          {"nominal_time", "2026-03-01T12:00:00"},
+                                          {"scheduled_for", "2026-03-01T12:00:50.000Z"},
+                                          {"started_at", "2026-03-01T12:00:50.001Z"},
+                                          {"finished_at", "2026-03-01T12:00:50.001Z"},
+                                          {"status", "SUCCEEDED"},
+                                          {"http_status", 200},
+                                          {"duration_ms", 3},
+                                          {"drift_ms", 1},
+                                          {"error", nullptr},
+                                          {"executor_id", "exec-1"}}));
+  EXPECT_FALSE(first["next_cursor"].is_null());
+}
+
+TEST_F(ApiTest, StatsCountFromTheFoldAndPercentilesFromExecutions) {
+  v1::JobState job = MakeJob("stats", clock_.Now(), 0);
+  v1::RunSummary* sum = job.mutable_summary();
+  sum->set_fires(12);
+  sum->set_manual_fires(1);
+  sum->set_succeeded(8);
+  sum->set_failed(2);
+  sum->set_canceled(1);
+  sum->set_skipped(3);
+  v1::JobState idle = MakeJob("idle", clock_.Now(), 0);
+  Project({job, idle});
+  const std::string id = job.job_id();
+  // (status, duration, drift): 5 attempts with a result, 2 without (not in the window).
+  const std::vector<std::tuple<std::string, int, int>> rows = {
+      {"SUCCEEDED", 10, 5}, {"SUCCEEDED", 20, 1}, {"FAILED", 30, 2},    {"TIMED_OUT", 1000, 100},
+      {"SUCCEEDED", 40, 3}, {"RUNNING", -1, 7},   {"CANCELED", -1, 500}};
+  int n = 0;
+  for (const auto& [status, duration, drift] : rows) {
+    std::string due =
+        "timestamptz '2026-03-01T12:00:00Z' + interval '" + std::to_string(++n) + " minutes'";
+    Sql("INSERT INTO job_executions (run_id, job_id, attempt, status, scheduled_for, due_at,"
+        " started_at, lease_epoch, duration_ms, kind) VALUES ('" +
+        RandomId() + "', '" + id + "', 1, '" + status + "', " + due + ", " + due + ", " + due +
+        " + interval '" + std::to_string(drift) + " milliseconds', 1, " +
+        (duration < 0 ? "NULL" : std::to_string(duration)) + ", 'scheduled')");
+  }
+  HttpResponse r = Call("GET", "/api/v1/jobs/" + id + "/stats");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r), (json{{"job_id", id},
+                           {"runs", 11},
+                           {"succeeded", 8},
+                           {"failed", 2},
+                           {"canceled", 1},
+                           {"skipped", 3},
+                           {"success_rate", 0.8},
+                           {"duration_ms", {{"p50", 30}, {"p99", 1000}, {"max", 1000}}},
+                           {"drift_ms", {{"p50", 3}, {"p99", 100}, {"max", 100}}},
+                           {"window", 5}}));
+  json none = Body(Call("GET", "/api/v1/jobs/" + idle.job_id() + "/stats"));
+  EXPECT_EQ(none["runs"], 0);
+  EXPECT_EQ(none["success_rate"], nullptr);
+  EXPECT_EQ(none["duration_ms"], (json{{"p50", nullptr}, {"p99", nullptr}, {"max", nullptr}}));
+  EXPECT_EQ(none["window"], 0);
+  ExpectError(Call("GET", "/api/v1/jobs/" + id + "/stats?window=5"), 400, "invalid_parameter",
+              "window");
+}
+
+TEST_F(ApiTest, LogsNewestFirstWithFiltersAndACursor) {
+  v1::JobState job = MakeJob("logs", clock_.Now(), 0);
+  v1::JobState other = MakeJob("other", clock_.Now(), 0);
+  Project({job, other});
+  const std::string id = job.job_id();
+  // (offset, seconds after 12:00, level, type)
+  const std::vector<std::tuple<int, int, std::string, std::string>> rows = {
+      {10, 0, "info", "JobSubmitted"}, {11, 10, "info", "RunDue"},
+      {12, 20, "warn", "FireSkipped"}, {13, 30, "info", "RunDue"},
+      {14, 40, "error", "RunFailed"},  {15, 50, "info", "RunDue"}};
+  auto insert = [&](const std::string& job_id, int offset, int secs, const std::string& level,
+                    const std::string& type) {
+    Sql("INSERT INTO job_logs (event_id, job_id, run_id, ts, level, event_type, outcome, message,"
+        " producer, fields, topic, kafka_partition, kafka_offset, envelope) VALUES ('" +
+        RandomId() + "', '" + job_id + "', NULL, timestamptz '2026-03-01T12:00:00Z' + interval '" +
+        std::to_string(secs) + " seconds', '" + level + "', '" + type + "', 'applied', 'm" +
+        std::to_string(offset) + "', 'test', '{}', 'apitest-job-events', 0, " +
+        std::to_string(offset) + ", '\\x00')");
+  };
+  for (const auto& [offset, secs, level, type] : rows) insert(id, offset, secs, level, type);
+  insert(other.job_id(), 16, 60, "error", "RunFailed");
+  auto offsets = [&](const std::string& query) {
+    HttpResponse r = Call("GET", "/api/v1/jobs/" + id + "/logs" + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json page = Body(r);
+    std::vector<int> out;
+    for (const auto& l : page["logs"]) out.push_back(l["offset"]);
+    return out;
+  };
+  EXPECT_EQ(offsets(""), (std::vector<int>{15, 14, 13, 12, 11, 10}));
+  EXPECT_EQ(offsets("?level=warn"), (std::vector<int>{14, 12}));
+  EXPECT_EQ(offsets("?level=error"), (std::vector<int>{14}));
+  EXPECT_EQ(offsets("?event_type=RunDue"), (std::vector<int>{15, 13, 11}));
+  EXPECT_EQ(offsets("?since=2026-03-01T12:00:20Z&until=2026-03-01T12:00:40Z"),
+            (std::vector<int>{13, 12}));
+  json one = Body(Call("GET", "/api/v1/jobs/" + id + "/logs?limit=1"));
+  EXPECT_EQ(one["logs"][0]["message"], "m15");
+  EXPECT_EQ(one["logs"][0]["ts"], "2026-03-01T12:00:50.000Z");
+  EXPECT_EQ(one["logs"][0]["level"], "info");
+  EXPECT_EQ(one["logs"][0]["outcome"], "applied");
+  EXPECT_EQ(one["logs"][0]["run_id"], nullptr);
+  EXPECT_TRUE(LooksLikeUuid(one["logs"][0]["event_id"].get<std::string>()));
+  // Pages of 4: every row once.
+  json page1 = Body(Call("GET", "/api/v1/jobs/" + id + "/logs?limit=4"));
+  ASSERT_TRUE(page1["next_cursor"].is_string());
+  EXPECT_EQ(offsets("?limit=4&cursor=" + page1["next_cursor"].get<std::string>()),
+            (std::vector<int>{11, 10}));
+  ExpectError(Call("GET", "/api/v1/jobs/" + id + "/logs?event_type=Nope"), 400, "invalid_parameter",
+              "event_type");
+}
+
+TEST_F(ApiTest, WhyExplainsFiresSkipsAndTheTimesBetween) {
+  HttpResponse created =
+      Call("POST", "/api/v1/jobs", R"({"name":"tick","type":"echo","schedule":"0 * * * * *"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = Body(created)["job_id"];
+  // The scheduler's and executor's records, as they would append them.
+  auto event = [&](const std::string& type, const std::string& at) {
+    return events::MakeEnvelope(ids::EventId(type, id, at), id,
+                                {"scheduler/test", *ParseRfc3339(at), "corr", ""});
+  };
+  auto due = [&](const std::string& slot, const std::string& after) {
+    events::Envelope e = event("RunDue", slot);
+    const std::string nominal = slot.substr(0, 19);
+    const std::string fire = ids::FireId(id, nominal, 1);
+    auto* d = e.mutable_run_due();
+    d->set_run_id(ids::RunId(id, fire, 1));
+    d->set_attempt(1);
+    *d->mutable_scheduled_for() = ToProto(*ParseRfc3339(slot));
+    d->set_fire_id(fire);
+    d->set_nominal_time(nominal);
+    d->set_occurrence(1);
+    d->set_kind(v1::FIRE_KIND_SCHEDULED);
+    d->set_after_fire_id(after);
+    return e;
+  };
+  events::Envelope first = due("2026-03-01T12:01:00Z", "");
+  const std::string run1 = first.run_due().run_id();
+  events::Envelope dispatched = event("RunDispatched", "2026-03-01T12:01:00.010Z");
+  dispatched.mutable_run_dispatched()->set_run_id(run1);
+  dispatched.mutable_run_dispatched()->set_lease_epoch(1);
+  events::Envelope succeeded = event("RunSucceeded", "2026-03-01T12:01:00.050Z");
+  succeeded.mutable_run_succeeded()->set_run_id(run1);
+  succeeded.mutable_run_succeeded()->set_lease_epoch(1);
+  succeeded.mutable_run_succeeded()->set_duration_ms(40);
+  events::Envelope skipped = event("FireSkipped", "2026-03-01T12:04:05Z");
+  auto* k = skipped.mutable_fire_skipped();
+  k->set_fire_id(ids::FireId(id, "2026-03-01T12:02:00", 1));
+  k->set_reason(v1::SKIP_REASON_MISFIRE);
+  *k->mutable_scheduled_for() = ToProto(*ParseRfc3339("2026-03-01T12:02:00Z"));
+  k->set_nominal_time("2026-03-01T12:02:00");
+  k->set_occurrence(1);
+  k->set_last_fire_id(ids::FireId(id, "2026-03-01T12:04:00", 1));
+  *k->mutable_last_scheduled_for() = ToProto(*ParseRfc3339("2026-03-01T12:04:00Z"));
+  k->set_last_nominal_time("2026-03-01T12:04:00");
+  k->set_last_occurrence(1);
+  k->set_count(3);
+  k->set_after_fire_id(first.run_due().fire_id());
+  k->set_detail(
+      "missed by more than 1000 ms (scheduler down or job paused); misfire_policy "
+      "fire_once");
+  events::Envelope fifth = due("2026-03-01T12:05:00Z", k->last_fire_id());
+  Append({first, dispatched, succeeded, skipped, fifth});
+  clock_.Set(*ParseRfc3339("2026-03-01T12:06:30Z"));
+  ProjectLog();
+
+  auto why = [&](const std::string& at) {
+    HttpResponse r = Call("GET", "/api/v1/jobs/" + id + "/why?at=" + at);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Body(r);
+  };
+  json fired = why("2026-03-01T12:01:00.400Z");
+  EXPECT_EQ(fired["at"], "2026-03-01T12:01:00.000Z");
+  EXPECT_EQ(fired["verdict"], "fired");
+  EXPECT_EQ(fired["run_id"], run1);
+  EXPECT_EQ(fired["fire_id"], first.run_due().fire_id());
+  EXPECT_EQ(fired["status"], "SUCCEEDED");
+  EXPECT_EQ(fired["attempts"], 1);
+  EXPECT_EQ(fired["events"], json::array({first.event_id()}));
+
+  json skip = why("2026-03-01T12:03:00Z");
+  EXPECT_EQ(skip["verdict"], "skipped");
+  EXPECT_EQ(skip["skip_reason"], "misfire");
+  EXPECT_EQ(skip["from"], "2026-03-01T12:02:00.000Z");
+  EXPECT_EQ(skip["to"], "2026-03-01T12:04:00.000Z");
+  EXPECT_EQ(skip["count"], 3);
+  EXPECT_EQ(skip["detail"], k->detail());
+  EXPECT_EQ(skip["events"], json::array({skipped.event_id()}));
+
+  json between = why("2026-03-01T12:01:30Z");
+  EXPECT_EQ(between["verdict"], "not_a_slot");
+  EXPECT_EQ(between["previous_fire"], "2026-03-01T12:01:00.000Z");
+  EXPECT_EQ(between["next_fire"], "2026-03-01T12:02:00.000Z");
+  EXPECT_EQ(between["events"], json::array({EventsOf(id)[0].event_id()}));
+
+  json queued = why("2026-03-01T12:05:00Z");
+  EXPECT_EQ(queued["verdict"], "fired");
+  EXPECT_EQ(queued["status"], "QUEUED");
+
+  EXPECT_EQ(why("2026-03-01T12:06:00Z")["verdict"], "pending");
+  EXPECT_EQ(why("2026-03-01T12:30:00Z")["verdict"], "not_yet");
+  EXPECT_EQ(why("2026-03-01T11:00:00Z")["verdict"], "before_start");
+  ExpectError(Call("GET", "/api/v1/jobs/" + id + "/why?at=noon"), 400, "invalid_parameter", "at");
+}
+
 // A producer that acknowledges nothing until told to.
 class StuckProducer final : public events::Producer {
  public:
@@ -659,6 +1336,13 @@ TEST_F(ApiWithoutPostgresTest, QueriesAre503SubmissionsStillWork) {
   EXPECT_EQ(h.status, 200);
   EXPECT_EQ(Body(h)["postgres"], "down");
   EXPECT_EQ(Call("POST", "/api/v1/jobs", ValidJob().dump()).status, 201);
+  EXPECT_EQ(Events().size(), 1u);
+  // Commands read the job first; a preview needs neither PostgreSQL nor Kafka.
+  ExpectError(Call("POST", "/api/v1/jobs/" + RandomId() + "/pause"), 503, "database_unavailable");
+  ExpectError(Call("GET", "/api/v1/jobs/" + RandomId() + "/stats"), 503, "database_unavailable");
+  HttpResponse preview = Call("GET", "/api/v1/schedules/preview?cron=@daily&count=1");
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  EXPECT_EQ(Body(preview)["fires"][0]["at"], "2026-03-02T00:00:00Z");
   EXPECT_EQ(Events().size(), 1u);
 }
 

@@ -153,7 +153,6 @@ std::vector<BadCase> BadCases() {
       {"typo", With(Echo(), P("/nmae"), "x"), "nmae", "unknown_field", "did you mean \"name\""},
       {"unknown", With(Echo(), P("/color"), "x"), "color", "unknown_field",
        "Allowed fields: name, type"},
-      {"missing name", Without(Echo(), "name"), "name", "missing_field", "is required"},
       {"empty name", With(Echo(), P("/name"), ""), "name", "invalid_field",
        "1 to 200 characters, got 0"},
       {"long name", With(Echo(), P("/name"), long_name), "name", "invalid_field", "got 201"},
