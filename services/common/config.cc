@@ -80,10 +80,10 @@ Result<StateSettings> StateSettings::FromEnv() {
   auto interval = EnvInt("JOBSCHED_SNAPSHOT_INTERVAL_MS", s.snapshot_interval.count(), 0, 86'400'000);
   if (!interval.ok()) return interval.status();
   s.snapshot_interval = Millis(*interval);
-  auto every = EnvInt("JOBSCHED_SNAPSHOT_EVERY_EVENTS", static_cast<int64_t>(s.snapshot_every_events),
-                      1, 1'000'000'000);
+  auto every = EnvInt("JOBSCHED_SNAPSHOT_EVERY_BYTES", static_cast<int64_t>(s.snapshot_every_bytes),
+                      1024, int64_t{1} << 40);
   if (!every.ok()) return every.status();
-  s.snapshot_every_events = static_cast<uint64_t>(*every);
+  s.snapshot_every_bytes = static_cast<uint64_t>(*every);
   auto linger = EnvInt("JOBSCHED_TERMINAL_LINGER_MS", s.terminal_linger.count(), 0, 86'400'000);
   if (!linger.ok()) return linger.status();
   s.terminal_linger = Millis(*linger);

@@ -36,11 +36,17 @@ struct ServiceConfig {
 
 // How a scheduler or dispatcher keeps its partitions' state (README,
 // "Configuration"): JOBSCHED_SNAPSHOTS (on | off), JOBSCHED_SNAPSHOT_INTERVAL_MS,
-// JOBSCHED_SNAPSHOT_EVERY_EVENTS, JOBSCHED_TERMINAL_LINGER_MS.
+// JOBSCHED_SNAPSHOT_EVERY_BYTES, JOBSCHED_TERMINAL_LINGER_MS.
+//
+// A snapshot must be written before retention can drop the records it
+// follows: a partition restored from a snapshot older than its oldest
+// retained record has lost events. Real clusters retain for days, so the
+// interval decides; the dev broker keeps only ~5 MiB a partition, so a
+// busy partition is snapshotted every `snapshot_every_bytes` of log as well.
 struct StateSettings {
   bool snapshots = true;
   Millis snapshot_interval{30'000};
-  uint64_t snapshot_every_events = 200'000;
+  uint64_t snapshot_every_bytes = 1 << 20;
   Millis terminal_linger{60'000};
 
   static Result<StateSettings> FromEnv();

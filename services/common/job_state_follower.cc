@@ -130,6 +130,7 @@ size_t JobStateFollower::PollOnce(std::chrono::milliseconds timeout) {
     if (it == partitions_.end()) continue;  // revoked in this very poll
     Partition& p = it->second;
     if (r.offset < p.state.next_offset()) continue;  // already in the snapshot
+    p.bytes_since_snapshot += r.value.size();
     auto env = events::DecodeEnvelope(r.value);
     if (!env.ok()) {
       Log(*logger_, spdlog::level::err, "skipping undecodable record",
@@ -167,6 +168,7 @@ void JobStateFollower::WriteSnapshot(int32_t id, Partition& p, TimePoint now) {
     return;
   }
   p.snapshot_folded = p.state.folded();
+  p.bytes_since_snapshot = 0;
   p.snapshot_at = now;
   ++snapshots_written_;
   Log(*logger_, spdlog::level::debug, "snapshot written",
@@ -187,7 +189,7 @@ void JobStateFollower::Maintain(TimePoint now, bool force) {
     if (p.snapshot_at == TimePoint{}) p.snapshot_at = now;  // the interval starts at catch-up
     uint64_t since = p.state.folded() - p.snapshot_folded;
     if (since == 0) continue;
-    if (force || since >= options_.state.snapshot_every_events ||
+    if (force || p.bytes_since_snapshot >= options_.state.snapshot_every_bytes ||
         now - p.snapshot_at >= options_.state.snapshot_interval) {
       WriteSnapshot(id, p, now);
     }

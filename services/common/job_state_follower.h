@@ -11,7 +11,7 @@
 // It also keeps the member's memory bounded and its recovery short
 // (Maintain): terminal jobs are evicted after a linger, and a snapshot of a
 // partition is written every `state.snapshot_interval`, or every
-// `state.snapshot_every_events` folded records, whichever comes first.
+// `state.snapshot_every_bytes` of folded log, whichever comes first.
 //
 // Thread-compatible: one thread calls Open, PollOnce, Maintain and the
 // accessors; the hooks run on that thread, inside PollOnce (and inside Open's
@@ -99,6 +99,7 @@ class JobStateFollower final : public events::RebalanceListener {
     bool caught_up = false;
     bool restored = false;     // started from a snapshot
     uint64_t snapshot_folded = 0;  // state.folded() at the last snapshot
+    uint64_t bytes_since_snapshot = 0;  // record bytes folded since the last snapshot
     TimePoint snapshot_at;         // when the last snapshot was written (or assignment)
   };
 
