@@ -14,6 +14,10 @@ using events::JobState;
 namespace {
 
 constexpr int kMaxCatchUpFires = 100;  // misfire_policy fire_all
+// Under concurrency_policy forbid, slots that come while a run is in flight
+// are recorded as one FireSkipped when the run ends, or after this long.
+constexpr Millis kMaxOverlapDeferral{60'000};
+constexpr char kOverlapDetail[] = "a run was in flight (concurrency_policy forbid)";
 
 // What becomes of one due slot.
 struct SlotAction {
@@ -186,16 +190,33 @@ class Decider {
     d_.events.push_back(std::move(e));
   }
 
+  bool Forbids() const {
+    auto p = s_.spec().schedule().concurrency_policy();
+    return p != v1::CONCURRENCY_POLICY_ALLOW && p != v1::CONCURRENCY_POLICY_REPLACE;
+  }
+
+  // Under forbid: until when the job's last run kept later slots from firing
+  // (slots before its end are overlaps, not misfires), or nullopt.
+  std::optional<TimePoint> OverlapUntil() const {
+    if (!Forbids() || s_.summary().recent_size() == 0) return std::nullopt;
+    const v1::RunOutcome& last = *s_.summary().recent().rbegin();
+    if (!IsSet(last.finished_at())) return std::nullopt;
+    return FromProto(last.finished_at());
+  }
+
   // Misfire policy: what becomes of each due slot, before concurrency.
   std::vector<SlotAction> Plan(const std::vector<JobSlot>& due, bool capped) const {
     std::vector<SlotAction> plan(due.size());
     const TimePoint late = now_ - ctx_.misfire_grace;
+    const std::optional<TimePoint> overlap_until = OverlapUntil();
     size_t missed = 0;
     while (missed < due.size() && due[missed].at < late) ++missed;
     bool fire_on_time = false;
     for (size_t i = 0; i < due.size(); ++i) {
       if (!due[i].fires()) {
         plan[i] = {false, v1::SKIP_REASON_DST_GAP, "the local time does not exist (DST gap)"};
+      } else if (overlap_until && due[i].at < *overlap_until) {
+        plan[i] = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};  // came while the run was in flight
       } else if (i >= missed) {
         plan[i].fire = true;
         fire_on_time = true;
@@ -208,14 +229,14 @@ class Decider {
     if (policy == v1::MISFIRE_POLICY_FIRE_ALL) {
       int kept = 0;
       for (size_t i = missed; i-- > 0;) {
-        if (due[i].fires() && kept < kMaxCatchUpFires) {
+        if (plan[i].reason == v1::SKIP_REASON_MISFIRE && kept < kMaxCatchUpFires) {
           plan[i].fire = true;
           ++kept;
         }
       }
     } else if (policy != v1::MISFIRE_POLICY_SKIP && !fire_on_time) {  // fire_once
       for (size_t i = missed; i-- > 0;) {
-        if (due[i].fires()) {
+        if (plan[i].reason == v1::SKIP_REASON_MISFIRE) {
           plan[i].fire = true;
           break;
         }
@@ -224,8 +245,8 @@ class Decider {
     for (size_t i = 0; i < missed; ++i) {
       if (!plan[i].fire && plan[i].reason == v1::SKIP_REASON_MISFIRE) {
         plan[i].detail = "missed by more than " + std::to_string(ctx_.misfire_grace.count()) +
-                         " ms (scheduler down or job paused); misfire_policy " +
-                         MisfirePolicyName(policy);
+                         " ms (the scheduler was down or behind, or the job paused); "
+                         "misfire_policy " + MisfirePolicyName(policy);
       }
     }
     return plan;
@@ -262,7 +283,7 @@ class Decider {
       if (allow ? in_flight_ >= events::kMaxRunsInFlight : in_flight_ > 0) {
         a = {false, v1::SKIP_REASON_OVERLAP,
              allow ? std::to_string(in_flight_) + " runs in flight, the most a job may have"
-                   : "a run was in flight (concurrency_policy forbid)"};
+                   : kOverlapDetail};
       } else {
         ++in_flight_;
       }
@@ -313,7 +334,21 @@ class Decider {
       }
     }
 
+    // forbid with a run in flight: the due slots cannot fire. Record them
+    // when the run ends, as one range (a long run of an every-second job
+    // would otherwise append a record a second), or after kMaxOverlapDeferral.
+    if (Forbids() && in_flight_ > 0 && !due.empty() && !capped &&
+        now_ - due.front().at < kMaxOverlapDeferral) {
+      Wake(due.front().at + kMaxOverlapDeferral);
+      return;
+    }
+
     std::vector<SlotAction> plan = Plan(due, capped);
+    if (Forbids() && in_flight_ > 0) {
+      for (SlotAction& a : plan) {
+        if (a.fire || a.reason == v1::SKIP_REASON_MISFIRE) a = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};
+      }
+    }
     std::vector<std::string> cancel;
     ApplyConcurrency(plan, &cancel);
     for (const std::string& run_id : cancel) {

@@ -15,8 +15,12 @@
 //    fire_all fires the latest 100 and skips older ones (MISFIRE);
 //  - a DST-gap slot under the skip policy is skipped (DST_GAP);
 //  - a fire while a run is in flight follows concurrency_policy: forbid skips
-//    it (OVERLAP), allow runs it (at most kMaxRunsInFlight), replace cancels
-//    the runs in flight (RunCanceled) and fires;
+//    it (OVERLAP; slots before the end of the job's last run count as
+//    overlaps, not misfires), allow runs it (at most kMaxRunsInFlight),
+//    replace cancels the runs in flight (RunCanceled) and fires. Under forbid
+//    the slots a run overlaps are recorded when it ends, as one range, or a
+//    minute after the oldest of them (an every-second job with a long run
+//    appends a record a minute, not a second);
 //  - consecutive skips with one reason become one FireSkipped with a count.
 // Manual runs (RunRequested) are made due at once, whatever the policy.
 // Failed runs are retried with backoff (RetryScheduled, then RunDue) or give

@@ -175,23 +175,73 @@ TEST(SimulatedScheduler, FireAllIsBoundedAtOneHundred) {
   ExpectEverySlotOnce(sim, t0 + seconds(1), t0 + seconds(300), seconds(1));
 }
 
-TEST(SimulatedScheduler, ForbidSkipsSlotsWhileARunIsInFlight) {
+TEST(SimulatedScheduler, ForbidRecordsTheSlotsARunOverlapsAsOneRangeWhenItEnds) {
   TimePoint t0 = Utc("2026-06-01T00:00:00.500Z");
   SimulatedScheduler::Options o;
   o.run_duration = milliseconds(2500);
   SimulatedScheduler sim(t0, o);
   sim.Append(Submit(t0, "* * * * * *"));
   sim.AdvanceTo(t0 + seconds(10));
-  // Runs at 1, 4, 7, 10 (each takes 2.5 s); 2, 3, 5, 6, 8, 9 skipped as overlaps.
+  // Runs at 1, 4, 7, 10 (each takes 2.5 s); 2-3, 5-6, 8-9 skipped as overlaps,
+  // each pair recorded once, when the run that overlapped it ended.
   TimePoint s0 = Utc("2026-06-01T00:00:00Z");
   EXPECT_EQ(FireTimes(sim), (std::vector<TimePoint>{s0 + seconds(1), s0 + seconds(4),
                                                    s0 + seconds(7), s0 + seconds(10)}));
-  for (const auto& k : Skips(sim)) {
-    EXPECT_EQ(k.fire_skipped().reason(), v1::SKIP_REASON_OVERLAP);
-    EXPECT_EQ(k.fire_skipped().count(), 1) << "each slot is decided when it comes";
+  std::vector<Envelope> skips = Skips(sim);
+  ASSERT_EQ(skips.size(), 3u);
+  for (size_t i = 0; i < skips.size(); ++i) {
+    const v1::FireSkipped& k = skips[i].fire_skipped();
+    EXPECT_EQ(k.reason(), v1::SKIP_REASON_OVERLAP);
+    EXPECT_EQ(k.count(), 2);
+    EXPECT_EQ(FromProto(k.scheduled_for()), s0 + seconds(2 + 3 * i));
+    EXPECT_EQ(FromProto(skips[i].occurred_at()), s0 + milliseconds(3500 + 3000 * i))
+        << "recorded when the run ended";
   }
-  EXPECT_EQ(Skips(sim).size(), 6u);
   ExpectEverySlotOnce(sim, s0 + seconds(1), s0 + seconds(10), seconds(1));
+}
+
+TEST(SimulatedScheduler, ALongRunIsRecordedAsOverlapEveryMinuteAtMost) {
+  TimePoint t0 = Utc("2026-06-01T00:00:00.500Z");
+  SimulatedScheduler::Options o;
+  o.run_duration = seconds(150);
+  SimulatedScheduler sim(t0, o);
+  sim.Append(Submit(t0, "* * * * * *"));
+  sim.AdvanceTo(t0 + seconds(152));
+  // The run fired at 1 ends at 151. The oldest slot waiting for a record is
+  // recorded a minute after it came, with every slot due by then: 2-62 at 62,
+  // 63-123 at 123; 124-150 when the run ends; 151 (the run ended at that
+  // very instant) fires, and 152 waits for that run.
+  std::vector<Envelope> skips = Skips(sim);
+  ASSERT_EQ(skips.size(), 3u);
+  EXPECT_EQ(skips[0].fire_skipped().count(), 61);
+  EXPECT_EQ(skips[1].fire_skipped().count(), 61);
+  EXPECT_EQ(skips[2].fire_skipped().count(), 27);
+  EXPECT_EQ(FromProto(skips[0].occurred_at()), Utc("2026-06-01T00:01:02Z"));
+  TimePoint s0 = Utc("2026-06-01T00:00:00Z");
+  EXPECT_EQ(FireTimes(sim), (std::vector<TimePoint>{s0 + seconds(1), s0 + seconds(151)}));
+  ExpectEverySlotOnce(sim, s0 + seconds(1), s0 + seconds(151), seconds(1));
+}
+
+TEST(SimulatedScheduler, SlotsARunOverlappedAreOverlapsEvenWhenTheSchedulerWasDown) {
+  TimePoint t0 = Utc("2026-06-01T00:00:00.500Z");
+  SimulatedScheduler::Options o;
+  o.run_duration = seconds(5);
+  SimulatedScheduler sim(t0, o);
+  sim.Append(Submit(t0, "* * * * * *"));
+  sim.AdvanceTo(t0 + seconds(2));  // the run of slot 1 is in flight until 6
+  sim.Down();
+  sim.AdvanceTo(t0 + seconds(20));
+  sim.Up();
+  // 2-5 came while the run (1.0 to 6.0) was in flight: overlap. 6-19 were
+  // missed while the scheduler was down: misfire (fire_once: 20 is on time).
+  std::vector<Envelope> skips = Skips(sim);
+  ASSERT_EQ(skips.size(), 2u);
+  EXPECT_EQ(skips[0].fire_skipped().reason(), v1::SKIP_REASON_OVERLAP);
+  EXPECT_EQ(skips[0].fire_skipped().count(), 4);
+  EXPECT_EQ(skips[1].fire_skipped().reason(), v1::SKIP_REASON_MISFIRE);
+  EXPECT_EQ(skips[1].fire_skipped().count(), 14);
+  TimePoint s0 = Utc("2026-06-01T00:00:00Z");
+  EXPECT_EQ(FireTimes(sim), (std::vector<TimePoint>{s0 + seconds(1), s0 + seconds(20)}));
 }
 
 TEST(SimulatedScheduler, AllowRunsAlongsideAndReplaceCancels) {
