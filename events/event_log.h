@@ -99,6 +99,11 @@ class Consumer {
 
   virtual Result<Watermarks> QueryWatermarks(const TopicPartition& tp,
                                              std::chrono::milliseconds timeout) = 0;
+  // The watermarks of several partitions (a member that was just assigned
+  // many needs them all before it can tell it caught up). Fails if any query
+  // fails. This default asks one partition at a time.
+  virtual Result<std::map<TopicPartition, Watermarks>> QueryWatermarks(
+      const std::vector<TopicPartition>& tps, std::chrono::milliseconds timeout);
 
   virtual std::vector<TopicPartition> Assignment() = 0;
 

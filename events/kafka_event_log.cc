@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <future>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -627,6 +628,30 @@ class KafkaLogConsumer : public Consumer {
     }
     return w;
   }
+
+  // Every query is a broker round trip: run them side by side (librdkafka's
+  // query_watermark_offsets is thread-safe), a few at a time.
+  Result<std::map<TopicPartition, Watermarks>> QueryWatermarks(
+      const std::vector<TopicPartition>& tps, std::chrono::milliseconds timeout) override {
+    constexpr size_t kParallel = 16;
+    std::map<TopicPartition, Watermarks> out;
+    for (size_t begin = 0; begin < tps.size(); begin += kParallel) {
+      size_t end = std::min(tps.size(), begin + kParallel);
+      std::vector<std::future<Result<Watermarks>>> queries;
+      for (size_t i = begin; i < end; ++i) {
+        queries.push_back(std::async(std::launch::async, [this, tp = tps[i], timeout] {
+          return QueryWatermarks(tp, timeout);
+        }));
+      }
+      for (size_t i = begin; i < end; ++i) {
+        Result<Watermarks> wm = queries[i - begin].get();
+        if (!wm.ok()) return wm.status();
+        out[tps[i]] = *wm;
+      }
+    }
+    return out;
+  }
+  using Consumer::QueryWatermarks;
 
   std::vector<TopicPartition> Assignment() override { return assignment_; }
 

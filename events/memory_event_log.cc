@@ -11,11 +11,6 @@
 
 namespace jobsched::events {
 
-// Declared in event_log.h, which has no .cc of its own.
-std::string ToString(const TopicPartition& tp) {
-  return tp.topic + "[" + std::to_string(tp.partition) + "]";
-}
-
 uint32_t Murmur2(std::string_view data) {
   // Kafka's Utils.murmur2 (Java ints, >>> as unsigned shifts).
   constexpr uint32_t kSeed = 0x9747b28c;
@@ -553,6 +548,8 @@ class MemoryConsumer : public Consumer {
     if (!part.ok()) return part.status();
     return Watermarks{part.value()->low, part.value()->high()};
   }
+
+  using Consumer::QueryWatermarks;
 
   std::vector<TopicPartition> Assignment() override {
     if (closed_) return {};

@@ -85,27 +85,32 @@ void JobStateFollower::OnRevoked(const std::vector<TopicPartition>& parts) {
 }
 
 void JobStateFollower::ResolveTargets() {
-  for (auto& [id, p] : partitions_) {
-    if (p.target >= 0) continue;
-    auto wm = consumer_->QueryWatermarks({options_.topic, id}, std::chrono::seconds(5));
-    if (!wm.ok()) {
-      Log(*logger_, spdlog::level::warn, "cannot read watermarks yet; will retry",
-          {{"partition", std::to_string(id)}, {"error", wm.status().ToString()}});
-      continue;
-    }
-    p.target = wm->high;
+  std::vector<TopicPartition> unknown;
+  for (const auto& [id, p] : partitions_) {
+    if (p.target < 0) unknown.push_back({options_.topic, id});
+  }
+  if (unknown.empty()) return;
+  auto wms = consumer_->QueryWatermarks(unknown, std::chrono::seconds(5));
+  if (!wms.ok()) {
+    Log(*logger_, spdlog::level::warn, "cannot read watermarks yet; will retry",
+        {{"partitions", std::to_string(unknown.size())}, {"error", wms.status().ToString()}});
+    return;
+  }
+  for (const auto& [tp, wm] : *wms) {
+    Partition& p = partitions_.at(tp.partition);
+    p.target = wm.high;
     int64_t from = p.state.next_offset();
-    if (wm->low > from) {
+    if (wm.low > from) {
       // Retention dropped events this member never folded: jobs they
       // concerned are unknown (no snapshot) or stale (an old snapshot).
       Log(*logger_, spdlog::level::err,
           p.restored ? "events after the snapshot were dropped by retention; jobs they changed are stale"
                      : "partition starts after dropped events and has no snapshot; older jobs are lost",
-          {{"partition", std::to_string(id)},
+          {{"partition", std::to_string(tp.partition)},
            {"from_offset", std::to_string(from)},
-           {"low_watermark", std::to_string(wm->low)}});
+           {"low_watermark", std::to_string(wm.low)}});
     }
-    MaybeCaughtUp(id, p);
+    MaybeCaughtUp(tp.partition, p);
   }
 }
 

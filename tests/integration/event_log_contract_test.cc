@@ -435,6 +435,38 @@ TEST_P(EventLogContractTest, ConsumerWithoutGroupGetsEveryPartition) {
   EXPECT_EQ(consumer->Commit({{{topic, 0}, 1}}).code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_P(EventLogContractTest, ConsumerWithoutGroupCanBeGivenSomePartitionsAndTheirWatermarks) {
+  const std::string topic = UniqueTopic("some");
+  constexpr int kPartitions = 20;
+  ASSERT_NO_FATAL_FAILURE(StartLog({{topic, kPartitions}}));
+  auto producer = NewProducer();
+  std::vector<Record> records;
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    for (int i = 0; i <= p % 3; ++i) records.push_back(MakeRecord(topic, "", "x", p));
+  }
+  ASSERT_TRUE(producer->Append(records).ok());
+
+  ConsumerOptions options;
+  options.topics = {topic};
+  options.partitions = {{topic, 4}, {topic, 17}};
+  options.client_id = "contract-some";
+  auto consumer = Must(log().NewConsumer(options));
+  std::vector<Record> got = PollUntil(*consumer, 4, kRecordsTimeout);  // 2 + 3 records
+  std::set<int32_t> partitions;
+  for (const Record& r : got) partitions.insert(r.partition);
+  EXPECT_EQ(got.size(), 4u);
+  EXPECT_EQ(partitions, (std::set<int32_t>{4, 17}));
+
+  // Every partition's watermarks in one call, which may query them side by side.
+  auto wms = Must(consumer->QueryWatermarks(AllPartitions(topic, kPartitions), 5s));
+  ASSERT_EQ(wms.size(), static_cast<size_t>(kPartitions));
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    const Watermarks& w = wms[TopicPartition{topic, p}];
+    EXPECT_EQ(w.low, 0);
+    EXPECT_EQ(w.high, p % 3 + 1) << p;
+  }
+}
+
 TEST_P(EventLogContractTest, UnknownTopicIsCreatedWithFourPartitions) {
   // True of MemoryEventLog and of the dev broker (not of every real cluster).
   ASSERT_NO_FATAL_FAILURE(StartLog({}));
