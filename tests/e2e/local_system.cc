@@ -1,5 +1,6 @@
 #include "tests/e2e/local_system.h"
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include "events/topics.h"
@@ -52,6 +53,17 @@ void LocalSystem::Start(const std::string& service) {
 void LocalSystem::Kill(const std::string& service) { services_.at(service)->Kill(); }
 void LocalSystem::Stop(const std::string& service) { services_.at(service)->Stop(); }
 bool LocalSystem::Running(const std::string& service) { return services_.at(service)->Running(); }
+
+pid_t LocalSystem::Pid(const std::string& name) const {
+  if (name == "devbroker") return broker_->process().Running() ? broker_->process().pid() : 0;
+  if (name == "postgres") {
+    // postmaster.pid holds the postmaster's pid on its first line.
+    std::string pid_file = ReadFile(postgres_->data_dir() + "/postmaster.pid");
+    return static_cast<pid_t>(std::atol(pid_file.c_str()));
+  }
+  auto s = services_.find(name);
+  return s != services_.end() && s->second && s->second->Running() ? s->second->pid() : 0;
+}
 
 std::string LocalSystem::ApiUrl(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(api_port_) + path;

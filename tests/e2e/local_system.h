@@ -53,6 +53,15 @@ class LocalSystem {
   // The tails of every service's log, for failure messages.
   std::string LogTails() const;
 
+  // For benchmarks that watch the processes. The pid of a running service,
+  // of the dev broker ("devbroker") or of PostgreSQL's postmaster
+  // ("postgres"); 0 when it is not running or unknown.
+  pid_t Pid(const std::string& name) const;
+  // The folder holding every service's log (<service>.log); kept after exit.
+  const std::string& log_dir() const { return dir_; }
+  // The dev broker's log so far (it warns when it drops old events).
+  std::string BrokerLog() const { return broker_->Log(); }
+
  private:
   LocalSystemOptions options_;
   std::string dir_;
