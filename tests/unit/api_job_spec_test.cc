@@ -13,6 +13,7 @@
 #include "services/api/api_error.h"
 #include "services/api/cursor.h"
 #include "services/api/job_spec.h"
+#include "tests/unit/api_spec_test_util.h"
 #include "services/api/job_view.h"
 
 namespace jobsched::api {
@@ -20,28 +21,15 @@ namespace {
 
 using nlohmann::json;
 
-const TimePoint kNow = *ParseRfc3339("2026-03-01T12:00:00Z");
+using testing::kNow;
+using testing::MustFail;
+using testing::MustParse;
 
 json Echo() { return {{"name", "n"}, {"type", "echo"}}; }
 json Http() {
   return {{"name", "n"}, {"type", "http"}, {"http", {{"url", "https://example.com/hook"}}}};
 }
 
-v1::JobSpec MustParse(const json& body) {
-  auto r = ParseJobSpec(body, kNow);
-  if (auto* e = std::get_if<FieldError>(&r)) {
-    ADD_FAILURE() << "unexpected error " << e->code << " " << e->field << ": " << e->message;
-    return {};
-  }
-  return std::get<v1::JobSpec>(r);
-}
-
-FieldError MustFail(const json& body) {
-  auto r = ParseJobSpec(body, kNow);
-  if (auto* e = std::get_if<FieldError>(&r)) return *e;
-  ADD_FAILURE() << "accepted: " << body.dump();
-  return {};
-}
 
 TEST(ParseJobSpec, AppliesDefaults) {
   v1::JobSpec s = MustParse(Echo());

@@ -11,6 +11,7 @@
 #include "events/fold.h"
 #include "events/ids.h"
 #include "services/api/job_spec.h"
+#include "tests/unit/api_spec_test_util.h"
 #include "services/api/job_view.h"
 #include "services/api/schedule_spec.h"
 
@@ -19,23 +20,10 @@ namespace {
 
 using nlohmann::json;
 
-const TimePoint kNow = *ParseRfc3339("2026-03-01T12:00:00Z");
+using testing::kNow;
+using testing::MustFail;
+using testing::MustParse;
 
-v1::JobSpec MustParse(const json& body) {
-  auto r = ParseJobSpec(body, kNow);
-  if (auto* e = std::get_if<FieldError>(&r)) {
-    ADD_FAILURE() << "unexpected error " << e->code << " " << e->field << ": " << e->message;
-    return {};
-  }
-  return std::get<v1::JobSpec>(r);
-}
-
-FieldError MustFail(const json& body) {
-  auto r = ParseJobSpec(body, kNow);
-  if (auto* e = std::get_if<FieldError>(&r)) return *e;
-  ADD_FAILURE() << "accepted: " << body.dump();
-  return {};
-}
 
 json Recurring() { return {{"type", "echo"}, {"schedule", "0 */5 * * * *"}}; }
 
