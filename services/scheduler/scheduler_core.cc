@@ -74,7 +74,6 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
   }
   dirty_.clear();
   dirty_set_.clear();
-  decisions_ += batch.jobs.size();
   return batch;
 }
 
@@ -83,7 +82,6 @@ void SchedulerCore::OnAppendFailed(const Batch& batch, TimePoint now, Millis ret
     inflight_.erase(key);
     timers_.Schedule(key, now + retry_after);
   }
-  decisions_ -= batch.jobs.size();
 }
 
 std::optional<TimePoint> SchedulerCore::NextDeadline(TimePoint now) const {

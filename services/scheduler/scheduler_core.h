@@ -82,7 +82,6 @@ class SchedulerCore {
 
   size_t timers() const { return timers_.size(); }
   size_t in_flight() const { return inflight_.size(); }
-  uint64_t decisions() const { return decisions_; }
 
  private:
   struct InFlight {
@@ -100,7 +99,6 @@ class SchedulerCore {
   std::vector<JobKey> dirty_;
   std::unordered_set<JobKey, JobKeyHash> dirty_set_;
   std::unordered_map<JobKey, InFlight, JobKeyHash> inflight_;
-  uint64_t decisions_ = 0;
 };
 
 }  // namespace jobsched::scheduler

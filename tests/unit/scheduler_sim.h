@@ -89,6 +89,7 @@ class SimulatedScheduler {
   }
   // The fold outcome of every record, in log order.
   const std::vector<events::Outcome>& outcomes() const { return outcomes_; }
+  const scheduler::SchedulerCore& core() const { return *core_; }
 
  private:
   void NewCore() {

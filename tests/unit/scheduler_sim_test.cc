@@ -99,6 +99,9 @@ TEST(SimulatedScheduler, EverySecondJobFiresOncePerSlotForAnHour) {
   EXPECT_EQ(s->summary().succeeded(), 3600);
   EXPECT_EQ(s->runs_size(), 0);
   EXPECT_EQ(FromProto(s->next_fire_at()), Utc("2026-06-01T01:00:01Z"));
+  // Keyed timers: one per job, however often it was rescheduled.
+  EXPECT_EQ(sim.core().timers(), 1u);
+  EXPECT_EQ(sim.core().in_flight(), 0u);
 }
 
 TEST(SimulatedScheduler, DowntimeFiresTheLatestMissedSlotOnceByDefault) {
