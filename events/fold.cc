@@ -175,8 +175,9 @@ RunRecord NewRun(const Envelope& e) {
 // The job may start a new fire's run.
 FoldResult CheckCanFire(const JobState& s, bool manual) {
   JobStatus st = s.status();
-  bool ok = OneOff(s) ? (!manual && (st == v1::JOB_STATUS_PENDING || st == v1::JOB_STATUS_SCHEDULED))
-                      : (st == v1::JOB_STATUS_ACTIVE || (manual && st == v1::JOB_STATUS_PAUSED));
+  bool ok = OneOff(s)
+                ? (!manual && (st == v1::JOB_STATUS_PENDING || st == v1::JOB_STATUS_SCHEDULED))
+                : (st == v1::JOB_STATUS_ACTIVE || (manual && st == v1::JOB_STATUS_PAUSED));
   if (!ok) return Reject("a run cannot become due while the job is " + StatusText(s));
   if (s.cancel_requested()) return Reject("cancel requested");
   if (s.runs_size() >= kMaxRunsInFlight && !OneOff(s)) {
@@ -240,7 +241,8 @@ FoldResult ApplyRetryAttempt(JobState& s, const Envelope& e, FoldEffects* fx) {
   const v1::RunDue& due = e.run_due();
   int i = FireIndex(s, due.fire_id());
   if (i < 0) {
-    if (RecentFire(s, due.fire_id())) return Duplicate("the run of fire " + due.fire_id() + " ended");
+    if (RecentFire(s, due.fire_id()))
+      return Duplicate("the run of fire " + due.fire_id() + " ended");
     return Reject("no run of fire " + due.fire_id() + " is in flight");
   }
   const RunRecord& run = s.runs(i);
@@ -413,10 +415,11 @@ FoldResult ApplyRetryScheduled(JobState& s, const Envelope& e) {
   if (IsSet(run.retry_at())) return Duplicate("retry already scheduled");
   if (IsTerminal(s.status())) return Reject("cannot retry while the job is " + StatusText(s));
   if (s.cancel_requested()) return Reject("cancel requested");
-  if (r.next_attempt() != run.attempt() + 1) return Reject("retry does not follow the current attempt");
+  if (r.next_attempt() != run.attempt() + 1)
+    return Reject("retry does not follow the current attempt");
   if (run.attempt() > s.spec().max_retries()) {
-    return Reject("retries exhausted: " + std::to_string(run.attempt()) + " attempts, max_retries " +
-                  std::to_string(s.spec().max_retries()));
+    return Reject("retries exhausted: " + std::to_string(run.attempt()) +
+                  " attempts, max_retries " + std::to_string(s.spec().max_retries()));
   }
   *s.mutable_runs(i)->mutable_retry_at() = r.retry_at();
   if (OneOff(s)) {
@@ -468,7 +471,8 @@ FoldResult ApplyRunCanceled(JobState& s, const Envelope& e, FoldEffects* fx) {
   if (OneOff(s)) return Reject("a one-off job's run ends with the job (JobCanceled)");
   int i;
   if (auto c = LocateRun(s, r.run_id(), &i); !c.applied()) return c;
-  if (IsTerminal(s.status())) return Reject("cannot cancel a run while the job is " + StatusText(s));
+  if (IsTerminal(s.status()))
+    return Reject("cannot cancel a run while the job is " + StatusText(s));
   RunRecord* run = s.mutable_runs(i);
   if (!IsSet(run->finished_at())) *run->mutable_finished_at() = e.occurred_at();
   run->set_error(r.reason());
@@ -536,7 +540,8 @@ FoldResult ApplyJobCanceled(JobState& s, const Envelope& e) {
 FoldResult ApplyPause(JobState& s, const Envelope& e) {
   if (OneOff(s)) return Reject("only recurring jobs can be paused");
   if (s.status() == v1::JOB_STATUS_PAUSED) return Duplicate("job already paused");
-  if (s.status() != v1::JOB_STATUS_ACTIVE) return Reject("cannot pause a " + StatusText(s) + " job");
+  if (s.status() != v1::JOB_STATUS_ACTIVE)
+    return Reject("cannot pause a " + StatusText(s) + " job");
   s.set_status(v1::JOB_STATUS_PAUSED);
   *s.mutable_paused_at() = e.occurred_at();
   s.clear_next_fire_at();
@@ -546,7 +551,8 @@ FoldResult ApplyPause(JobState& s, const Envelope& e) {
 FoldResult ApplyResume(JobState& s) {
   if (OneOff(s)) return Reject("only recurring jobs can be resumed");
   if (s.status() == v1::JOB_STATUS_ACTIVE) return Duplicate("job already active");
-  if (s.status() != v1::JOB_STATUS_PAUSED) return Reject("cannot resume a " + StatusText(s) + " job");
+  if (s.status() != v1::JOB_STATUS_PAUSED)
+    return Reject("cannot resume a " + StatusText(s) + " job");
   s.set_status(v1::JOB_STATUS_ACTIVE);
   s.clear_paused_at();
   UpdateNextFire(s);
@@ -586,8 +592,9 @@ FoldResult ApplyDelete(JobState& s) {
 
 // Copies the fields `changed` names (API field names) from `from` to `to`.
 // Returns false, saying why in `unknown`, for a name it cannot apply.
-bool MergeSpec(const v1::JobSpec& from, const google::protobuf::RepeatedPtrField<std::string>& changed,
-               v1::JobSpec& to, std::string* unknown) {
+bool MergeSpec(const v1::JobSpec& from,
+               const google::protobuf::RepeatedPtrField<std::string>& changed, v1::JobSpec& to,
+               std::string* unknown) {
   const v1::ScheduleSpec& src = from.schedule();
   for (const std::string& f : changed) {
     bool schedule_field = f == "schedule" || f == "timezone" || f == "dst_gap" ||

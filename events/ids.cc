@@ -56,7 +56,9 @@ std::string FireId(std::string_view job_id, std::string_view nominal_time, int o
   return DeterministicId({"fire", job_id, nominal_time, std::to_string(occurrence)});
 }
 
-std::string OnceFireId(std::string_view job_id) { return DeterministicId({"fire", job_id, "once"}); }
+std::string OnceFireId(std::string_view job_id) {
+  return DeterministicId({"fire", job_id, "once"});
+}
 
 std::string ManualFireId(std::string_view job_id, std::string_view request_event_id) {
   return DeterministicId({"fire", job_id, "manual", request_event_id});

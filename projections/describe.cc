@@ -137,7 +137,8 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
     }
     case Envelope::kFireSkipped: {
       const v1::FireSkipped& k = e.fire_skipped();
-      std::string m = "skipped " + std::to_string(k.count()) + (k.count() == 1 ? " fire" : " fires");
+      std::string m =
+          "skipped " + std::to_string(k.count()) + (k.count() == 1 ? " fire" : " fires");
       m += k.count() == 1 ? " at " + k.nominal_time()
                           : " from " + k.nominal_time() + " to " + k.last_nominal_time();
       m += ": " + SkipReasonName(k.reason());

@@ -77,7 +77,8 @@ Result<StateSettings> StateSettings::FromEnv() {
     return Status::Invalid("JOBSCHED_SNAPSHOTS must be on or off, not " + snapshots);
   }
   s.snapshots = snapshots == "on";
-  auto interval = EnvInt("JOBSCHED_SNAPSHOT_INTERVAL_MS", s.snapshot_interval.count(), 0, 86'400'000);
+  auto interval =
+      EnvInt("JOBSCHED_SNAPSHOT_INTERVAL_MS", s.snapshot_interval.count(), 0, 86'400'000);
   if (!interval.ok()) return interval.status();
   s.snapshot_interval = Millis(*interval);
   auto every = EnvInt("JOBSCHED_SNAPSHOT_EVERY_BYTES", static_cast<int64_t>(s.snapshot_every_bytes),

@@ -81,7 +81,8 @@ void JobStateFollower::OnRevoked(const std::vector<TopicPartition>& parts) {
     partitions_.erase(tp.partition);
     if (hooks_.on_revoked) hooks_.on_revoked(tp.partition);
   }
-  Log(*logger_, spdlog::level::info, "partitions revoked", {{"count", std::to_string(parts.size())}});
+  Log(*logger_, spdlog::level::info, "partitions revoked",
+      {{"count", std::to_string(parts.size())}});
 }
 
 void JobStateFollower::ResolveTargets() {
@@ -104,8 +105,9 @@ void JobStateFollower::ResolveTargets() {
       // Retention dropped events this member never folded: jobs they
       // concerned are unknown (no snapshot) or stale (an old snapshot).
       Log(*logger_, spdlog::level::err,
-          p.restored ? "events after the snapshot were dropped by retention; jobs they changed are stale"
-                     : "partition starts after dropped events and has no snapshot; older jobs are lost",
+          p.restored
+              ? "events after the snapshot were dropped by retention; jobs they changed are stale"
+              : "partition starts after dropped events and has no snapshot; older jobs are lost",
           {{"partition", std::to_string(tp.partition)},
            {"from_offset", std::to_string(from)},
            {"low_watermark", std::to_string(wm.low)}});

@@ -54,7 +54,8 @@ class SnapshotStore {
   // The same for several partitions at once (one reader for all: a member
   // assigned many partitions restores them in a few round trips); partitions
   // without a snapshot are left out.
-  Result<std::map<int32_t, v1::PartitionSnapshot>> ReadLatest(const std::vector<int32_t>& partitions);
+  Result<std::map<int32_t, v1::PartitionSnapshot>> ReadLatest(
+      const std::vector<int32_t>& partitions);
 
   const std::string& topic() const { return topic_; }
 

@@ -13,9 +13,10 @@ using events::JobState;
 using services::Log;
 
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
-    : PartitionWorker({"dispatcher", options.instance_id, options.group_id, options.topics.job_events,
-                       options.topics.dispatcher_snapshots, options.state},
-                      log, clock),
+    : PartitionWorker(
+          {"dispatcher", options.instance_id, options.group_id, options.topics.job_events,
+           options.topics.dispatcher_snapshots, options.state},
+          log, clock),
       options_(std::move(options)),
       clock_(clock),
       capacity_(options_.heartbeat_expiry) {}
@@ -125,7 +126,8 @@ void Dispatcher::OnRestored(int32_t partition, const std::string& bytes) {
         {{"partition", std::to_string(partition)}});
     return;
   }
-  for (const auto& [run_id, offset] : extra.due_offsets()) due_offsets_[run_id] = {offset, partition};
+  for (const auto& [run_id, offset] : extra.due_offsets())
+    due_offsets_[run_id] = {offset, partition};
 }
 
 v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, TimePoint now) const {
@@ -137,8 +139,8 @@ v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, Ti
   *task.mutable_spec() = s.spec();
   *task.mutable_scheduled_for() = run.scheduled_for();
   *task.mutable_dispatched_at() = ToProto(now);
-  task.set_dispatch_event_id(
-      ids::EventId("RunDispatched", s.job_id(), run.run_id() + "/" + std::to_string(run.lease_epoch())));
+  task.set_dispatch_event_id(ids::EventId("RunDispatched", s.job_id(),
+                                          run.run_id() + "/" + std::to_string(run.lease_epoch())));
   task.set_correlation_id(s.correlation_id());
   return task;
 }
@@ -205,7 +207,8 @@ void Dispatcher::DispatchReady(TimePoint now) {
     std::string cause = run->run_id() + "/" + std::to_string(epoch);
     events::Origin origin{producer_name(), now, s->correlation_id(),
                           events::LastAppliedEventId(*s)};
-    Envelope e = events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
+    Envelope e =
+        events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
     auto* d = e.mutable_run_dispatched();
     d->set_run_id(run->run_id());
     d->set_lease_epoch(epoch);

@@ -86,8 +86,10 @@ class Dispatcher final : public services::PartitionWorker {
   // Loop-thread state.
   RunQueue queue_;
   Capacity capacity_;
-  std::unordered_map<std::string, int32_t> running_;  // run_id -> partition: dispatched, not finished
-  std::unordered_map<std::string, Pending> pending_;  // run_id -> RunDispatched appended, not yet seen
+  std::unordered_map<std::string, int32_t>
+      running_;  // run_id -> partition: dispatched, not finished
+  std::unordered_map<std::string, Pending>
+      pending_;  // run_id -> RunDispatched appended, not yet seen
   struct Due {
     int64_t offset;  // of its RunDue (FIFO order)
     int32_t partition;
@@ -99,7 +101,7 @@ class Dispatcher final : public services::PartitionWorker {
     std::vector<std::string> runs;
   };
   std::unordered_map<std::string, JobRuns> job_runs_;
-  std::vector<events::Record> unsent_tasks_;          // dispatched runs whose task is still to append
+  std::vector<events::Record> unsent_tasks_;  // dispatched runs whose task is still to append
 
   std::atomic<uint64_t> dispatched_{0};
 };

@@ -215,8 +215,8 @@ class Decider {
     for (size_t i = 0; i < due.size(); ++i) {
       if (!due[i].fires()) {
         plan[i] = {false, v1::SKIP_REASON_DST_GAP, "the local time does not exist (DST gap)"};
-      } else if (overlap_until && due[i].at < *overlap_until) {
-        plan[i] = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};  // came while the run was in flight
+      } else if (overlap_until && due[i].at < *overlap_until) {  // came while it ran
+        plan[i] = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};
       } else if (i >= missed) {
         plan[i].fire = true;
         fire_on_time = true;
@@ -346,7 +346,8 @@ class Decider {
     std::vector<SlotAction> plan = Plan(due, capped);
     if (Forbids() && in_flight_ > 0) {
       for (SlotAction& a : plan) {
-        if (a.fire || a.reason == v1::SKIP_REASON_MISFIRE) a = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};
+        if (!a.fire && a.reason != v1::SKIP_REASON_MISFIRE) continue;
+        a = {false, v1::SKIP_REASON_OVERLAP, kOverlapDetail};
       }
     }
     std::vector<std::string> cancel;

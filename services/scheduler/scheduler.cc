@@ -11,9 +11,10 @@ using events::JobState;
 using services::Log;
 
 Scheduler::Scheduler(SchedulerOptions options, events::EventLog& log, const Clock& clock)
-    : PartitionWorker({"scheduler", options.instance_id, options.group_id, options.topics.job_events,
-                       options.topics.scheduler_snapshots, options.state},
-                      log, clock),
+    : PartitionWorker(
+          {"scheduler", options.instance_id, options.group_id, options.topics.job_events,
+           options.topics.scheduler_snapshots, options.state},
+          log, clock),
       options_(std::move(options)),
       core_(
           [&] {

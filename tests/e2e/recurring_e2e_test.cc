@@ -45,7 +45,7 @@ int64_t QueryInt(const std::string& url, const std::string& sql) {
 
 // What happened to a job's slots, from the projections.
 struct Slots {
-  std::map<int64_t, int> fired;                 // scheduled_for (unix s) -> RunDue attempt 1 applied
+  std::map<int64_t, int> fired;  // scheduled_for (unix s) -> RunDue attempt 1 applied
   std::map<int64_t, int> started;               // scheduled_for -> executions that started
   std::vector<std::pair<int64_t, int64_t>> skipped;  // FireSkipped ranges (unix s)
   std::vector<int64_t> skip_counts;
@@ -62,12 +62,13 @@ Slots SlotsOf(const std::string& url, const std::string& job_id) {
     ++s.fired[row[0].as<int64_t>()];
     if (row[1].as<bool>()) ++s.started[row[0].as<int64_t>()];
   }
-  for (const auto& row : tx.exec_params(
-           "SELECT extract(epoch FROM scheduled_for)::bigint, "
-           "extract(epoch FROM scheduled_until)::bigint, (fields->'fire_skipped'->>'count')::bigint "
-           "FROM job_logs WHERE job_id = $1::uuid AND event_type = 'FireSkipped' "
-           "AND outcome = 'applied' ORDER BY kafka_offset",
-           job_id)) {
+  for (const auto& row :
+       tx.exec_params("SELECT extract(epoch FROM scheduled_for)::bigint, "
+                      "extract(epoch FROM scheduled_until)::bigint, "
+                      "(fields->'fire_skipped'->>'count')::bigint "
+                      "FROM job_logs WHERE job_id = $1::uuid AND event_type = 'FireSkipped' "
+                      "AND outcome = 'applied' ORDER BY kafka_offset",
+                      job_id)) {
     s.skipped.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
     s.skip_counts.push_back(row[2].as<int64_t>());
   }
@@ -193,8 +194,9 @@ TEST_F(RecurringEndToEndTest, HundredEverySecondJobsLoseNoSlotAndRunNoneTwiceAcr
   TestHttpServer target;
   std::vector<std::string> jobs;
   for (int i = 0; i < 100; ++i) {
-    jobs.push_back(Submit(*system_, {{"schedule", "* * * * * *"},
-                                     {"http", {{"url", target.url("/tick/" + std::to_string(i))}}}}));
+    jobs.push_back(
+        Submit(*system_, {{"schedule", "* * * * * *"},
+                          {"http", {{"url", target.url("/tick/" + std::to_string(i))}}}}));
     ASSERT_FALSE(jobs.back().empty());
   }
   const std::string& url = system_->database_url();

@@ -532,11 +532,11 @@ TEST_F(ProjectorPgTest, Throughput) {
   const double server_cpu = BackendCpuSeconds(url, "jobsched-projector");
   projector.Stop();
   double rate = events.size() / secs;
-  std::printf("[ projector ] %zu events in %.2f s = %.0f events/s wall (%llu batches, last %lld ms);"
-              " CPU: projector %.2f s, PostgreSQL backends %.2f s\n",
-              events.size(), secs, rate,
-              static_cast<unsigned long long>(projector.stats().batches),
-              static_cast<long long>(projector.stats().last_batch_ms), client_cpu, server_cpu);
+  std::printf(
+      "[ projector ] %zu events in %.2f s = %.0f events/s wall (%llu batches, last %lld ms);"
+      " CPU: projector %.2f s, PostgreSQL backends %.2f s\n",
+      events.size(), secs, rate, static_cast<unsigned long long>(projector.stats().batches),
+      static_cast<long long>(projector.stats().last_batch_ms), client_cpu, server_cpu);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs"), static_cast<int64_t>(events.size()));
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'"), kJobs);
   EXPECT_GT(rate, 2000);  // loose for busy machines; the printed rate is the measurement

@@ -37,7 +37,8 @@ v1::PartitionSnapshot Snapshot(int32_t partition, int64_t next_offset, int jobs,
     v1::JobState* j = s.add_jobs();
     j->set_job_id("job-" + std::to_string(partition) + "-" + std::to_string(i));
     j->set_status(v1::JOB_STATUS_ACTIVE);
-    j->mutable_spec()->set_payload_json(std::string(payload_bytes, static_cast<char>('a' + i % 26)));
+    j->mutable_spec()->set_payload_json(
+        std::string(payload_bytes, static_cast<char>('a' + i % 26)));
   }
   return s;
 }
@@ -51,7 +52,8 @@ class SnapshotStoreTest : public ::testing::TestWithParam<Backend> {
       memory_ = memory.get();
       log_ = std::move(memory);
     } else {
-      broker_ = std::make_unique<testing::ScopedDevBroker>(testing::TopicList{{kTopic, kPartitions}});
+      broker_ =
+          std::make_unique<testing::ScopedDevBroker>(testing::TopicList{{kTopic, kPartitions}});
       auto kafka = events::KafkaEventLog::Make({broker_->bootstrap(), {}});
       ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();
       log_ = std::move(kafka).value();

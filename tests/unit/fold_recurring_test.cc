@@ -51,7 +51,9 @@ class Recurring {
     return s;
   }
 
-  static std::string Run(int k, int attempt = 1) { return ids::RunId(kJob, Slot(k).fire_id, attempt); }
+  static std::string Run(int k, int attempt = 1) {
+    return ids::RunId(kJob, Slot(k).fire_id, attempt);
+  }
 
   // Fire of slot k, decided after slot `after` (0: the first).
   Envelope Due(int k, int after) const {

@@ -25,7 +25,8 @@ class FoldTest : public ::testing::Test {
   void Rejected(const Envelope& e) {
     JobState before = s_;
     Expect(e, Outcome::kRejected);
-    EXPECT_EQ(before.SerializeAsString(), s_.SerializeAsString()) << "a rejection changed the state";
+    EXPECT_EQ(before.SerializeAsString(), s_.SerializeAsString())
+        << "a rejection changed the state";
   }
 
   // Brings the job to RUNNING with attempt 1 started.

@@ -14,7 +14,8 @@ TEST(Ids, DeterministicAndDistinct) {
   EXPECT_TRUE(LooksLikeUuid(DeterministicId({"x"})));
   EXPECT_EQ(DeterministicId({"x"})[14], '8') << "version 8";
   EXPECT_NE(ids::RunId("job", "fire", 1), ids::RunId("job", "fire", 2));
-  EXPECT_NE(ids::FireId("job", "2026-11-01T01:30:00", 1), ids::FireId("job", "2026-11-01T01:30:00", 2));
+  EXPECT_NE(ids::FireId("job", "2026-11-01T01:30:00", 1),
+            ids::FireId("job", "2026-11-01T01:30:00", 2));
   EXPECT_NE(ids::OnceFireId("job"), ids::ManualFireId("job", "once"));
 }
 

@@ -101,7 +101,8 @@ TEST(DescribeTest, RejectedIsWarnWithTheFoldsReason) {
   EventDescription d = Describe(started, r, &state);
   EXPECT_EQ(d.level, "warn");
   EXPECT_EQ(d.message, "rejected: " + r.reason);
-  EventDescription dup = Describe(started, FoldResult{Outcome::kDuplicate, "event already applied"});
+  EventDescription dup =
+      Describe(started, FoldResult{Outcome::kDuplicate, "event already applied"});
   EXPECT_EQ(dup.level, "info");
   EXPECT_EQ(dup.message, "duplicate: event already applied");
 }

@@ -152,7 +152,8 @@ v1::RetryPolicy Policy(v1::RetryStrategy strategy, int64_t base, int64_t max) {
 
 TEST(RetryDelay, Fixed) {
   auto p = Policy(v1::RETRY_STRATEGY_FIXED, 500, 10000);
-  for (int attempt = 1; attempt < 10; ++attempt) EXPECT_EQ(RetryDelay(p, attempt, "r").count(), 500);
+  for (int attempt = 1; attempt < 10; ++attempt)
+    EXPECT_EQ(RetryDelay(p, attempt, "r").count(), 500);
 }
 
 TEST(RetryDelay, ExponentialDoublesUpToMax) {

@@ -113,7 +113,8 @@ class SchedulerLoopTest : public ::testing::Test {
 
   Status Append(const std::vector<Envelope>& envs) {
     std::vector<events::Record> records;
-    for (const auto& e : envs) records.push_back({topics_.job_events, e.job_id(), events::Encode(e)});
+    for (const auto& e : envs)
+      records.push_back({topics_.job_events, e.job_id(), events::Encode(e)});
     return producer_->Append(std::move(records));
   }
 

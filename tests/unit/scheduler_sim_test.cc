@@ -52,7 +52,9 @@ std::vector<TimePoint> FireTimes(const SimulatedScheduler& sim) {
   return out;
 }
 
-std::vector<Envelope> Skips(const SimulatedScheduler& sim) { return sim.EventsOf(kJob, "FireSkipped"); }
+std::vector<Envelope> Skips(const SimulatedScheduler& sim) {
+  return sim.EventsOf(kJob, "FireSkipped");
+}
 
 int Rejections(const SimulatedScheduler& sim) {
   int n = 0;
@@ -584,7 +586,8 @@ TEST(SimulatedScheduler, FailedOneOffRunIsRetriedAfterItsBackoffThenDead) {
   sim.AdvanceTo(t0);
   auto retry = sim.EventsOf(kJob, "RetryScheduled");
   ASSERT_EQ(retry.size(), 1u);
-  EXPECT_EQ(FromProto(retry[0].retry_scheduled().retry_at()), t0 + seconds(5)) << "from the run's end";
+  EXPECT_EQ(FromProto(retry[0].retry_scheduled().retry_at()), t0 + seconds(5))
+      << "from the run's end";
   EXPECT_EQ(sim.Find(kJob)->status(), v1::JOB_STATUS_RETRYING);
   sim.AdvanceTo(t0 + seconds(5) - milliseconds(1));
   EXPECT_EQ(sim.EventsOf(kJob, "RunDue").size(), 1u) << "not before its time";
