@@ -590,45 +590,6 @@ FoldResult ApplyDelete(JobState& s) {
   return {};
 }
 
-// Copies the fields `changed` names (API field names) from `from` to `to`.
-// Returns false, saying why in `unknown`, for a name it cannot apply.
-bool MergeSpec(const v1::JobSpec& from,
-               const google::protobuf::RepeatedPtrField<std::string>& changed, v1::JobSpec& to,
-               std::string* unknown) {
-  const v1::ScheduleSpec& src = from.schedule();
-  for (const std::string& f : changed) {
-    bool schedule_field = f == "schedule" || f == "timezone" || f == "dst_gap" ||
-                          f == "dst_overlap" || f == "end_at" || f == "max_runs" ||
-                          f == "concurrency_policy" || f == "misfire_policy";
-    if (schedule_field && !to.has_schedule()) {
-      *unknown = "cannot update \"" + f + "\" of a one-off job: it has no schedule";
-      return false;
-    }
-    v1::ScheduleSpec* sched = schedule_field ? to.mutable_schedule() : nullptr;
-    if (f == "name") to.set_name(from.name());
-    else if (f == "type") to.set_type(from.type());
-    else if (f == "http") *to.mutable_http() = from.http();
-    else if (f == "payload") to.set_payload_json(from.payload_json());
-    else if (f == "priority") to.set_priority(from.priority());
-    else if (f == "max_retries") to.set_max_retries(from.max_retries());
-    else if (f == "retry_policy") *to.mutable_retry_policy() = from.retry_policy();
-    else if (f == "timeout_seconds") to.set_timeout_seconds(from.timeout_seconds());
-    else if (f == "schedule") sched->set_cron(src.cron());
-    else if (f == "timezone") sched->set_timezone(src.timezone());
-    else if (f == "dst_gap") sched->set_dst_gap(src.dst_gap());
-    else if (f == "dst_overlap") sched->set_dst_overlap(src.dst_overlap());
-    else if (f == "end_at") *sched->mutable_end_at() = src.end_at();
-    else if (f == "max_runs") sched->set_max_runs(src.max_runs());
-    else if (f == "concurrency_policy") sched->set_concurrency_policy(src.concurrency_policy());
-    else if (f == "misfire_policy") sched->set_misfire_policy(src.misfire_policy());
-    else {
-      *unknown = "cannot update field \"" + f + "\"";
-      return false;
-    }
-  }
-  return true;
-}
-
 FoldResult ApplyJobUpdated(JobState& s, const Envelope& e) {
   const v1::JobUpdated& u = e.job_updated();
   if (IsTerminal(s.status())) return Reject("cannot update a " + StatusText(s) + " job");
@@ -636,9 +597,9 @@ FoldResult ApplyJobUpdated(JobState& s, const Envelope& e) {
     return Reject("an update cannot turn a one-off job into a recurring one or back");
   }
   v1::JobSpec merged = s.spec();
-  std::string unknown;
-  if (!MergeSpec(u.spec(), u.changed(), merged, &unknown)) {
-    return Reject(unknown);
+  for (const std::string& field : u.changed()) {
+    std::string why;
+    if (!ApplySpecChange(field, u.spec(), merged, &why)) return Reject(why);
   }
   if (google::protobuf::util::MessageDifferencer::Equals(merged, s.spec())) {
     return Duplicate("the update changes nothing");
@@ -766,6 +727,43 @@ std::string_view OutcomeName(Outcome o) {
     case Outcome::kRejected: return "rejected";
   }
   return "unknown";
+}
+
+bool IsScheduleField(std::string_view f) {
+  return f == "schedule" || f == "timezone" || f == "dst_gap" || f == "dst_overlap" ||
+         f == "end_at" || f == "max_runs" || f == "concurrency_policy" || f == "misfire_policy";
+}
+
+bool ApplySpecChange(std::string_view f, const v1::JobSpec& from, v1::JobSpec& to,
+                     std::string* why) {
+  const bool schedule_field = IsScheduleField(f);
+  if (schedule_field && !to.has_schedule()) {
+    *why = "cannot update \"" + std::string(f) + "\" of a one-off job: it has no schedule";
+    return false;
+  }
+  const v1::ScheduleSpec& src = from.schedule();
+  v1::ScheduleSpec* sched = schedule_field ? to.mutable_schedule() : nullptr;
+  if (f == "name") to.set_name(from.name());
+  else if (f == "type") to.set_type(from.type());
+  else if (f == "http") *to.mutable_http() = from.http();
+  else if (f == "payload") to.set_payload_json(from.payload_json());
+  else if (f == "priority") to.set_priority(from.priority());
+  else if (f == "max_retries") to.set_max_retries(from.max_retries());
+  else if (f == "retry_policy") *to.mutable_retry_policy() = from.retry_policy();
+  else if (f == "timeout_seconds") to.set_timeout_seconds(from.timeout_seconds());
+  else if (f == "schedule") sched->set_cron(src.cron());
+  else if (f == "timezone") sched->set_timezone(src.timezone());
+  else if (f == "dst_gap") sched->set_dst_gap(src.dst_gap());
+  else if (f == "dst_overlap") sched->set_dst_overlap(src.dst_overlap());
+  else if (f == "end_at") *sched->mutable_end_at() = src.end_at();
+  else if (f == "max_runs") sched->set_max_runs(src.max_runs());
+  else if (f == "concurrency_policy") sched->set_concurrency_policy(src.concurrency_policy());
+  else if (f == "misfire_policy") sched->set_misfire_policy(src.misfire_policy());
+  else {
+    *why = "cannot update field \"" + std::string(f) + "\"";
+    return false;
+  }
+  return true;
 }
 
 std::string LastAppliedEventId(const JobState& s) { return s.last_event_id(); }

@@ -110,6 +110,15 @@ bool IsRunFinished(v1::RunStatus status);
 bool IsRunFailed(v1::RunStatus status);  // FAILED or TIMED_OUT
 std::string_view OutcomeName(Outcome outcome);
 
+// What JobUpdated means for one field it names: copies `field` (an API field
+// name: "schedule", "timezone", "http", "priority", ...) from `from` into
+// `to`. False, saying why, for a name it does not know or a schedule field of
+// a job without one. The API validates a PATCH with the same function.
+bool ApplySpecChange(std::string_view field, const v1::JobSpec& from, v1::JobSpec& to,
+                     std::string* why);
+// Whether an update's `field` belongs to the schedule (recurring jobs only).
+bool IsScheduleField(std::string_view field);
+
 // The id of the last event applied to the job ("" for a new job): the
 // causation id of a decision made from this state.
 std::string LastAppliedEventId(const JobState& state);

@@ -8,22 +8,6 @@
 namespace jobsched::events {
 namespace {
 
-cron::DstGap ToGap(v1::DstGapPolicy p) {
-  switch (p) {
-    case v1::DST_GAP_POLICY_SHIFT: return cron::DstGap::kShift;
-    case v1::DST_GAP_POLICY_SKIP: return cron::DstGap::kSkip;
-    default: return cron::DstGap::kAuto;
-  }
-}
-
-cron::DstOverlap ToOverlap(v1::DstOverlapPolicy p) {
-  switch (p) {
-    case v1::DST_OVERLAP_POLICY_FIRST: return cron::DstOverlap::kFirst;
-    case v1::DST_OVERLAP_POLICY_BOTH: return cron::DstOverlap::kBoth;
-    default: return cron::DstOverlap::kAuto;
-  }
-}
-
 // Parsing a cron expression and locating its zone cost microseconds; the fold
 // needs the schedule at every fire of the same few jobs, so keep the recent ones.
 Result<cron::Schedule> CachedSchedule(const v1::ScheduleSpec& spec, TimePoint anchor) {
@@ -38,12 +22,7 @@ Result<cron::Schedule> CachedSchedule(const v1::ScheduleSpec& spec, TimePoint an
   // job with the same expression, zone and policies.
   if (spec.cron().rfind("@every", 0) == 0) key += "/" + std::to_string(ToUnixMillis(anchor));
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  cron::ScheduleSpec s;
-  s.cron = spec.cron();
-  s.timezone = spec.timezone().empty() ? "UTC" : spec.timezone();
-  s.dst_gap = ToGap(spec.dst_gap());
-  s.dst_overlap = ToOverlap(spec.dst_overlap());
-  auto made = cron::Schedule::Make(s, anchor);
+  auto made = cron::Schedule::Make(ToCronSpec(spec), anchor);
   if (auto* error = std::get_if<cron::ScheduleError>(&made)) {
     return Status::Invalid(error->field + ": " + error->message);
   }
@@ -132,6 +111,120 @@ v1::ScheduleCursor JobSchedule::CursorAt(const JobSlot& slot) {
   c.set_occurrence(slot.occurrence);
   c.set_fire_id(slot.fire_id);
   return c;
+}
+
+cron::ScheduleSpec ToCronSpec(const v1::ScheduleSpec& spec) {
+  cron::ScheduleSpec out;
+  out.cron = spec.cron();
+  out.timezone = spec.timezone().empty() ? "UTC" : spec.timezone();
+  switch (spec.dst_gap()) {
+    case v1::DST_GAP_POLICY_SHIFT:
+      out.dst_gap = cron::DstGap::kShift;
+      break;
+    case v1::DST_GAP_POLICY_SKIP:
+      out.dst_gap = cron::DstGap::kSkip;
+      break;
+    default:
+      out.dst_gap = cron::DstGap::kAuto;
+      break;
+  }
+  switch (spec.dst_overlap()) {
+    case v1::DST_OVERLAP_POLICY_FIRST:
+      out.dst_overlap = cron::DstOverlap::kFirst;
+      break;
+    case v1::DST_OVERLAP_POLICY_BOTH:
+      out.dst_overlap = cron::DstOverlap::kBoth;
+      break;
+    default:
+      out.dst_overlap = cron::DstOverlap::kAuto;
+      break;
+  }
+  return out;
+}
+
+std::string DstGapName(v1::DstGapPolicy policy) {
+  switch (policy) {
+    case v1::DST_GAP_POLICY_SHIFT:
+      return "shift";
+    case v1::DST_GAP_POLICY_SKIP:
+      return "skip";
+    default:
+      return "auto";
+  }
+}
+
+std::string DstOverlapName(v1::DstOverlapPolicy policy) {
+  switch (policy) {
+    case v1::DST_OVERLAP_POLICY_FIRST:
+      return "first";
+    case v1::DST_OVERLAP_POLICY_BOTH:
+      return "both";
+    default:
+      return "auto";
+  }
+}
+
+std::string ConcurrencyPolicyName(v1::ConcurrencyPolicy policy) {
+  switch (policy) {
+    case v1::CONCURRENCY_POLICY_ALLOW:
+      return "allow";
+    case v1::CONCURRENCY_POLICY_REPLACE:
+      return "replace";
+    default:
+      return "forbid";
+  }
+}
+
+std::string MisfirePolicyName(v1::MisfirePolicy policy) {
+  switch (policy) {
+    case v1::MISFIRE_POLICY_SKIP:
+      return "skip";
+    case v1::MISFIRE_POLICY_FIRE_ALL:
+      return "fire_all";
+    default:
+      return "fire_once";
+  }
+}
+
+std::string SkipReasonName(v1::SkipReason reason) {
+  switch (reason) {
+    case v1::SKIP_REASON_OVERLAP:
+      return "overlap";
+    case v1::SKIP_REASON_MISFIRE:
+      return "misfire";
+    case v1::SKIP_REASON_DST_GAP:
+      return "dst_gap";
+    default:
+      return "unspecified";
+  }
+}
+
+std::optional<v1::DstGapPolicy> ParseDstGap(std::string_view name) {
+  if (name == "auto") return v1::DST_GAP_POLICY_UNSPECIFIED;
+  if (name == "shift") return v1::DST_GAP_POLICY_SHIFT;
+  if (name == "skip") return v1::DST_GAP_POLICY_SKIP;
+  return std::nullopt;
+}
+
+std::optional<v1::DstOverlapPolicy> ParseDstOverlap(std::string_view name) {
+  if (name == "auto") return v1::DST_OVERLAP_POLICY_UNSPECIFIED;
+  if (name == "first") return v1::DST_OVERLAP_POLICY_FIRST;
+  if (name == "both") return v1::DST_OVERLAP_POLICY_BOTH;
+  return std::nullopt;
+}
+
+std::optional<v1::ConcurrencyPolicy> ParseConcurrencyPolicy(std::string_view name) {
+  if (name == "allow") return v1::CONCURRENCY_POLICY_ALLOW;
+  if (name == "forbid") return v1::CONCURRENCY_POLICY_FORBID;
+  if (name == "replace") return v1::CONCURRENCY_POLICY_REPLACE;
+  return std::nullopt;
+}
+
+std::optional<v1::MisfirePolicy> ParseMisfirePolicy(std::string_view name) {
+  if (name == "fire_once") return v1::MISFIRE_POLICY_FIRE_ONCE;
+  if (name == "skip") return v1::MISFIRE_POLICY_SKIP;
+  if (name == "fire_all") return v1::MISFIRE_POLICY_FIRE_ALL;
+  return std::nullopt;
 }
 
 int CompareSlotPosition(TimePoint a_at, std::string_view a_nominal, TimePoint b_at,

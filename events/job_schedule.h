@@ -72,6 +72,27 @@ class JobSchedule {
 int CompareSlotPosition(TimePoint a_at, std::string_view a_nominal, TimePoint b_at,
                         std::string_view b_nominal);
 
+// The schedule engine's spec for a job's ScheduleSpec (an empty timezone is UTC).
+cron::ScheduleSpec ToCronSpec(const v1::ScheduleSpec& spec);
+
+// Names of the ScheduleSpec enums as the API takes them and logs show them.
+// Zero enum values are the defaults and render as such: "auto", "auto",
+// "forbid", "fire_once".
+std::string DstGapName(v1::DstGapPolicy policy);                  // auto | shift | skip
+std::string DstOverlapName(v1::DstOverlapPolicy policy);          // auto | first | both
+std::string ConcurrencyPolicyName(v1::ConcurrencyPolicy policy);  // allow | forbid | replace
+std::string MisfirePolicyName(v1::MisfirePolicy policy);          // fire_once | skip | fire_all
+// "overlap", "misfire", "dst_gap"; "unspecified" for SKIP_REASON_UNSPECIFIED.
+std::string SkipReasonName(v1::SkipReason reason);
+
+// Inverses of the names above; nullopt for any other text. The defaults
+// parse to explicit values (forbid -> FORBID, fire_once -> FIRE_ONCE), auto
+// to the zero value (auto is a policy of its own, resolved by the engine).
+std::optional<v1::DstGapPolicy> ParseDstGap(std::string_view name);
+std::optional<v1::DstOverlapPolicy> ParseDstOverlap(std::string_view name);
+std::optional<v1::ConcurrencyPolicy> ParseConcurrencyPolicy(std::string_view name);
+std::optional<v1::MisfirePolicy> ParseMisfirePolicy(std::string_view name);
+
 // "2026-03-08T02:30:00" -> local seconds; nullopt if malformed.
 std::optional<cron::LocalSeconds> ParseNominal(std::string_view text);
 

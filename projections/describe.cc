@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "events/job_schedule.h"
 #include "events/time.h"
 
 namespace jobsched::projections {
@@ -35,15 +36,6 @@ std::string RunLabel(std::string_view run_id, const events::JobState* state) {
 std::string Time(const google::protobuf::Timestamp& ts) { return FormatRfc3339(FromProto(ts)); }
 
 EventDescription Info(std::string m) { return {"info", std::move(m)}; }
-
-std::string SkipReasonName(v1::SkipReason r) {
-  switch (r) {
-    case v1::SKIP_REASON_OVERLAP: return "overlap";
-    case v1::SKIP_REASON_MISFIRE: return "misfire";
-    case v1::SKIP_REASON_DST_GAP: return "dst_gap";
-    default: return "unspecified";
-  }
-}
 
 EventDescription DescribeApplied(const Envelope& e, const events::JobState* state) {
   switch (e.event_case()) {
@@ -141,7 +133,7 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
           "skipped " + std::to_string(k.count()) + (k.count() == 1 ? " fire" : " fires");
       m += k.count() == 1 ? " at " + k.nominal_time()
                           : " from " + k.nominal_time() + " to " + k.last_nominal_time();
-      m += ": " + SkipReasonName(k.reason());
+      m += ": " + events::SkipReasonName(k.reason());
       if (!k.detail().empty()) m += " (" + Truncate(k.detail()) + ")";
       return {"warn", std::move(m)};
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "events/fold.h"
 #include "services/api/schedule_spec.h"
 
 namespace jobsched::api {
@@ -9,53 +10,10 @@ namespace {
 
 using nlohmann::json;
 
-bool IsScheduleField(std::string_view field) {
-  return field == "schedule" || field == "timezone" || field == "dst_gap" ||
-         field == "dst_overlap" || field == "end_at" || field == "max_runs" ||
-         field == "concurrency_policy" || field == "misfire_policy";
-}
-
 std::string UpdatableList() {
   std::string out;
   for (std::string_view f : kUpdatableFields) out += (out.empty() ? "" : ", ") + std::string(f);
   return out;
-}
-
-// Copies `field` (an updatable field) from `from` to `to`, as the fold does.
-void CopyField(std::string_view field, const v1::JobSpec& from, v1::JobSpec& to) {
-  const v1::ScheduleSpec& src = from.schedule();
-  v1::ScheduleSpec* dst = IsScheduleField(field) ? to.mutable_schedule() : nullptr;
-  if (field == "name") {
-    to.set_name(from.name());
-  } else if (field == "http") {
-    *to.mutable_http() = from.http();
-  } else if (field == "payload") {
-    to.set_payload_json(from.payload_json());
-  } else if (field == "priority") {
-    to.set_priority(from.priority());
-  } else if (field == "max_retries") {
-    to.set_max_retries(from.max_retries());
-  } else if (field == "retry_policy") {
-    *to.mutable_retry_policy() = from.retry_policy();
-  } else if (field == "timeout_seconds") {
-    to.set_timeout_seconds(from.timeout_seconds());
-  } else if (field == "schedule") {
-    dst->set_cron(src.cron());
-  } else if (field == "timezone") {
-    dst->set_timezone(src.timezone());
-  } else if (field == "dst_gap") {
-    dst->set_dst_gap(src.dst_gap());
-  } else if (field == "dst_overlap") {
-    dst->set_dst_overlap(src.dst_overlap());
-  } else if (field == "end_at") {
-    *dst->mutable_end_at() = src.end_at();  // unset in `from`: an all-zero Timestamp, no end
-  } else if (field == "max_runs") {
-    dst->set_max_runs(src.max_runs());
-  } else if (field == "concurrency_policy") {
-    dst->set_concurrency_policy(src.concurrency_policy());
-  } else if (field == "misfire_policy") {
-    dst->set_misfire_policy(src.misfire_policy());
-  }
 }
 
 }  // namespace
@@ -94,7 +52,7 @@ std::variant<JobUpdate, FieldError> ParseJobUpdate(const json& patch, const v1::
   JobUpdate update;
   for (std::string_view field : kUpdatableFields) {
     if (!patch.contains(field)) continue;
-    if (IsScheduleField(field) && !current.has_schedule()) {
+    if (events::IsScheduleField(field) && !current.has_schedule()) {
       return FieldError{"job_not_recurring",
                         "is a setting of recurring jobs; this job is a one-off job (an update "
                         "cannot add a schedule: submit a recurring job instead)",
@@ -116,7 +74,12 @@ std::variant<JobUpdate, FieldError> ParseJobUpdate(const json& patch, const v1::
   if (auto* error = std::get_if<FieldError>(&parsed)) return std::move(*error);
   const v1::JobSpec& from = std::get<v1::JobSpec>(parsed);
   update.spec = current;
-  for (const std::string& field : update.changed) CopyField(field, from, update.spec);
+  for (const std::string& field : update.changed) {
+    std::string why;  // every updatable field applies: the fold's own merge, so both agree
+    if (!events::ApplySpecChange(field, from, update.spec, &why)) {
+      return FieldError{"invalid_field", why, field};
+    }
+  }
   return update;
 }
 

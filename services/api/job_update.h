@@ -57,8 +57,8 @@ std::optional<FieldError> CheckUpdateShape(const nlohmann::json& patch);
 // (null: back to the default, e.g. "end_at": null removes the end), goes
 // through ParseJobSpec, so every error is the one a submission would get;
 // end_at must lie after `now` only when the patch gives it. The result is
-// `current` with the named fields taken from the parsed spec (the fold's
-// merge rule). A schedule field on a one-off job is job_not_recurring (409).
+// `current` with the named fields taken from the parsed spec by the fold's
+// own events::ApplySpecChange. A schedule field on a one-off job is job_not_recurring (409).
 std::variant<JobUpdate, FieldError> ParseJobUpdate(const nlohmann::json& patch,
                                                    const v1::JobSpec& current, TimePoint now);
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <variant>
 
+#include "events/job_schedule.h"
 #include "events/schedule.h"
 #include "events/time.h"
 #include "jobsched/v1/events.pb.h"
@@ -19,25 +20,17 @@ namespace jobsched::api {
 inline constexpr size_t kMaxCronChars = 200;
 inline constexpr int64_t kMaxRuns = 1'000'000'000;
 
-// Names as the API takes and renders them. Zero enum values are the
-// defaults and render as such: "auto", "auto", "forbid", "fire_once".
-std::string DstGapName(v1::DstGapPolicy policy);                  // auto | shift | skip
-std::string DstOverlapName(v1::DstOverlapPolicy policy);          // auto | first | both
-std::string ConcurrencyPolicyName(v1::ConcurrencyPolicy policy);  // allow | forbid | replace
-std::string MisfirePolicyName(v1::MisfirePolicy policy);          // fire_once | skip | fire_all
-// "overlap", "misfire", "dst_gap"; "unspecified" for SKIP_REASON_UNSPECIFIED.
-std::string SkipReasonName(v1::SkipReason reason);
-
-// Inverses of the names above; nullopt for any other text. The defaults
-// parse to explicit values (forbid -> FORBID, fire_once -> FIRE_ONCE), auto
-// to the zero value (auto is a policy of its own, resolved by the engine).
-std::optional<v1::DstGapPolicy> ParseDstGap(std::string_view name);
-std::optional<v1::DstOverlapPolicy> ParseDstOverlap(std::string_view name);
-std::optional<v1::ConcurrencyPolicy> ParseConcurrencyPolicy(std::string_view name);
-std::optional<v1::MisfirePolicy> ParseMisfirePolicy(std::string_view name);
-
-// The engine's spec for `spec` (an empty timezone is UTC).
-cron::ScheduleSpec ToEngineSpec(const v1::ScheduleSpec& spec);
+// The names of the schedule's enums (events/job_schedule.h), as the API
+// takes and renders them.
+using events::ConcurrencyPolicyName;
+using events::DstGapName;
+using events::DstOverlapName;
+using events::MisfirePolicyName;
+using events::ParseConcurrencyPolicy;
+using events::ParseDstGap;
+using events::ParseDstOverlap;
+using events::ParseMisfirePolicy;
+using events::SkipReasonName;
 
 // The engine's schedule for `spec` anchored at `anchor` (start_at, else the
 // submission time), or the error a client sees: code invalid_field, the

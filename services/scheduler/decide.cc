@@ -246,18 +246,10 @@ class Decider {
       if (!plan[i].fire && plan[i].reason == v1::SKIP_REASON_MISFIRE) {
         plan[i].detail = "missed by more than " + std::to_string(ctx_.misfire_grace.count()) +
                          " ms (the scheduler was down or behind, or the job paused); "
-                         "misfire_policy " + MisfirePolicyName(policy);
+                         "misfire_policy " + events::MisfirePolicyName(policy);
       }
     }
     return plan;
-  }
-
-  static std::string MisfirePolicyName(v1::MisfirePolicy p) {
-    switch (p) {
-      case v1::MISFIRE_POLICY_SKIP: return "skip";
-      case v1::MISFIRE_POLICY_FIRE_ALL: return "fire_all";
-      default: return "fire_once";
-    }
   }
 
   // Concurrency policy: turns fires into overlap skips (forbid, allow at the
