@@ -144,13 +144,18 @@ class SimulatedScheduler {
     executor_.Schedule(run_id, now() + options_.run_duration);
   }
 
-  void FinishDueRuns() {
-    // Starts folded after the RunDue that caused them (not inside Fold).
+  // Folds the dispatches and starts of runs made due, after the RunDue that
+  // caused them (not inside Fold).
+  void FoldPendingStarts() {
     while (!pending_starts_.empty()) {
       auto e = pending_starts_.front();
       pending_starts_.erase(pending_starts_.begin());
       Fold(e);
     }
+  }
+
+  void FinishDueRuns() {
+    FoldPendingStarts();
     for (const std::string& run_id : executor_.PopDue(now())) {
       std::string job_id = running_[run_id];
       running_.erase(run_id);
@@ -170,11 +175,7 @@ class SimulatedScheduler {
         Fold(r);
       }
     }
-    while (!pending_starts_.empty()) {  // runs made due by the results above
-      auto e = pending_starts_.front();
-      pending_starts_.erase(pending_starts_.begin());
-      Fold(e);
-    }
+    FoldPendingStarts();  // runs made due by the results above
   }
 
   Options options_;
