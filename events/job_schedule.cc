@@ -1,6 +1,5 @@
 #include "events/job_schedule.h"
 
-#include <cstdio>
 #include <unordered_map>
 
 #include "events/ids.h"
@@ -75,7 +74,7 @@ std::optional<JobSlot> JobSchedule::Next(const v1::ScheduleCursor& cursor,
   if (cursor.nominal_time().empty()) {
     next = cron_->Next(after);
   } else {
-    auto nominal = ParseNominal(cursor.nominal_time());
+    auto nominal = cron::Schedule::ParseNominal(cursor.nominal_time());
     if (!nominal) return std::nullopt;  // not a cursor this code wrote
     next = cron_->Next(after, *nominal);
   }
@@ -232,24 +231,6 @@ int CompareSlotPosition(TimePoint a_at, std::string_view a_nominal, TimePoint b_
   if (a_at != b_at) return a_at < b_at ? -1 : 1;
   int c = a_nominal.compare(b_nominal);
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
-}
-
-std::optional<cron::LocalSeconds> ParseNominal(std::string_view text) {
-  int y, mo, d, h, mi, s;
-  char tail;
-  std::string buf(text);
-  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &tail) != 6) {
-    return std::nullopt;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return std::nullopt;
-  // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian.
-  y -= mo <= 2;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
-  return cron::LocalSeconds(days * 86400 + h * 3600 + mi * 60 + s);
 }
 
 }  // namespace jobsched::events

@@ -93,7 +93,4 @@ std::optional<v1::DstOverlapPolicy> ParseDstOverlap(std::string_view name);
 std::optional<v1::ConcurrencyPolicy> ParseConcurrencyPolicy(std::string_view name);
 std::optional<v1::MisfirePolicy> ParseMisfirePolicy(std::string_view name);
 
-// "2026-03-08T02:30:00" -> local seconds; nullopt if malformed.
-std::optional<cron::LocalSeconds> ParseNominal(std::string_view text);
-
 }  // namespace jobsched::events

@@ -326,4 +326,18 @@ std::string Schedule::FormatLocal(TimePoint at) const {
 
 std::string Schedule::FormatNominal(LocalSeconds nominal) { return FormatCivil(nominal.count()); }
 
+std::optional<LocalSeconds> Schedule::ParseNominal(std::string_view text) {
+  int y, mo, d, h, mi, s;
+  char tail;
+  const std::string buf(text);
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &tail) != 6) {
+    return std::nullopt;
+  }
+  const date::year_month_day ymd{date::year(y), date::month(static_cast<unsigned>(mo)),
+                                 date::day(static_cast<unsigned>(d))};
+  if (!ymd.ok() || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return std::nullopt;
+  const int64_t days = date::local_days(ymd).time_since_epoch().count();
+  return LocalSeconds(days * kSecondsPerDay + h * 3600 + mi * 60 + s);
+}
+
 }  // namespace jobsched::cron

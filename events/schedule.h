@@ -139,6 +139,8 @@ class Schedule {
   std::string FormatLocal(TimePoint at) const;
   // "2026-03-08T02:30:00": a nominal time (no offset: it may not exist).
   static std::string FormatNominal(LocalSeconds nominal);
+  // Its inverse: "2026-03-08T02:30:00" -> local seconds; nullopt if malformed.
+  static std::optional<LocalSeconds> ParseNominal(std::string_view text);
 
  private:
   struct Impl;

@@ -475,6 +475,16 @@ TEST(ScheduleFormatTest, LocalAndNominal) {
   EXPECT_EQ(Schedule::FormatNominal(Local("2026-03-08T02:30:00")), "2026-03-08T02:30:00");
   EXPECT_EQ(Schedule::FormatNominal(Local("1969-12-31T23:59:59")), "1969-12-31T23:59:59");
   EXPECT_EQ(Schedule::FormatNominal(Local("0001-01-01T00:00:00")), "0001-01-01T00:00:00");
+  // ParseNominal is FormatNominal's inverse (a cursor stores the nominal text).
+  for (const char* text : {"2026-03-08T02:30:00", "1969-12-31T23:59:59", "2024-02-29T23:59:59"}) {
+    ASSERT_TRUE(Schedule::ParseNominal(text).has_value()) << text;
+    EXPECT_EQ(Schedule::FormatNominal(*Schedule::ParseNominal(text)), text);
+  }
+  EXPECT_EQ(*Schedule::ParseNominal("2026-03-08T02:30:00"), Local("2026-03-08T02:30:00"));
+  for (const char* bad : {"", "2026-02-30T00:00:00", "2026-03-08T24:00:00", "2026-03-08 02:30:00",
+                          "2026-03-08T02:30:00Z"}) {
+    EXPECT_FALSE(Schedule::ParseNominal(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace
