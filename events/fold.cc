@@ -300,6 +300,9 @@ FoldResult ApplyDispatched(JobState& s, const Envelope& e, FoldEffects* fx) {
   }
   run->set_status(v1::RUN_STATUS_DISPATCHED);
   run->set_lease_epoch(d.lease_epoch());
+  run->set_executor_id(d.executor_id());
+  run->set_executor_incarnation(d.executor_incarnation());
+  run->clear_wait_reason();
   *run->mutable_dispatched_at() = e.occurred_at();
   if (fx) fx->run = *run;
   return {};
@@ -343,6 +346,7 @@ FoldResult CheckRunEnd(const JobState& s, std::string_view run_id, int64_t epoch
                        int* index) {
   if (auto c = FindLeasedRun(s, run_id, epoch, index); !c.applied()) return c;
   RunStatus rs = s.runs(*index).status();
+  if (rs == v1::RUN_STATUS_LOST) return Reject("late result: the run's lease was lost");
   if (IsRunFinished(rs)) {
     bool same = success ? rs == v1::RUN_STATUS_SUCCEEDED : IsRunFailed(rs);
     if (same) return Duplicate("run already finished under this lease");
@@ -368,6 +372,16 @@ void FinishRun(JobState& s, RunRecord* run, const Envelope& e, RunStatus status,
   if (OneOff(s)) s.set_status(v1::JOB_STATUS_RUNNING);
 }
 
+// The bookkeeping every failed attempt shares (RunFailed, RunTimedOut, a lost
+// AT_MOST_ONCE run).
+void FailAttempt(JobState& s, RunRecord* run, const std::string& error, FoldEffects* fx) {
+  run->set_error(error);
+  s.set_last_error(error);
+  v1::RunSummary* sum = s.mutable_summary();
+  sum->set_attempts_failed(sum->attempts_failed() + 1);
+  if (fx) fx->run = *run;
+}
+
 FoldResult ApplySucceeded(JobState& s, const Envelope& e, FoldEffects* fx) {
   const v1::RunSucceeded& r = e.run_succeeded();
   int i;
@@ -391,11 +405,96 @@ FoldResult ApplyFailed(JobState& s, const Envelope& e, FoldEffects* fx) {
   RunStatus status = r.kind() == v1::FAILURE_KIND_TIMED_OUT ? v1::RUN_STATUS_TIMED_OUT
                                                              : v1::RUN_STATUS_FAILED;
   FinishRun(s, run, e, status, r.executor_id(), r.http_status(), r.duration_ms(), r.output());
-  run->set_error(r.error());
-  s.set_last_error(r.error());
-  v1::RunSummary* sum = s.mutable_summary();
-  sum->set_attempts_failed(sum->attempts_failed() + 1);
+  run->set_permanent(r.permanent() || r.kind() == v1::FAILURE_KIND_CANCELED);
+  run->set_retry_after_ms(r.retry_after_ms());
+  FailAttempt(s, run, r.error(), fx);
+  return {};
+}
+
+FoldResult ApplyTimedOut(JobState& s, const Envelope& e, FoldEffects* fx) {
+  const v1::RunTimedOut& r = e.run_timed_out();
+  int i;
+  if (auto c = CheckRunEnd(s, r.run_id(), r.lease_epoch(), false, &i); !c.applied()) return c;
+  RunRecord* run = s.mutable_runs(i);
+  int64_t ms = 0;
+  if (IsSet(run->dispatched_at())) {
+    ms = std::chrono::duration_cast<Millis>(FromProto(e.occurred_at()) -
+                                            FromProto(run->dispatched_at()))
+             .count();
+  }
+  FinishRun(s, run, e, v1::RUN_STATUS_TIMED_OUT, r.executor_id(), 0, ms, "");
+  FailAttempt(s, run,
+              "no result within " + std::to_string(r.timeout_ms()) + " ms of the dispatch to " +
+                  r.executor_id() + " (the dispatcher's backstop)",
+              fx);
+  return {};
+}
+
+// RunLost and RunReleased: the lease holder will not report. A run that may
+// repeat goes back to the queue under the same attempt; an AT_MOST_ONCE run
+// that had started ends LOST (its side effect may have happened).
+FoldResult ApplyLeaseEnd(JobState& s, const Envelope& e, std::string_view run_id, int64_t epoch,
+                         const std::string& why, FoldEffects* fx) {
+  int i;
+  if (auto c = FindLeasedRun(s, run_id, epoch, &i); !c.applied()) return c;
+  RunRecord* run = s.mutable_runs(i);
+  if (run->status() == v1::RUN_STATUS_DUE || run->status() == v1::RUN_STATUS_LOST) {
+    return Duplicate("the lease already ended");
+  }
+  if (IsRunFinished(run->status())) {
+    return Reject("run already finished as " + std::string(RunStatusName(run->status())));
+  }
+  if (IsTerminal(s.status())) return Reject("lease ended while the job is " + StatusText(s));
+  bool at_most_once = s.spec().execution_type() == v1::EXECUTION_TYPE_AT_MOST_ONCE;
+  if (at_most_once && run->status() == v1::RUN_STATUS_RUNNING) {
+    FinishRun(s, run, e, v1::RUN_STATUS_LOST, run->executor_id(), 0, 0, "");
+    run->set_permanent(true);
+    FailAttempt(s, run, why + "; at_most_once: not run again", fx);
+    return {};
+  }
+  run->set_status(v1::RUN_STATUS_DUE);
+  run->clear_executor_id();
+  run->clear_executor_incarnation();
+  run->clear_dispatched_at();
+  run->clear_started_at();
+  run->set_releases(run->releases() + 1);
+  run->set_error(why);
+  if (OneOff(s)) s.set_status(v1::JOB_STATUS_QUEUED);
   if (fx) fx->run = *run;
+  return {};
+}
+
+FoldResult ApplyRunWaiting(JobState& s, const Envelope& e, FoldEffects* fx) {
+  const v1::RunWaiting& w = e.run_waiting();
+  int i;
+  if (auto c = LocateRun(s, w.run_id(), &i); !c.applied()) return c;
+  RunRecord* run = s.mutable_runs(i);
+  if (run->status() != v1::RUN_STATUS_DUE) return Reject("run is no longer waiting");
+  if (run->wait_reason() == w.reason()) return Duplicate("already waiting for this reason");
+  run->set_wait_reason(w.reason());
+  if (fx) fx->run = *run;
+  return {};
+}
+
+FoldResult ApplyJobRequeued(JobState& s, const Envelope& e) {
+  if (!OneOff(s)) return Reject("a recurring job is never DEAD; its failed runs are RunDead");
+  if (s.status() != v1::JOB_STATUS_DEAD) {
+    // Requeued, and its next attempt not made due yet.
+    if (s.status() == v1::JOB_STATUS_RETRYING && s.requeues() > 0 &&
+        s.attempt_base() == s.attempt()) {
+      return Duplicate("job already requeued");
+    }
+    return Reject("only a DEAD job can be requeued; this one is " + StatusText(s));
+  }
+  int i = RunIndex(s, s.current_run_id());
+  if (i < 0) return Reject("the dead job has no run to requeue");
+  RunRecord* run = s.mutable_runs(i);
+  *run->mutable_retry_at() = e.occurred_at();
+  s.set_attempt_base(run->attempt());
+  s.set_requeues(s.requeues() + 1);
+  s.set_status(v1::JOB_STATUS_RETRYING);
+  s.clear_end_reason();
+  *s.mutable_next_fire_at() = e.occurred_at();
   return {};
 }
 
@@ -417,9 +516,10 @@ FoldResult ApplyRetryScheduled(JobState& s, const Envelope& e) {
   if (s.cancel_requested()) return Reject("cancel requested");
   if (r.next_attempt() != run.attempt() + 1)
     return Reject("retry does not follow the current attempt");
-  if (run.attempt() > s.spec().max_retries()) {
-    return Reject("retries exhausted: " + std::to_string(run.attempt()) +
-                  " attempts, max_retries " + std::to_string(s.spec().max_retries()));
+  if (!CanRetry(s, run)) {
+    return Reject("no retry left: attempt " + std::to_string(run.attempt()) + ", max_retries " +
+                  std::to_string(s.spec().max_retries()) +
+                  (run.permanent() ? ", and the failure is permanent" : ""));
   }
   *s.mutable_runs(i)->mutable_retry_at() = r.retry_at();
   if (OneOff(s)) {
@@ -633,6 +733,19 @@ FoldResult Dispatch(JobState& s, const Envelope& e, FoldEffects* fx) {
     case Envelope::kResumeRequested: return ApplyResume(s);
     case Envelope::kRunRequested: return ApplyRunRequested(s, e);
     case Envelope::kDeleteRequested: return ApplyDelete(s);
+    case Envelope::kRunTimedOut: return ApplyTimedOut(s, e, fx);
+    case Envelope::kRunLost: {
+      const v1::RunLost& l = e.run_lost();
+      return ApplyLeaseEnd(s, e, l.run_id(), l.lease_epoch(),
+                           "lost: " + l.reason() + " (executor " + l.executor_id() + ")", fx);
+    }
+    case Envelope::kRunReleased: {
+      const v1::RunReleased& r = e.run_released();
+      return ApplyLeaseEnd(s, e, r.run_id(), r.lease_epoch(),
+                           "released by executor " + r.executor_id() + ": " + r.reason(), fx);
+    }
+    case Envelope::kRunWaiting: return ApplyRunWaiting(s, e, fx);
+    case Envelope::kJobRequeued: return ApplyJobRequeued(s, e);
     case Envelope::EVENT_NOT_SET: break;
   }
   return Reject("envelope carries no event");
@@ -717,7 +830,12 @@ bool IsRunFinished(v1::RunStatus s) {
 }
 
 bool IsRunFailed(v1::RunStatus s) {
-  return s == v1::RUN_STATUS_FAILED || s == v1::RUN_STATUS_TIMED_OUT;
+  return s == v1::RUN_STATUS_FAILED || s == v1::RUN_STATUS_TIMED_OUT || s == v1::RUN_STATUS_LOST;
+}
+
+bool CanRetry(const JobState& s, const v1::RunRecord& run) {
+  return !run.permanent() && run.status() != v1::RUN_STATUS_LOST &&
+         run.attempt() - s.attempt_base() <= s.spec().max_retries();
 }
 
 std::string_view OutcomeName(Outcome o) {
@@ -751,6 +869,9 @@ bool ApplySpecChange(std::string_view f, const v1::JobSpec& from, v1::JobSpec& t
   else if (f == "max_retries") to.set_max_retries(from.max_retries());
   else if (f == "retry_policy") *to.mutable_retry_policy() = from.retry_policy();
   else if (f == "timeout_seconds") to.set_timeout_seconds(from.timeout_seconds());
+  else if (f == "resources") *to.mutable_resources() = from.resources();
+  else if (f == "pool") to.set_pool(from.pool());
+  else if (f == "execution_type") to.set_execution_type(from.execution_type());
   else if (f == "schedule") sched->set_cron(src.cron());
   else if (f == "timezone") sched->set_timezone(src.timezone());
   else if (f == "dst_gap") sched->set_dst_gap(src.dst_gap());

@@ -107,7 +107,10 @@ v1::JobStatus ParseJobStatus(std::string_view name);
 // "DUE", "DISPATCHED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "LOST".
 std::string_view RunStatusName(v1::RunStatus status);
 bool IsRunFinished(v1::RunStatus status);
-bool IsRunFailed(v1::RunStatus status);  // FAILED or TIMED_OUT
+bool IsRunFailed(v1::RunStatus status);  // FAILED, TIMED_OUT or LOST
+// Whether a failed attempt of `run` may be retried: not permanent, not lost,
+// and attempts since the last requeue within max_retries + 1.
+bool CanRetry(const JobState& state, const v1::RunRecord& run);
 std::string_view OutcomeName(Outcome outcome);
 
 // What JobUpdated means for one field it names: copies `field` (an API field

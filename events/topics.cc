@@ -7,6 +7,7 @@ Topics Topics::WithPrefix(const std::string& prefix) {
   t.job_events = prefix + t.job_events;
   t.run_tasks = prefix + t.run_tasks;
   t.executors = prefix + t.executors;
+  t.dead_letters = prefix + t.dead_letters;
   t.scheduler_snapshots = prefix + t.scheduler_snapshots;
   t.dispatcher_snapshots = prefix + t.dispatcher_snapshots;
   return t;
@@ -17,6 +18,7 @@ std::vector<std::pair<std::string, int>> Topics::WithDefaultPartitions(
   return {{job_events, job_events_partitions},
           {run_tasks, kRunTasksPartitions},
           {executors, kExecutorsPartitions},
+          {dead_letters, kDeadLettersPartitions},
           {scheduler_snapshots, job_events_partitions},
           {dispatcher_snapshots, job_events_partitions}};
 }

@@ -10,8 +10,10 @@ namespace jobsched::events {
 
 struct Topics {
   std::string job_events = "job-events";  // key job_id; every fact about every job
-  std::string run_tasks = "run-tasks";    // key run_id; dispatcher -> executors
+  // key run_id; dispatcher -> one executor, on the partition its heartbeat names
+  std::string run_tasks = "run-tasks";
   std::string executors = "executors";    // key executor_id; heartbeats (compacted)
+  std::string dead_letters = "dead-letters";  // key job_id; DeadLetter of every DEAD job
   // Per-partition state of the scheduler and the dispatcher (SnapshotStore):
   // as many partitions as job-events.
   std::string scheduler_snapshots = "scheduler-snapshots";
@@ -23,6 +25,7 @@ struct Topics {
   static constexpr int kJobEventsPartitions = 12;
   static constexpr int kRunTasksPartitions = 12;
   static constexpr int kExecutorsPartitions = 4;
+  static constexpr int kDeadLettersPartitions = 4;
   // Every topic with its default partition count; `job_events_partitions`
   // also sizes the snapshot topics.
   std::vector<std::pair<std::string, int>> WithDefaultPartitions(
