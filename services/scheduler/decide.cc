@@ -82,7 +82,7 @@ class Decider {
         } else {
           RetryDue(run);
         }
-      } else if (run.attempt() <= s_.spec().max_retries()) {
+      } else if (events::CanRetry(s_, run)) {
         ScheduleRetry(run);
       } else if (one_off) {
         if (s_.status() != v1::JOB_STATUS_RUNNING) continue;
@@ -108,12 +108,24 @@ class Decider {
   }
 
   std::string GiveUpReason(const v1::RunRecord& run) const {
-    return "failed " + std::to_string(run.attempt()) + " of " +
+    const int attempts = run.attempt() - s_.attempt_base();
+    if (run.status() == v1::RUN_STATUS_LOST) {
+      return "lost while running on attempt " + std::to_string(attempts) +
+             " (at_most_once: not run again): " + run.error();
+    }
+    if (run.permanent()) {
+      return "permanent failure on attempt " + std::to_string(attempts) +
+             ", not retried: " + run.error();
+    }
+    return "failed " + std::to_string(attempts) + " of " +
            std::to_string(s_.spec().max_retries() + 1) + " attempts; last error: " + run.error();
   }
 
   void ScheduleRetry(const v1::RunRecord& run) {
-    Millis delay = RetryDelay(s_.spec().retry_policy(), run.attempt(), run.run_id());
+    // Attempts count from the last requeue, so a requeued job backs off afresh.
+    Millis delay = RetryDelay(s_.spec().retry_policy(), run.attempt() - s_.attempt_base(),
+                              run.run_id());
+    delay = std::max(delay, Millis(run.retry_after_ms()));  // the target's Retry-After
     // From the run's end, not from `now`: the decision must not depend on when it is made.
     TimePoint retry_at = FromProto(run.finished_at()) + delay;
     Envelope e = NewEvent("RetryScheduled", run.run_id());

@@ -22,6 +22,7 @@ Scheduler::Scheduler(SchedulerOptions options, events::EventLog& log, const Cloc
             c.decide.producer = producer_name();
             c.decide.misfire_grace = options_.misfire_grace;
             c.topic = options_.topics.job_events;
+            c.dead_letter_topic = options_.topics.dead_letters;
             c.inflight_timeout = options_.inflight_timeout;
             return c;
           }(),

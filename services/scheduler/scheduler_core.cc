@@ -1,6 +1,7 @@
 #include "services/scheduler/scheduler_core.h"
 
 #include "events/fold.h"
+#include "jobsched/v1/runtime.pb.h"
 
 namespace jobsched::scheduler {
 
@@ -40,6 +41,25 @@ void SchedulerCore::OnRevoked(int32_t partition) {
   timers_.CancelIf([&](const JobKey& k) { return k.partition == partition; });
 }
 
+namespace {
+
+// The record of a job that died, for consumers of `dead-letters`. Appended in
+// the batch of its JobDead, so a redo may repeat it: its event_id dedupes.
+v1::DeadLetter DeadLetterOf(const JobState& s, const Envelope& dead) {
+  v1::DeadLetter d;
+  d.set_job_id(s.job_id());
+  *d.mutable_spec() = s.spec();
+  d.set_last_run_id(dead.job_dead().last_run_id());
+  d.set_attempts(dead.job_dead().attempts());
+  d.set_reason(dead.job_dead().reason());
+  d.set_last_error(s.last_error());
+  *d.mutable_dead_at() = dead.occurred_at();
+  d.set_event_id(dead.event_id());
+  return d;
+}
+
+}  // namespace
+
 SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
   for (JobKey& key : timers_.PopDue(now)) MarkDirty(key);
   Batch batch;
@@ -67,6 +87,10 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
     for (const Envelope& e : d.events) {
       f.event_ids.insert(e.event_id());
       batch.records.push_back({options_.topic, key.job_id, events::Encode(e)});
+      if (e.has_job_dead() && !options_.dead_letter_topic.empty()) {
+        batch.records.push_back(
+            {options_.dead_letter_topic, key.job_id, events::Encode(DeadLetterOf(*s, e))});
+      }
     }
     batch.jobs.push_back(key);
     // Decided again when its decisions come back; this is the lost-append backstop.

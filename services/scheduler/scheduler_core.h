@@ -45,6 +45,7 @@ struct JobKeyHash {
 struct SchedulerCoreOptions {
   DecideContext decide;    // producer, misfire grace
   std::string topic = "job-events";  // where decisions are appended
+  std::string dead_letter_topic;     // a DeadLetter beside each JobDead ("" = none)
   Millis inflight_timeout{30000};
 };
 
