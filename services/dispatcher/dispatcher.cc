@@ -1,6 +1,7 @@
 #include "services/dispatcher/dispatcher.h"
 
 #include <algorithm>
+#include <map>
 
 #include "events/fold.h"
 #include "events/ids.h"
@@ -12,6 +13,24 @@ using events::Envelope;
 using events::JobState;
 using services::Log;
 
+namespace {
+
+// Queued runs examined per turn when the head does not fit (backfill).
+constexpr size_t kMaxScan = 10'000;
+
+std::string LeaseKey(const std::string& run_id, int64_t epoch) {
+  return run_id + "/" + std::to_string(epoch);
+}
+
+// Events after which a run in flight must be aborted on its executor.
+bool Cancels(const Envelope& e) {
+  return e.has_job_canceled() || e.has_delete_requested() || e.has_run_canceled();
+}
+
+Need NeedOf(const v1::JobSpec& spec) { return Need{spec.pool(), ToResources(spec.resources())}; }
+
+}  // namespace
+
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
     : PartitionWorker(
           {"dispatcher", options.instance_id, options.group_id, options.topics.job_events,
@@ -19,7 +38,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const C
           log, clock),
       options_(std::move(options)),
       clock_(clock),
-      capacity_(options_.heartbeat_expiry) {}
+      placement_(options_.instance_id, options_.executor_timeout, clock.Now()) {}
 
 Status Dispatcher::OnStart() {
   events::ConsumerOptions hb;
@@ -36,47 +55,70 @@ void Dispatcher::OnStop() {
 }
 
 std::string Dispatcher::Summary() const {
-  return "dispatched=" + std::to_string(dispatched_.load());
+  TimePoint now = clock_.Now();
+  return "dispatched=" + std::to_string(dispatched_.load()) +
+         " queued=" + std::to_string(queue_.size()) +
+         " leases=" + std::to_string(placement_.leases().size()) +
+         " live_executors=" + std::to_string(placement_.LiveExecutors(now)) +
+         " free_slots=" + std::to_string(placement_.FreeSlots(now));
 }
 
 void Dispatcher::Forget(const std::string& run_id) {
   queue_.Remove(run_id);
-  running_.erase(run_id);
+  placement_.Release(run_id);
   due_offsets_.erase(run_id);
 }
 
-// Puts each run of the job where its state says: queued while due,
-// counted in flight while dispatched or running; forgets runs that left.
-void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const JobState* s) {
+// Puts each run of the job where its state says: queued while due, leased
+// while dispatched or running; forgets runs that left (telling the executor
+// to abort those that left because of a cancellation).
+void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const JobState* s,
+                            const Envelope* cause) {
   JobRuns& known = job_runs_[job_id];
   known.partition = partition;
   std::vector<std::string> now_known;
   const bool live = s != nullptr && !events::IsTerminal(s->status());
+  const bool caught_up = follower().CaughtUp(partition);
   if (live) {
     for (const v1::RunRecord& run : s->runs()) {
       const std::string& run_id = run.run_id();
-      bool due = run.status() == v1::RUN_STATUS_DUE && !s->cancel_requested();
-      bool running = run.status() == v1::RUN_STATUS_DISPATCHED ||
-                     run.status() == v1::RUN_STATUS_RUNNING;
-      if (!due && !running) continue;
+      const bool due = run.status() == v1::RUN_STATUS_DUE && !s->cancel_requested();
+      const bool leased = run.status() == v1::RUN_STATUS_DISPATCHED ||
+                          run.status() == v1::RUN_STATUS_RUNNING;
+      if (!due && !leased) {
+        Forget(run_id);
+        continue;
+      }
       now_known.push_back(run_id);
-      if (due && !pending_.contains(run_id) && follower().CaughtUp(partition)) {
-        auto offset = due_offsets_.find(run_id);
-        queue_.Upsert({run.priority(), FromProto(run.due_at()),
-                       offset == due_offsets_.end() ? 0 : offset->second.offset, run_id, job_id,
-                       partition});
-      } else {
+      const Lease* lease = placement_.FindLease(run_id);
+      if (leased) {
         queue_.Remove(run_id);
+        if (lease == nullptr || lease->epoch != run.lease_epoch() || !lease->confirmed) {
+          placement_.Hold(Lease{run_id, job_id, partition, run.lease_epoch(), run.executor_id(),
+                                run.executor_incarnation(), ToResources(s->spec().resources()),
+                                FromProto(run.dispatched_at()), true});
+        }
+        continue;
       }
-      if (running) {
-        running_[run_id] = partition;
-      } else {
-        running_.erase(run_id);
-      }
+      // Due. A lease decided for the next epoch and not yet seen back keeps
+      // it out of the queue; any other lease ended (lost, released).
+      if (lease != nullptr && !lease->confirmed && lease->epoch == run.lease_epoch() + 1) continue;
+      placement_.Release(run_id);
+      if (!caught_up) continue;
+      auto offset = due_offsets_.find(run_id);
+      TimePoint due_at = FromProto(run.due_at());
+      queue_.Upsert({run.priority(), due_at, due_at - run.priority() * options_.priority_aging,
+                     offset == due_offsets_.end() ? 0 : offset->second.offset, run_id, job_id,
+                     partition});
     }
   }
   for (const std::string& run_id : known.runs) {
-    if (std::find(now_known.begin(), now_known.end(), run_id) == now_known.end()) Forget(run_id);
+    if (std::find(now_known.begin(), now_known.end(), run_id) != now_known.end()) continue;
+    if (const Lease* lease = placement_.FindLease(run_id);
+        lease != nullptr && cause != nullptr && caught_up && Cancels(*cause)) {
+      SendCancel(*lease, std::string(events::EventType(*cause)));
+    }
+    Forget(run_id);
   }
   if (now_known.empty()) {
     job_runs_.erase(job_id);
@@ -88,11 +130,14 @@ void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const 
 void Dispatcher::OnEvent(int32_t partition, int64_t offset, const Envelope& e, const JobState* s,
                          const events::FoldResult& r, bool) {
   if (r.applied() && e.has_run_due()) due_offsets_[e.run_due().run_id()] = {offset, partition};
-  if (e.has_run_dispatched()) {
-    auto p = pending_.find(e.run_dispatched().run_id());
-    if (p != pending_.end() && p->second.event_id == e.event_id()) pending_.erase(p);
+  if (r.applied()) {
+    if (e.has_run_lost()) declared_.erase(LeaseKey(e.run_lost().run_id(), e.run_lost().lease_epoch()));
+    if (e.has_run_timed_out()) {
+      declared_.erase(LeaseKey(e.run_timed_out().run_id(), e.run_timed_out().lease_epoch()));
+    }
   }
-  Reevaluate(partition, e.job_id(), s);
+  if (e.has_run_waiting()) declared_.erase(e.event_id());
+  Reevaluate(partition, e.job_id(), s, &e);
 }
 
 void Dispatcher::OnCaughtUp(int32_t partition) {
@@ -104,8 +149,9 @@ void Dispatcher::OnCaughtUp(int32_t partition) {
     // the task was appended. Send it again; the executor's ids dedupe results.
     for (const v1::RunRecord& run : s.runs()) {
       if (run.status() != v1::RUN_STATUS_DISPATCHED) continue;
-      unsent_tasks_.push_back(
-          {options_.topics.run_tasks, run.run_id(), events::Encode(MakeTask(s, run, now))});
+      std::optional<Target> target = placement_.Find(run.executor_id());
+      if (!target || target->incarnation != run.executor_incarnation()) continue;  // lost
+      unsent_tasks_.push_back(TaskRecord(MakeTask(s, run, *target, now), target->task_partition));
     }
   });
 }
@@ -130,7 +176,14 @@ void Dispatcher::OnRestored(int32_t partition, const std::string& bytes) {
     due_offsets_[run_id] = {offset, partition};
 }
 
-v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, TimePoint now) const {
+Envelope Dispatcher::NewFact(const JobState& s, std::string_view type, const std::string& cause,
+                             TimePoint now) const {
+  events::Origin origin{producer_name(), now, s.correlation_id(), events::LastAppliedEventId(s)};
+  return events::MakeEnvelope(ids::EventId(type, s.job_id(), cause), s.job_id(), origin);
+}
+
+v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run,
+                                 const Target& target, TimePoint now) const {
   v1::RunTask task;
   task.set_job_id(s.job_id());
   task.set_run_id(run.run_id());
@@ -139,10 +192,37 @@ v1::RunTask Dispatcher::MakeTask(const JobState& s, const v1::RunRecord& run, Ti
   *task.mutable_spec() = s.spec();
   *task.mutable_scheduled_for() = run.scheduled_for();
   *task.mutable_dispatched_at() = ToProto(now);
-  task.set_dispatch_event_id(ids::EventId("RunDispatched", s.job_id(),
-                                          run.run_id() + "/" + std::to_string(run.lease_epoch())));
+  task.set_dispatch_event_id(
+      ids::EventId("RunDispatched", s.job_id(), LeaseKey(run.run_id(), run.lease_epoch())));
   task.set_correlation_id(s.correlation_id());
+  task.set_executor_id(target.executor_id);
+  task.set_executor_incarnation(target.incarnation);
+  task.set_dispatcher_id(options_.instance_id);
   return task;
+}
+
+events::Record Dispatcher::TaskRecord(const v1::RunTask& task, int32_t partition) const {
+  events::Record r{options_.topics.run_tasks, task.run_id(), events::Encode(task)};
+  r.partition = partition;
+  return r;
+}
+
+void Dispatcher::SendCancel(const Lease& lease, const std::string& reason) {
+  std::optional<Target> target = placement_.Find(lease.executor_id);
+  if (!target || target->incarnation != lease.incarnation) return;  // its holder is gone
+  v1::RunTask cancel;
+  cancel.set_job_id(lease.job_id);
+  cancel.set_run_id(lease.run_id);
+  cancel.set_lease_epoch(lease.epoch);
+  cancel.set_executor_id(target->executor_id);
+  cancel.set_executor_incarnation(target->incarnation);
+  cancel.set_dispatcher_id(options_.instance_id);
+  cancel.set_cancel(true);
+  cancel.set_cancel_reason(reason);
+  Log(logger(), spdlog::level::info, "asking the executor to abort a run",
+      {{"job_id", lease.job_id}, {"run_id", lease.run_id}, {"executor_id", lease.executor_id},
+       {"reason", reason}});
+  unsent_tasks_.push_back(TaskRecord(cancel, target->task_partition));
 }
 
 void Dispatcher::SendTasks() {
@@ -157,15 +237,29 @@ void Dispatcher::SendTasks() {
   }
 }
 
+bool Dispatcher::AppendFacts(std::vector<events::Record> facts, const char* what) {
+  if (facts.empty()) return true;
+  size_t n = facts.size();
+  if (Status st = producer().Append(std::move(facts)); !st.ok()) {
+    Log(logger(), spdlog::level::err, std::string("appending ") + what + " failed; will retry",
+        {{"error", st.ToString()}, {"events", std::to_string(n)}});
+    return false;
+  }
+  return true;
+}
+
 void Dispatcher::OnRevoked(int32_t partition) {
   queue_.RemovePartition(partition);
-  std::erase_if(running_, [&](const auto& kv) { return kv.second == partition; });
-  std::erase_if(pending_, [&](const auto& kv) { return kv.second.partition == partition; });
+  std::vector<std::string> released;
+  for (const auto& [run_id, lease] : placement_.leases()) {
+    if (lease.partition == partition) released.push_back(run_id);
+  }
+  for (const auto& run_id : released) placement_.Release(run_id);
   std::erase_if(due_offsets_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(job_runs_, [&](const auto& kv) { return kv.second.partition == partition; });
 }
 
-void Dispatcher::PollHeartbeats() {
+void Dispatcher::PollHeartbeats(TimePoint now) {
   for (const auto& r : heartbeats_->Poll(1000, Millis(0))) {
     auto hb = events::DecodeHeartbeat(r.value);
     if (!hb.ok()) {
@@ -173,86 +267,168 @@ void Dispatcher::PollHeartbeats() {
           {{"offset", std::to_string(r.offset)}, {"error", hb.status().message()}});
       continue;
     }
-    capacity_.Observe(hb.value());
+    placement_.Observe(hb.value(), now);
   }
 }
 
 void Dispatcher::ExpirePending(TimePoint now) {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (now - it->second.since < options_.pending_timeout) {
-      ++it;
-      continue;
+  std::vector<Lease> expired;
+  for (const auto& [run_id, lease] : placement_.leases()) {
+    if (!lease.confirmed && now - lease.dispatched_at >= options_.pending_timeout) {
+      expired.push_back(lease);
     }
-    Log(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
-        {{"job_id", it->second.job_id}, {"run_id", it->first}, {"event_id", it->second.event_id}});
-    int32_t partition = it->second.partition;
-    std::string job_id = it->second.job_id;
-    it = pending_.erase(it);
-    Reevaluate(partition, job_id, follower().Find(partition, job_id));
   }
+  for (const Lease& lease : expired) {
+    Log(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
+        {{"job_id", lease.job_id}, {"run_id", lease.run_id},
+         {"lease_epoch", std::to_string(lease.epoch)}});
+    placement_.Release(lease.run_id);
+    Reevaluate(lease.partition, lease.job_id, follower().Find(lease.partition, lease.job_id));
+  }
+  std::erase_if(declared_,
+                [&](const auto& kv) { return now - kv.second >= options_.pending_timeout; });
+}
+
+// Leases whose holder is gone (RunLost) or whose result is overdue
+// (RunTimedOut). Each is declared once; the fold decides what it means.
+void Dispatcher::EndLostLeases(TimePoint now) {
+  std::vector<events::Record> facts;
+  std::vector<std::string> keys;
+  auto declare = [&](const Lease& lease, Envelope e) {
+    Log(logger(), spdlog::level::warn, "lease ended",
+        {{"job_id", lease.job_id}, {"run_id", lease.run_id}, {"event_id", e.event_id()},
+         {"event", events::EventType(e)}, {"executor_id", lease.executor_id}});
+    keys.push_back(LeaseKey(lease.run_id, lease.epoch));
+    facts.push_back({options_.topics.job_events, lease.job_id, events::Encode(e)});
+  };
+  for (const auto& [lease, why] : placement_.LostLeases(now)) {
+    if (declared_.contains(LeaseKey(lease.run_id, lease.epoch))) continue;
+    const JobState* s = follower().Find(lease.partition, lease.job_id);
+    if (s == nullptr || !follower().CaughtUp(lease.partition)) continue;
+    Envelope e = NewFact(*s, "RunLost", LeaseKey(lease.run_id, lease.epoch), now);
+    v1::RunLost* lost = e.mutable_run_lost();
+    lost->set_run_id(lease.run_id);
+    lost->set_lease_epoch(lease.epoch);
+    lost->set_executor_id(lease.executor_id);
+    lost->set_reason(why);
+    declare(lease, std::move(e));
+  }
+  for (const auto& [run_id, lease] : placement_.leases()) {
+    if (!lease.confirmed || declared_.contains(LeaseKey(run_id, lease.epoch))) continue;
+    const JobState* s = follower().Find(lease.partition, lease.job_id);
+    if (s == nullptr || !follower().CaughtUp(lease.partition)) continue;
+    Millis timeout = s->spec().timeout_seconds() > 0
+                         ? Millis(int64_t{s->spec().timeout_seconds()} * 1000)
+                         : options_.default_run_timeout;
+    if (now - lease.dispatched_at < timeout + options_.run_timeout_grace) continue;
+    Envelope e = NewFact(*s, "RunTimedOut", LeaseKey(run_id, lease.epoch), now);
+    v1::RunTimedOut* t = e.mutable_run_timed_out();
+    t->set_run_id(run_id);
+    t->set_lease_epoch(lease.epoch);
+    t->set_executor_id(lease.executor_id);
+    t->set_timeout_ms(timeout.count());
+    declare(lease, std::move(e));
+  }
+  if (!AppendFacts(std::move(facts), "lease ends")) return;
+  for (auto& key : keys) declared_[std::move(key)] = now;
 }
 
 void Dispatcher::DispatchReady(TimePoint now) {
-  int slots = capacity_.TotalSlots(now);
-  std::vector<events::Record> tasks;
+  if (queue_.empty()) return;
   std::vector<events::Record> facts;
-  std::vector<std::string> runs;
-  while (!queue_.empty() && static_cast<int>(InFlight()) < slots) {
-    QueuedRun q = *queue_.Pop();
+  std::vector<std::pair<v1::RunTask, int32_t>> tasks;
+  std::vector<std::string> placed;  // run ids
+  std::vector<std::string> stale;   // queue entries no longer due
+  std::vector<std::string> waiting_ids;
+  // Needs already known not to fit this turn ("" = busy for now, else why).
+  std::map<std::string, std::string> no_room;
+  size_t scanned = 0;
+  for (const QueuedRun& q : queue_) {
+    if (++scanned > kMaxScan || !placement_.AnyRoom(now)) break;
     const JobState* s = follower().Find(q.partition, q.job_id);
     const v1::RunRecord* run = s ? events::FindRun(*s, q.run_id) : nullptr;
-    if (run == nullptr || run->status() != v1::RUN_STATUS_DUE) continue;
-
-    int64_t epoch = run->lease_epoch() + 1;
-    std::string cause = run->run_id() + "/" + std::to_string(epoch);
-    events::Origin origin{producer_name(), now, s->correlation_id(),
-                          events::LastAppliedEventId(*s)};
-    Envelope e =
-        events::MakeEnvelope(ids::EventId("RunDispatched", q.job_id, cause), q.job_id, origin);
+    if (run == nullptr || run->status() != v1::RUN_STATUS_DUE) {
+      stale.push_back(q.run_id);
+      continue;
+    }
+    Need need = NeedOf(s->spec());
+    std::string need_key = need.pool;
+    for (const auto& [name, amount] : need.resources) need_key += "|" + name + "=" + std::to_string(amount);
+    std::string unplaceable;
+    std::optional<Target> target;
+    if (auto known = no_room.find(need_key); known != no_room.end()) {
+      unplaceable = known->second;
+    } else {
+      target = placement_.Choose(need, now, &unplaceable);
+      if (!target) no_room[need_key] = unplaceable;
+    }
+    if (!target) {
+      std::string cause = LeaseKey(q.run_id, run->lease_epoch()) + "/" + unplaceable;
+      if (unplaceable.empty() || run->wait_reason() == unplaceable) continue;
+      Envelope e = NewFact(*s, "RunWaiting", cause, now);
+      if (declared_.contains(e.event_id())) continue;
+      e.mutable_run_waiting()->set_run_id(q.run_id);
+      e.mutable_run_waiting()->set_reason(unplaceable);
+      Log(logger(), spdlog::level::info, "run fits no live executor; it stays queued",
+          {{"job_id", q.job_id}, {"run_id", q.run_id}, {"event_id", e.event_id()},
+           {"reason", unplaceable}});
+      waiting_ids.push_back(e.event_id());
+      facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
+      continue;
+    }
+    const int64_t epoch = run->lease_epoch() + 1;
+    Envelope e = NewFact(*s, "RunDispatched", LeaseKey(run->run_id(), epoch), now);
     auto* d = e.mutable_run_dispatched();
     d->set_run_id(run->run_id());
     d->set_lease_epoch(epoch);
     d->set_dispatcher_id(options_.instance_id);
-
-    v1::RunRecord leased = *run;
-    leased.set_lease_epoch(epoch);
+    d->set_executor_id(target->executor_id);
+    d->set_executor_incarnation(target->incarnation);
     Log(logger(), spdlog::level::debug, "dispatching",
         {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
-         {"priority", std::to_string(q.priority)}});
-    pending_[q.run_id] = Pending{e.event_id(), q.job_id, q.partition, now};
-    tasks.push_back(
-        {options_.topics.run_tasks, run->run_id(), events::Encode(MakeTask(*s, leased, now))});
+         {"executor_id", target->executor_id}, {"priority", std::to_string(q.priority)}});
+    placement_.Hold(Lease{run->run_id(), q.job_id, q.partition, epoch, target->executor_id,
+                          target->incarnation, need.resources, now, false});
+    // Other needs of this pool may have lost their room.
+    std::erase_if(no_room, [&](const auto& kv) {
+      return kv.first.compare(0, need.pool.size() + 1, need.pool + "|") == 0 ||
+             kv.first == need.pool;
+    });
+    v1::RunRecord leased = *run;
+    leased.set_lease_epoch(epoch);
+    tasks.emplace_back(MakeTask(*s, leased, *target, now), target->task_partition);
     facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
-    runs.push_back(q.run_id);
+    placed.push_back(q.run_id);
   }
+  for (const auto& run_id : stale) queue_.Remove(run_id);
+  for (const auto& run_id : placed) queue_.Remove(run_id);
   if (facts.empty()) return;
-  // The fact first: an executor must never report on a run the log does not
+  // The facts first: an executor must never report on a run the log does not
   // show as dispatched yet (its RunStarted would be rejected).
-  if (Status st = producer().Append(std::move(facts)); !st.ok()) {
-    Log(logger(), spdlog::level::err, "dispatch append failed; runs stay queued",
-        {{"error", st.ToString()}, {"runs", std::to_string(runs.size())}});
-    for (const auto& run_id : runs) {
-      auto it = pending_.find(run_id);
-      if (it == pending_.end()) continue;
-      int32_t partition = it->second.partition;
-      std::string job_id = it->second.job_id;
-      pending_.erase(it);
+  if (!AppendFacts(std::move(facts), "dispatches")) {
+    for (const auto& run_id : placed) {
+      const Lease* lease = placement_.FindLease(run_id);
+      if (lease == nullptr) continue;
+      int32_t partition = lease->partition;
+      std::string job_id = lease->job_id;
+      placement_.Release(run_id);
       Reevaluate(partition, job_id, follower().Find(partition, job_id));
     }
     return;
   }
-  unsent_tasks_.insert(unsent_tasks_.end(), std::make_move_iterator(tasks.begin()),
-                       std::make_move_iterator(tasks.end()));
+  for (auto& id : waiting_ids) declared_[std::move(id)] = now;
+  for (auto& [task, partition] : tasks) unsent_tasks_.push_back(TaskRecord(task, partition));
   SendTasks();
-  dispatched_ += runs.size();
+  dispatched_ += placed.size();
 }
 
 void Dispatcher::Step() {
   follower().PollOnce(queue_.empty() ? options_.max_poll_wait : Millis(5));
-  PollHeartbeats();
   TimePoint now = clock_.Now();
+  PollHeartbeats(now);
   ExpirePending(now);
-  SendTasks();  // retries of tasks whose append failed, re-sends after catch-up
+  EndLostLeases(now);
+  SendTasks();  // retries of tasks whose append failed, re-sends after catch-up, cancels
   DispatchReady(now);
 }
 

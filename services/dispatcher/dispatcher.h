@@ -3,20 +3,27 @@
 //
 // It folds its partitions (JobStateFollower, restored from its snapshots on
 // dispatcher-snapshots plus the log's tail), keeps the runs that are due in
-// a RunQueue (a recurring job may have several), and admits them only while
-// live executors have free slots:
-// capacity is the sum of the slots in recent heartbeats on `executors`;
-// in flight are the runs it dispatched that have not finished. Admitting a run
-// appends RunDispatched to job-events with the next lease epoch, and only then
-// the RunTask to `run-tasks` (key run_id): an executor can never report on a
-// run the log does not yet show as dispatched. A task that could not be sent
-// is retried; after a crash between the two appends, the partition's new owner
-// re-sends the task of every run still DISPATCHED (same epoch, same ids) once
-// it has caught up. The side effect may repeat (at least once); the record of
-// it does not.
+// a RunQueue (priority with aging, FIFO within a priority), and places each on
+// a live executor of its pool with room for its slot and resources
+// (Placement, fed by the heartbeats on `executors`). Admitting a run appends
+// RunDispatched (next lease epoch, the chosen executor and its incarnation)
+// to job-events, and only then the RunTask to the executor's own partition of
+// `run-tasks`: an executor can never report on a run the log does not yet
+// show as dispatched. A task that could not be sent is retried; after a crash
+// between the two appends, the partition's new owner re-sends the task of
+// every run still DISPATCHED (same epoch, same ids) once it has caught up.
 //
-// One thread runs the loop. Known limit: with several dispatchers each one
-// counts only its own partitions' runs against the whole capacity.
+// Leases. A run leased to an executor that restarted, stopped without
+// handing it back or missed heartbeats for executor_timeout gets RunLost; the
+// fold makes it due again (or ends it LOST for AT_MOST_ONCE runs that had
+// started) and it is placed again under the next epoch. A run with no result
+// within its timeout plus a grace of its dispatch gets RunTimedOut. A run that
+// fits no live executor of its pool gets RunWaiting with the reason, once per
+// reason, and stays queued. When a job is canceled or deleted, or a run
+// replaced, the executor holding a lease on it is told to abort (a RunTask
+// with cancel set).
+//
+// One thread runs the loop.
 #pragma once
 
 #include <atomic>
@@ -28,7 +35,7 @@
 #include "events/time.h"
 #include "events/topics.h"
 #include "services/common/partition_worker.h"
-#include "services/dispatcher/capacity.h"
+#include "services/dispatcher/placement.h"
 #include "services/dispatcher/run_queue.h"
 
 namespace jobsched::dispatcher {
@@ -38,8 +45,11 @@ struct DispatcherOptions {
   std::string group_id = "jobsched-dispatcher";
   events::Topics topics;
   Millis max_poll_wait{20};
-  Millis heartbeat_expiry{5000};
-  Millis pending_timeout{30000};  // a RunDispatched not seen back after this is redone
+  Millis executor_timeout{30000};  // no heartbeat this long: the executor's leases are lost
+  Millis priority_aging{60000};    // one priority step per this much waiting (RunQueue)
+  Millis run_timeout_grace{30000};  // RunTimedOut: the run's timeout plus this
+  Millis default_run_timeout{3'600'000};  // for timeout_seconds 0 (the executors' default)
+  Millis pending_timeout{30000};  // a decision not seen back in the log after this is redone
   services::StateSettings state;  // snapshots and eviction
 };
 
@@ -51,13 +61,6 @@ class Dispatcher final : public services::PartitionWorker {
   uint64_t dispatched() const { return dispatched_; }
 
  private:
-  struct Pending {
-    std::string event_id;
-    std::string job_id;
-    int32_t partition;
-    TimePoint since;
-  };
-
   Status OnStart() override;  // opens the heartbeats consumer
   void OnStop() override;
   void OnEvent(int32_t partition, int64_t offset, const events::Envelope& e,
@@ -69,15 +72,24 @@ class Dispatcher final : public services::PartitionWorker {
   void Step() override;
   std::string Summary() const override;
 
-  void PollHeartbeats();
-  // Puts the runs of `job_id` where its state says (nullptr: the job is gone).
-  void Reevaluate(int32_t partition, const std::string& job_id, const events::JobState* s);
+  void PollHeartbeats(TimePoint now);
+  // Puts the runs of `job_id` where its state says (nullptr: the job is
+  // gone); `cause`, when given, is the event that changed it.
+  void Reevaluate(int32_t partition, const std::string& job_id, const events::JobState* s,
+                  const events::Envelope* cause = nullptr);
   void Forget(const std::string& run_id);
   void ExpirePending(TimePoint now);
+  void EndLostLeases(TimePoint now);  // RunLost, RunTimedOut
   void DispatchReady(TimePoint now);
+  // Appends `facts`; true when acknowledged. `what` names them in the log.
+  bool AppendFacts(std::vector<events::Record> facts, const char* what);
   void SendTasks();
-  v1::RunTask MakeTask(const events::JobState& s, const v1::RunRecord& run, TimePoint now) const;
-  size_t InFlight() const { return running_.size() + pending_.size(); }
+  void SendCancel(const Lease& lease, const std::string& reason);
+  events::Envelope NewFact(const events::JobState& s, std::string_view type,
+                           const std::string& cause, TimePoint now) const;
+  v1::RunTask MakeTask(const events::JobState& s, const v1::RunRecord& run, const Target& target,
+                       TimePoint now) const;
+  events::Record TaskRecord(const v1::RunTask& task, int32_t partition) const;
 
   DispatcherOptions options_;
   const Clock& clock_;
@@ -85,11 +97,7 @@ class Dispatcher final : public services::PartitionWorker {
 
   // Loop-thread state.
   RunQueue queue_;
-  Capacity capacity_;
-  std::unordered_map<std::string, int32_t>
-      running_;  // run_id -> partition: dispatched, not finished
-  std::unordered_map<std::string, Pending>
-      pending_;  // run_id -> RunDispatched appended, not yet seen
+  Placement placement_;  // executors and this dispatcher's leases
   struct Due {
     int64_t offset;  // of its RunDue (FIFO order)
     int32_t partition;
@@ -101,7 +109,10 @@ class Dispatcher final : public services::PartitionWorker {
     std::vector<std::string> runs;
   };
   std::unordered_map<std::string, JobRuns> job_runs_;
-  std::vector<events::Record> unsent_tasks_;  // dispatched runs whose task is still to append
+  // Facts appended about a run and not yet seen back ("<run_id>/<epoch>" or
+  // the RunWaiting's id -> when), so that one loss is declared once.
+  std::unordered_map<std::string, TimePoint> declared_;
+  std::vector<events::Record> unsent_tasks_;  // tasks (and cancels) still to append
 
   std::atomic<uint64_t> dispatched_{0};
 };

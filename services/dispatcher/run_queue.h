@@ -1,7 +1,11 @@
-// The dispatcher's queue of due runs: higher priority first, FIFO within a
-// priority (by the time the run became due, then by the RunDue's position in
-// its partition, then run id, so the order is the same after a replay). Pure
-// data structure; thread-compatible.
+// The dispatcher's queue of due runs. Order: by rank, the time the run became
+// due moved earlier by `priority` aging steps (rank_at = due_at - priority *
+// aging); then higher priority, then the RunDue's position in its partition,
+// then run id, so the order is the same after a replay. With runs that became
+// due within one aging step of each other this is strict priority order,
+// FIFO within a priority; a run that has waited longer than (difference in
+// priority) * aging goes first, so no run starves behind a stream of
+// higher-priority work. Pure data structure; thread-compatible.
 #pragma once
 
 #include <optional>
@@ -17,6 +21,7 @@ namespace jobsched::dispatcher {
 struct QueuedRun {
   int priority = 0;
   TimePoint due_at;
+  TimePoint rank_at;       // due_at - priority * aging
   int64_t due_offset = 0;  // position of the RunDue in its partition
   std::string run_id;
   std::string job_id;
@@ -24,8 +29,8 @@ struct QueuedRun {
 
   // Sorts first what must be dispatched first.
   bool operator<(const QueuedRun& o) const {
-    return std::tie(o.priority, due_at, due_offset, run_id) <
-           std::tie(priority, o.due_at, o.due_offset, o.run_id);
+    return std::tie(rank_at, o.priority, due_at, due_offset, run_id) <
+           std::tie(o.rank_at, priority, o.due_at, o.due_offset, o.run_id);
   }
 };
 
@@ -40,6 +45,9 @@ class RunQueue {
   std::optional<QueuedRun> Pop();
   const QueuedRun* Peek() const;
   size_t size() const { return order_.size(); }
+  // In queue order.
+  std::set<QueuedRun>::const_iterator begin() const { return order_.begin(); }
+  std::set<QueuedRun>::const_iterator end() const { return order_.end(); }
   bool empty() const { return order_.empty(); }
 
  private:

@@ -1,7 +1,8 @@
-// The dispatcher's pure parts: queue order and capacity from heartbeats.
+// The dispatcher's pure parts: queue order (priority with aging) and
+// placement on executors (pools, resources, shared capacity, lost leases).
 #include <gtest/gtest.h>
 
-#include "services/dispatcher/capacity.h"
+#include "services/dispatcher/placement.h"
 #include "services/dispatcher/run_queue.h"
 
 namespace jobsched::dispatcher {
@@ -9,8 +10,10 @@ namespace {
 
 TimePoint At(int64_t ms) { return FromUnixMillis(1'800'000'000'000 + ms); }
 
+constexpr Millis kAging{60'000};
+
 QueuedRun Queued(std::string job, int priority, int64_t due_ms) {
-  return QueuedRun{priority, At(due_ms), 0, "run-" + job, job, 0};
+  return QueuedRun{priority, At(due_ms), At(due_ms) - priority * kAging, 0, "run-" + job, job, 0};
 }
 
 TEST(RunQueue, HigherPriorityFirstThenFifo) {
@@ -64,32 +67,147 @@ TEST(RunQueue, RemovePartition) {
   EXPECT_EQ(q.Pop()->job_id, "b");
 }
 
-v1::ExecutorHeartbeat Beat(std::string id, int slots, int64_t at_ms, bool stopping = false) {
+TEST(RunQueue, AgingLetsALongWaitPassHigherPriorities) {
+  RunQueue q;
+  q.Upsert(Queued("old-low", 0, 0));                       // waited 3 aging steps
+  q.Upsert(Queued("new-p2", 2, 3 * kAging.count()));       // rank: 1 step
+  q.Upsert(Queued("new-p5", 5, 3 * kAging.count()));       // rank: -2 steps
+  std::vector<std::string> order;
+  while (auto r = q.Pop()) order.push_back(r->job_id);
+  EXPECT_EQ(order, (std::vector<std::string>{"new-p5", "old-low", "new-p2"}));
+}
+
+v1::ExecutorHeartbeat Beat(std::string id, int slots, int64_t at_ms, std::string pool = "",
+                           Resources resources = {}, std::string incarnation = "i1") {
   v1::ExecutorHeartbeat hb;
   hb.set_executor_id(std::move(id));
   hb.set_slots(slots);
   *hb.mutable_sent_at() = ToProto(At(at_ms));
-  hb.set_stopping(stopping);
+  hb.set_pool(std::move(pool));
+  hb.set_incarnation(std::move(incarnation));
+  hb.set_task_partition(3);
+  for (const auto& [k, v] : resources) (*hb.mutable_resources())[k] = v;
   return hb;
 }
 
-TEST(Capacity, SumsLiveExecutors) {
-  Capacity c(Millis(5000));
-  EXPECT_EQ(c.TotalSlots(At(0)), 0);
-  c.Observe(Beat("x", 4, 0));
-  c.Observe(Beat("y", 8, 1000));
-  EXPECT_EQ(c.TotalSlots(At(2000)), 12);
-  EXPECT_EQ(c.LiveExecutors(At(2000)), 2);
-  EXPECT_EQ(c.TotalSlots(At(5500)), 8) << "x expired";
+Lease LeaseOn(std::string run, std::string executor, Resources r = {}, bool confirmed = true,
+              std::string incarnation = "i1") {
+  return Lease{std::move(run), "job", 0, 1, std::move(executor), std::move(incarnation),
+               std::move(r), At(0), confirmed};
 }
 
-TEST(Capacity, StoppingAndOlderHeartbeats) {
-  Capacity c(Millis(5000));
-  c.Observe(Beat("x", 4, 1000));
-  c.Observe(Beat("x", 16, 500));  // older: ignored
-  EXPECT_EQ(c.TotalSlots(At(1000)), 4);
-  c.Observe(Beat("x", 4, 2000, /*stopping=*/true));
-  EXPECT_EQ(c.TotalSlots(At(2000)), 0);
+constexpr Millis kTimeout{30'000};
+
+TEST(Placement, PicksTheLiveExecutorOfThePoolWithMostRoom) {
+  Placement p("d1", kTimeout, At(0));
+  std::string why;
+  EXPECT_FALSE(p.Choose({}, At(0), &why));
+  EXPECT_EQ(why, "no live executor in pool 'default'");
+  p.Observe(Beat("a", 2, 0), At(0));
+  p.Observe(Beat("b", 4, 0), At(0));
+  p.Observe(Beat("g", 8, 0, "gpu"), At(0));
+  auto t = p.Choose({}, At(1), nullptr);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->executor_id, "b");
+  EXPECT_EQ(t->incarnation, "i1");
+  EXPECT_EQ(t->task_partition, 3);
+  p.Hold(LeaseOn("r1", "b"));
+  p.Hold(LeaseOn("r2", "b"));
+  p.Hold(LeaseOn("r3", "b"));
+  EXPECT_EQ(p.Choose({}, At(1), nullptr)->executor_id, "a");
+  EXPECT_EQ(p.FreeSlots(At(1)), 2 + 1 + 8);
+  EXPECT_FALSE(p.Choose({}, At(kTimeout.count() + 1), &why)) << "every heartbeat expired";
+}
+
+TEST(Placement, ResourcesMustFitWhatIsFree) {
+  Placement p("d1", kTimeout, At(0));
+  p.Observe(Beat("cpu", 8, 0, "", {{"cpu", 4}}), At(0));
+  p.Observe(Beat("gpu", 1, 0, "", {{"cpu", 4}, {"gpu_units", 1}}), At(0));
+  Need gpu{"default", {{"gpu_units", 1}}};
+  EXPECT_EQ(p.Choose(gpu, At(0), nullptr)->executor_id, "gpu");
+  p.Hold(LeaseOn("g1", "gpu", {{"gpu_units", 1}}));
+  std::string why;
+  EXPECT_FALSE(p.Choose(gpu, At(0), &why));
+  EXPECT_EQ(why, "") << "it fits once the GPU is free: busy, not unplaceable";
+  Need big{"default", {{"gpu_units", 2}}};
+  EXPECT_FALSE(p.Choose(big, At(0), &why));
+  EXPECT_EQ(why, "no live executor in pool 'default' offers gpu_units >= 2");
+  p.Release("g1");
+  Need cpu{"default", {{"cpu", 3}}};
+  EXPECT_EQ(p.Choose(cpu, At(0), nullptr)->executor_id, "cpu");
+  p.Hold(LeaseOn("c1", "cpu", {{"cpu", 3}}));
+  EXPECT_EQ(p.Choose(cpu, At(0), nullptr)->executor_id, "gpu") << "cpu has 1 left";
+  p.Release("c1");
+  EXPECT_EQ(p.Choose(cpu, At(0), nullptr)->executor_id, "cpu");
+}
+
+TEST(Placement, CountsOtherDispatchersRunsFromHeartbeats) {
+  Placement p("d1", kTimeout, At(0));
+  v1::ExecutorHeartbeat hb = Beat("a", 2, 0);
+  v1::HeldRun* mine = hb.add_runs();
+  mine->set_run_id("r-mine");
+  mine->set_dispatcher_id("d1");
+  v1::HeldRun* theirs = hb.add_runs();
+  theirs->set_run_id("r-theirs");
+  theirs->set_dispatcher_id("d2");
+  p.Hold(LeaseOn("r-mine", "a"));
+  p.Observe(hb, At(0));
+  EXPECT_FALSE(p.Choose({}, At(0), nullptr)) << "one slot mine, one d2's: full";
+  hb.mutable_runs()->RemoveLast();
+  *hb.mutable_sent_at() = ToProto(At(1000));
+  p.Observe(hb, At(1000));
+  EXPECT_TRUE(p.Choose({}, At(1000), nullptr));
+}
+
+TEST(Placement, LeasesAreLostOnRestartSilenceAndStop) {
+  Placement p("d1", kTimeout, At(0));
+  p.Observe(Beat("a", 4, 0), At(0));
+  p.Observe(Beat("b", 4, 0), At(0));
+  p.Hold(LeaseOn("ra", "a"));
+  p.Hold(LeaseOn("rb", "b"));
+  p.Hold(LeaseOn("pending", "a", {}, /*confirmed=*/false));
+  EXPECT_TRUE(p.LostLeases(At(1000)).empty());
+  // a restarts: a new incarnation.
+  p.Observe(Beat("a", 4, 2000, "", {}, "i2"), At(2000));
+  auto lost = p.LostLeases(At(2000));
+  ASSERT_EQ(lost.size(), 1u) << "the unconfirmed lease is not declared before its dispatch";
+  EXPECT_EQ(lost[0].first.run_id, "ra");
+  EXPECT_NE(lost[0].second.find("restarted"), std::string::npos);
+  EXPECT_EQ(p.FreeSlots(At(2000)), 4 + 3) << "the old incarnation's leases use no capacity";
+  // b falls silent.
+  p.Release("ra");
+  p.Observe(Beat("a", 4, 40'000, "", {}, "i2"), At(40'000));
+  lost = p.LostLeases(At(29'999));
+  EXPECT_TRUE(lost.empty());
+  lost = p.LostLeases(At(30'000));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].first.run_id, "rb");
+  // a stops without handing its lease back.
+  p.Release("rb");
+  p.Hold(LeaseOn("ra2", "a", {}, true, "i2"));
+  v1::ExecutorHeartbeat last = Beat("a", 4, 41'000, "", {}, "i2");
+  last.set_stopping(true);
+  p.Observe(last, At(41'000));
+  EXPECT_FALSE(p.Choose({}, At(41'000), nullptr)) << "a stopping executor takes no work";
+  EXPECT_TRUE(p.LostLeases(At(42'000)).empty()) << "its RunReleased may still be on the way";
+  EXPECT_EQ(p.LostLeases(At(43'000)).size(), 1u);
+}
+
+TEST(Placement, ARestartedDispatcherGivesExecutorsAFullTimeout) {
+  Placement p("d1", kTimeout, At(100'000));
+  p.Observe(Beat("a", 4, 0), At(100'000));  // an old heartbeat read at start
+  p.Hold(LeaseOn("ra", "a"));
+  EXPECT_FALSE(p.Choose({}, At(100'000), nullptr)) << "not live: its heartbeat is old";
+  EXPECT_TRUE(p.LostLeases(At(129'999)).empty());
+  EXPECT_EQ(p.LostLeases(At(130'000)).size(), 1u);
+}
+
+TEST(Placement, AnOlderHeartbeatIsIgnored) {
+  Placement p("d1", kTimeout, At(0));
+  p.Observe(Beat("a", 4, 2000, "", {}, "i2"), At(2000));
+  p.Observe(Beat("a", 16, 1000, "", {}, "i1"), At(2001));  // the dead incarnation's last
+  EXPECT_EQ(p.Find("a")->incarnation, "i2");
+  EXPECT_EQ(p.FreeSlots(At(2001)), 4);
 }
 
 }  // namespace
