@@ -39,6 +39,11 @@ std::string_view EventType(const Envelope& e) {
     case Envelope::kResumeRequested: return "ResumeRequested";
     case Envelope::kRunRequested: return "RunRequested";
     case Envelope::kDeleteRequested: return "DeleteRequested";
+    case Envelope::kRunLost: return "RunLost";
+    case Envelope::kRunTimedOut: return "RunTimedOut";
+    case Envelope::kRunReleased: return "RunReleased";
+    case Envelope::kRunWaiting: return "RunWaiting";
+    case Envelope::kJobRequeued: return "JobRequeued";
     case Envelope::EVENT_NOT_SET: return "";
   }
   return "";
@@ -57,6 +62,10 @@ std::string_view RunIdOf(const Envelope& e) {
     case Envelope::kRunDead: return e.run_dead().run_id();
     case Envelope::kRunCanceled: return e.run_canceled().run_id();
     case Envelope::kRunRequested: return e.run_requested().run_id();
+    case Envelope::kRunLost: return e.run_lost().run_id();
+    case Envelope::kRunTimedOut: return e.run_timed_out().run_id();
+    case Envelope::kRunReleased: return e.run_released().run_id();
+    case Envelope::kRunWaiting: return e.run_waiting().run_id();
     default: return "";
   }
 }

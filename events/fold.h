@@ -36,6 +36,11 @@
 //   RUNNING (run SUCCEEDED)  --JobSucceeded-->   SUCCEEDED
 //   RUNNING (run failed)     --RetryScheduled--> RETRYING  (only while attempts <= max_retries)
 //   RUNNING (run failed)     --JobDead-->        DEAD
+//   QUEUED | RUNNING --RunLost / RunReleased--> QUEUED  (run DUE again, same attempt; but
+//                    AT_MOST_ONCE and started: run LOST, a failure that is not retried)
+//   QUEUED | RUNNING --RunTimedOut--> RUNNING  (run TIMED_OUT: the dispatcher's backstop)
+//   QUEUED (run DUE) --RunWaiting-->  QUEUED   (run wait_reason: fits no live executor)
+//   DEAD      --JobRequeued-->    RETRYING  (max_retries + 1 attempts more, from now)
 // Recurring job statuses:
 //   (none)  --JobSubmitted(schedule)-->  ACTIVE
 //   ACTIVE  --RunDue / FireSkipped-->    ACTIVE (cursor moves; runs in flight change)

@@ -335,6 +335,13 @@ void Dispatcher::EndLostLeases(TimePoint now) {
 
 void Dispatcher::DispatchReady(TimePoint now) {
   if (queue_.empty()) return;
+  // With no free slot anywhere, the queue is only looked through for runs
+  // that fit no live executor at all (RunWaiting), once a second.
+  const bool room = placement_.AnyRoom(now);
+  if (!room) {
+    if (now < next_reason_scan_) return;
+    next_reason_scan_ = now + Millis(1000);
+  }
   std::vector<events::Record> facts;
   std::vector<std::pair<v1::RunTask, int32_t>> tasks;
   std::vector<std::string> placed;  // run ids
@@ -344,7 +351,7 @@ void Dispatcher::DispatchReady(TimePoint now) {
   std::map<std::string, std::string> no_room;
   size_t scanned = 0;
   for (const QueuedRun& q : queue_) {
-    if (++scanned > kMaxScan || !placement_.AnyRoom(now)) break;
+    if (++scanned > kMaxScan || (room && !placement_.AnyRoom(now))) break;
     const JobState* s = follower().Find(q.partition, q.job_id);
     const v1::RunRecord* run = s ? events::FindRun(*s, q.run_id) : nullptr;
     if (run == nullptr || run->status() != v1::RUN_STATUS_DUE) {

@@ -113,6 +113,7 @@ class Dispatcher final : public services::PartitionWorker {
   // the RunWaiting's id -> when), so that one loss is declared once.
   std::unordered_map<std::string, TimePoint> declared_;
   std::vector<events::Record> unsent_tasks_;  // tasks (and cancels) still to append
+  TimePoint next_reason_scan_;                // DispatchReady while no slot is free
 
   std::atomic<uint64_t> dispatched_{0};
 };

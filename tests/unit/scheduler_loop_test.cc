@@ -1,7 +1,9 @@
 // The scheduler and dispatcher loops (threads, consumer groups) together on
 // the in-memory log, with a manual clock and a scripted executor: the happy
 // path, priority order under limited capacity, restarts without duplicates,
-// failed appends, recovery from a snapshot. Decisions in time (delays,
+// failed appends, recovery from a snapshot; leases lost to a restarted or
+// silent executor, cancellation sent to the lease holder, runs that fit no
+// executor. Decisions in time (delays,
 // backoff, cron, misfires) are tested in simulated time: scheduler_sim_test.
 #include <gtest/gtest.h>
 
@@ -104,6 +106,47 @@ class SchedulerLoopTest : public ::testing::Test {
     hb.set_slots(slots);
     *hb.mutable_sent_at() = ToProto(clock_.Now());
     ASSERT_TRUE(producer_->Append({{topics_.executors, "fake", events::Encode(hb)}}).ok());
+  }
+
+  // A heartbeat of executor `id` in its process life `incarnation`, reading
+  // run-tasks partition 1.
+  void Beat(const std::string& id, const std::string& incarnation, int slots,
+            const std::string& pool = "") {
+    v1::ExecutorHeartbeat hb;
+    hb.set_executor_id(id);
+    hb.set_incarnation(incarnation);
+    hb.set_slots(slots);
+    hb.set_pool(pool);
+    hb.set_task_partition(1);
+    *hb.mutable_sent_at() = ToProto(clock_.Now());
+    ASSERT_TRUE(producer_->Append({{topics_.executors, id, events::Encode(hb)}}).ok());
+  }
+
+  // The tasks sent to run-tasks partition 1, in order.
+  std::vector<v1::RunTask> Tasks() {
+    std::vector<v1::RunTask> out;
+    for (const auto& r : log_.Read({topics_.run_tasks, 1}).value()) {
+      out.push_back(events::DecodeRunTask(r.value).value());
+    }
+    return out;
+  }
+
+  // Awaits the job's `n`-th event of `type` (1-based).
+  std::optional<Envelope> AwaitEvent(const std::string& job_id, std::string_view type, int n = 1) {
+    std::optional<Envelope> found;
+    testing::WaitFor(
+        [&] {
+          int seen = 0;
+          for (const auto& e : EventsOf(job_id)) {
+            if (events::EventType(e) == type && ++seen == n) {
+              found = e;
+              return true;
+            }
+          }
+          return false;
+        },
+        kWait);
+    return found;
   }
 
   Envelope Make(const std::string& type, const std::string& job_id, const std::string& cause) {
@@ -290,6 +333,124 @@ TEST_F(SchedulerLoopTest, RecoversFromItsSnapshotAfterRetentionDroppedTheSubmiss
   EXPECT_EQ(first_after.run_due().after_fire_id(), before.cursor().fire_id());
   EXPECT_EQ(FromProto(first_after.run_due().scheduled_for()),
             FromProto(before.cursor().at()) + seconds(1));
+}
+
+}  // namespace
+}  // namespace jobsched
+
+namespace jobsched {
+namespace {
+
+TEST_F(SchedulerLoopTest, ARestartedExecutorsRunIsLostAndDispatchedAgain) {
+  StartScheduler();
+  StartDispatcher();
+  Beat("exec-a", "first-life", 1);
+  std::string job = Submit();
+  auto first = AwaitEvent(job, "RunDispatched");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->run_dispatched().executor_id(), "exec-a");
+  EXPECT_EQ(first->run_dispatched().executor_incarnation(), "first-life");
+  const std::string run = first->run_dispatched().run_id();
+  ASSERT_TRUE(testing::WaitFor([&] { return !Tasks().empty(); }, kWait));
+  EXPECT_EQ(Tasks()[0].executor_incarnation(), "first-life");
+  Envelope started = Make("RunStarted", job, run + "/1");
+  started.mutable_run_started()->set_run_id(run);
+  started.mutable_run_started()->set_lease_epoch(1);
+  ASSERT_TRUE(Append({started}).ok());
+
+  Beat("exec-a", "second-life", 1);  // the process restarted: its tasks are gone
+  auto lost = AwaitEvent(job, "RunLost");
+  ASSERT_TRUE(lost) << StateOf(job).DebugString();
+  EXPECT_EQ(lost->run_lost().lease_epoch(), 1);
+  EXPECT_NE(lost->run_lost().reason().find("restarted"), std::string::npos);
+  auto second = AwaitEvent(job, "RunDispatched", 2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->run_dispatched().lease_epoch(), 2);
+  EXPECT_EQ(second->run_dispatched().executor_incarnation(), "second-life");
+  EXPECT_EQ(StateOf(job).runs(0).attempt(), 1) << "a lost lease spends no attempt";
+}
+
+TEST_F(SchedulerLoopTest, ASilentExecutorsRunsAreLostAfterTheTimeout) {
+  StartScheduler();
+  StartDispatcher();
+  Beat("exec-a", "life", 2);
+  std::string job = Submit();
+  ASSERT_TRUE(AwaitEvent(job, "RunDispatched"));
+  clock_.Advance(Millis(30'000));  // the boundary itself: dispatcher_test (Placement)
+  auto lost = AwaitEvent(job, "RunLost");
+  ASSERT_TRUE(lost);
+  EXPECT_NE(lost->run_lost().reason().find("missed heartbeats"), std::string::npos);
+  // Nothing is live now: the run waits, saying why, until an executor is heard.
+  auto waiting = AwaitEvent(job, "RunWaiting");
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->run_waiting().reason(), "no live executor in pool 'default'");
+  Beat("exec-b", "life", 2);
+  auto again = AwaitEvent(job, "RunDispatched", 2);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->run_dispatched().executor_id(), "exec-b");
+}
+
+TEST_F(SchedulerLoopTest, ARunOfAnotherPoolWaitsForAnExecutorOfIt) {
+  StartScheduler();
+  StartDispatcher();
+  Beat("cpu-1", "life", 4);
+  std::string job = RandomId();
+  Envelope e = Make("JobSubmitted", job, "");
+  auto* spec = e.mutable_job_submitted()->mutable_spec();
+  spec->set_name("needs a gpu");
+  spec->set_type(v1::JOB_TYPE_ECHO);
+  spec->set_pool("gpu");
+  (*spec->mutable_resources())["gpu_units"] = 1;
+  ASSERT_TRUE(Append({e}).ok());
+  auto waiting = AwaitEvent(job, "RunWaiting");
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->run_waiting().reason(), "no live executor in pool 'gpu'");
+  EXPECT_EQ(StateOf(job).runs(0).wait_reason(), "no live executor in pool 'gpu'");
+  EXPECT_EQ(Count(job, "RunDispatched"), 0);
+  Beat("gpu-1", "life", 1, "gpu");  // in the pool, but without a GPU
+  auto no_gpu = AwaitEvent(job, "RunWaiting", 2);
+  ASSERT_TRUE(no_gpu);
+  EXPECT_EQ(no_gpu->run_waiting().reason(), "no live executor in pool 'gpu' offers gpu_units >= 1");
+  v1::ExecutorHeartbeat hb;
+  hb.set_executor_id("gpu-2");
+  hb.set_incarnation("life");
+  hb.set_slots(1);
+  hb.set_pool("gpu");
+  (*hb.mutable_resources())["gpu_units"] = 1;
+  *hb.mutable_sent_at() = ToProto(clock_.Now());
+  ASSERT_TRUE(producer_->Append({{topics_.executors, "gpu-2", events::Encode(hb)}}).ok());
+  auto dispatched = AwaitEvent(job, "RunDispatched");
+  ASSERT_TRUE(dispatched);
+  EXPECT_EQ(dispatched->run_dispatched().executor_id(), "gpu-2");
+  EXPECT_EQ(StateOf(job).runs(0).wait_reason(), "");
+}
+
+TEST_F(SchedulerLoopTest, CancelingARunningJobTellsItsExecutorToAbort) {
+  StartScheduler();
+  StartDispatcher();
+  Beat("exec-a", "life", 1);
+  std::string job = Submit();
+  auto dispatched = AwaitEvent(job, "RunDispatched");
+  ASSERT_TRUE(dispatched);
+  const std::string run = dispatched->run_dispatched().run_id();
+  Envelope started = Make("RunStarted", job, run + "/1");
+  started.mutable_run_started()->set_run_id(run);
+  started.mutable_run_started()->set_lease_epoch(1);
+  Envelope cancel = Make("CancelRequested", job, "");
+  cancel.mutable_cancel_requested()->set_reason("test");
+  ASSERT_TRUE(Append({started, cancel}).ok());
+  ASSERT_TRUE(AwaitStatus(job, v1::JOB_STATUS_CANCELED));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto tasks = Tasks();
+        return tasks.size() == 2 && tasks[1].cancel();
+      },
+      kWait));
+  v1::RunTask abort = Tasks()[1];
+  EXPECT_EQ(abort.run_id(), run);
+  EXPECT_EQ(abort.lease_epoch(), 1);
+  EXPECT_EQ(abort.executor_id(), "exec-a");
+  EXPECT_EQ(abort.executor_incarnation(), "life");
 }
 
 }  // namespace
