@@ -1,11 +1,12 @@
 #include "services/executor/executor.h"
 
-#include <algorithm>
-#include <exception>
-#include <set>
-#include <string_view>
+#include <unistd.h>
 
-#include "events/envelope.h"
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+
 #include "events/ids.h"
 #include "services/common/logging.h"
 
@@ -15,34 +16,62 @@ using events::Record;
 using events::TopicPartition;
 using services::Log;
 using SteadyClock = std::chrono::steady_clock;
+namespace level = spdlog::level;
+
+namespace {
 
 // The cancel reason of runs interrupted because the executor stops.
 constexpr char kStopReason[] = "executor stopping";
-namespace level = spdlog::level;
+// Records taken by one Poll.
+constexpr size_t kPollBatch = 500;
+constexpr std::chrono::milliseconds kWatermarkTimeout(10000);
+// Handlers must return about a second after a cancel (handlers.h): cancelled
+// runs get at least this long to report, even with a shorter stop grace.
+constexpr std::chrono::milliseconds kMinReportGrace(1000);
 
-class Executor::Listener final : public events::RebalanceListener {
+// Where the group-less consumer starts: its listener's answer, asked in the
+// first Poll (on the consumer thread, so set `offset` before that starts).
+class StartAt final : public events::RebalanceListener {
  public:
-  explicit Listener(Executor& executor) : executor_(executor) {}
-  std::map<TopicPartition, int64_t> OnAssigned(const std::vector<TopicPartition>& parts) override {
-    return executor_.OnAssigned(parts);
+  explicit StartAt(TopicPartition tp) : tp_(std::move(tp)) {}
+  std::map<TopicPartition, int64_t> OnAssigned(const std::vector<TopicPartition>&) override {
+    return {{tp_, offset}};
   }
-  void OnRevoked(const std::vector<TopicPartition>& parts) override { executor_.OnRevoked(parts); }
+  void OnRevoked(const std::vector<TopicPartition>&) override {}
+
+  int64_t offset = events::kOffsetEnd;
 
  private:
-  Executor& executor_;
+  const TopicPartition tp_;
 };
-
-namespace {
 
 std::string ProducerName(const ExecutorOptions& options) {
   return "executor/" + options.executor_id;
 }
 
-std::string Cause(const v1::RunTask& task) {
-  return task.run_id() + "/" + std::to_string(task.lease_epoch());
+std::string HostName() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) return "";
+  return host;
+}
+
+// 32 random hex digits.
+std::string NewIncarnation() {
+  std::string id = RandomId();
+  std::erase(id, '-');
+  return id;
 }
 
 }  // namespace
+
+int32_t TaskPartition(std::string_view executor_id, int32_t partitions) {
+  uint32_t hash = 2166136261u;  // FNV-1a, 32 bit
+  for (unsigned char c : executor_id) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  return static_cast<int32_t>(hash % static_cast<uint32_t>(partitions));
+}
 
 Executor::Executor(ExecutorOptions options, events::EventLog& log, const Clock& clock,
                    const HandlerRegistry& handlers)
@@ -54,28 +83,53 @@ Executor::Executor(ExecutorOptions options, events::EventLog& log, const Clock& 
 
 Executor::~Executor() { Stop(); }
 
-std::string Executor::TaskKey(const v1::RunTask& task) { return Cause(task); }
+std::string Executor::TaskKey(const v1::RunTask& task) {
+  return task.run_id() + "/" + std::to_string(task.lease_epoch());
+}
 
 Status Executor::Start() {
   std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
   if (started_) return Status::Invalid("executor already started");
   if (options_.executor_id.empty()) return Status::Invalid("executor_id is empty");
   if (options_.slots < 1) return Status::Invalid("slots must be at least 1");
-  if (options_.heartbeat_interval.count() <= 0 || options_.poll_interval.count() <= 0) {
-    return Status::Invalid("heartbeat and poll intervals must be positive");
+  if (options_.pool.empty()) return Status::Invalid("pool is empty");
+  for (const auto& [name, amount] : options_.resources) {
+    if (name.empty() || !std::isfinite(amount) || amount < 0) {
+      return Status::Invalid("resource \"" + name + "\" needs a name and an amount >= 0");
+    }
   }
+  if (options_.heartbeat_interval.count() <= 0 || options_.poll_interval.count() <= 0 ||
+      options_.default_timeout.count() <= 0) {
+    return Status::Invalid("heartbeat and poll intervals and the default timeout must be positive");
+  }
+  auto partitions = log_.PartitionCount(options_.topics.run_tasks);
+  if (!partitions.ok()) return partitions.status();
+  if (partitions.value() <= 0) return Status::Invalid("run-tasks has no partitions");
+  task_partition_ = TaskPartition(options_.executor_id, partitions.value());
+  const TopicPartition tp{options_.topics.run_tasks, task_partition_};
+
   auto producer = log_.NewProducer(ProducerName(options_));
   if (!producer.ok()) return producer.status();
   producer_ = std::move(producer).value();
-  listener_ = std::make_unique<Listener>(*this);
+  auto listener = std::make_unique<StartAt>(tp);
   events::ConsumerOptions co;
-  co.group_id = options_.group_id;
   co.topics = {options_.topics.run_tasks};
-  co.listener = listener_.get();
+  co.partitions = {tp};
+  co.listener = listener.get();
   co.client_id = ProducerName(options_);
   auto consumer = log_.NewConsumer(co);
   if (!consumer.ok()) return consumer.status();
+  // Taken before the first heartbeat: every task addressed to this
+  // incarnation lands at or above it.
+  auto wm = consumer.value()->QueryWatermarks(tp, kWatermarkTimeout);
+  if (!wm.ok()) return wm.status();
+  listener->offset = wm->high;
+  const int64_t start_offset = wm->high;
+  listener_ = std::move(listener);
   consumer_ = std::move(consumer).value();
+  incarnation_ = NewIncarnation();
+  host_ = HostName();
+  started_at_ = clock_.Now();
 
   started_ = true;  // from here on Stop joins whatever was started
   for (int i = 0; i < options_.slots; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -83,9 +137,11 @@ Status Executor::Start() {
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   Log(*logger_, level::info, "executor started",
       {{"executor_id", options_.executor_id},
+       {"incarnation", incarnation_},
        {"slots", std::to_string(options_.slots)},
-       {"topic", options_.topics.run_tasks},
-       {"group_id", options_.group_id}});
+       {"pool", options_.pool},
+       {"task_partition", events::ToString(tp)},
+       {"start_offset", std::to_string(start_offset)}});
   return Status::Ok();
 }
 
@@ -93,59 +149,76 @@ void Executor::Stop() {
   std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
   if (!started_ || stopped_) return;
   stopped_ = true;
-  size_t abandoned = 0;
+  size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    // Tasks not yet started stay unacknowledged and go to another executor.
-    for (const Work& w : queue_) active_.erase(w.key);
-    abandoned = queue_.size();
+    phase_ = Phase::kStopping;
+    // Never started: handed back at once by the consumer thread.
+    for (const auto& [order, key] : queue_) held_.at(key).state = HeldState::kReleasing;
+    queued = queue_.size();
     queue_.clear();
+    heartbeat_soon_ = true;  // stopping=true
   }
+  work_cv_.notify_all();
   heartbeat_cv_.notify_all();
   progress_cv_.notify_all();
   Log(*logger_, level::info, "executor stopping",
-      {{"executor_id", options_.executor_id}, {"abandoned_queued", std::to_string(abandoned)}});
+      {{"executor_id", options_.executor_id}, {"handing_back_queued", std::to_string(queued)}});
   {
     std::unique_lock<std::mutex> lock(mu_);
-    auto idle = [&] { return active_.empty(); };
+    auto idle = [&] { return held_.empty(); };
     if (!progress_cv_.wait_for(lock, options_.stop_grace, idle)) {
-      Log(*logger_, level::warn, "grace period over: canceling running handlers",
-          {{"executor_id", options_.executor_id}, {"running", std::to_string(active_.size())}});
-      for (auto& [key, active] : active_) active.cancel->Cancel(kStopReason);
-      if (!progress_cv_.wait_for(lock, options_.stop_grace, idle)) {
+      int canceled = 0;
+      for (auto& [key, held] : held_) {
+        if (held.state != HeldState::kRunning) continue;
+        held.cancel->Cancel(kStopReason);
+        ++canceled;
+      }
+      Log(*logger_, level::warn, "grace period over: canceling running handlers to hand them back",
+          {{"executor_id", options_.executor_id}, {"running", std::to_string(canceled)}});
+      if (!progress_cv_.wait_for(lock, std::max(options_.stop_grace, kMinReportGrace), idle)) {
         Log(*logger_, level::err,
-            "handlers did not report after cancel: giving up their appends (they will run again)",
-            {{"executor_id", options_.executor_id}, {"running", std::to_string(active_.size())}});
-        give_up_appends_ = true;
+            "runs not reported after cancel: giving up their appends (the dispatcher's lease "
+            "timeout recovers them)",
+            {{"executor_id", options_.executor_id}, {"held", std::to_string(held_.size())}});
+        phase_ = Phase::kGivingUp;
       }
     }
-    workers_exit_ = true;
   }
-  work_cv_.notify_all();
   progress_cv_.notify_all();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    consumer_exit_ = true;
+    phase_ = Phase::kClosed;
   }
   progress_cv_.notify_all();
+  heartbeat_cv_.notify_all();
   if (consumer_thread_.joinable()) consumer_thread_.join();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  v1::ExecutorHeartbeat last;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    heartbeat_exit_ = true;
+    last = HeartbeatLocked();
   }
-  heartbeat_cv_.notify_all();
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
-  SendHeartbeat(/*stopping=*/true, /*running=*/0);
+  // Whatever could not be reported is not held any more either.
+  last.set_running(0);
+  last.clear_runs();
+  SendHeartbeat(last);
   Log(*logger_, level::info, "executor stopped", {{"executor_id", options_.executor_id}});
 }
 
 int Executor::running() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(active_.size());
+  return static_cast<int>(std::count_if(held_.begin(), held_.end(), [](const auto& entry) {
+    return entry.second.state == HeldState::kRunning;
+  }));
+}
+
+int Executor::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(held_.size());
 }
 
 // ---------------------------------------------------------------------------
@@ -153,43 +226,15 @@ int Executor::running() const {
 
 void Executor::ConsumerLoop() {
   try {
-    const auto slots = static_cast<size_t>(options_.slots);
-    auto last_commit = SteadyClock::now();
     while (true) {
-      MarkFinished();
-      if (SteadyClock::now() - last_commit >= options_.commit_interval) {
-        CommitFinished(nullptr);
-        last_commit = SteadyClock::now();
-      }
-      size_t free = 0;
-      bool stopping = false;
+      ReleasePending();
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (consumer_exit_) break;
-        stopping = stopping_;
-        free = stopping ? 0 : slots - std::min(slots, active_.size());
-        if (free == 0) {
-          // Every slot is taken (or we are stopping): fetch nothing, wake up
-          // for the next finished task or slot.
-          progress_cv_.wait_for(lock, options_.poll_interval, [&] {
-            return consumer_exit_ || !finished_offsets_.empty() ||
-                   (!stopping_ && active_.size() < slots);
-          });
-        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (phase_ == Phase::kClosed) break;
       }
-      if (free == 0) {
-        // Poll for no records: runs the group protocol (rebalance callbacks,
-        // liveness) while all slots are busy with long runs. While stopping
-        // the group is left alone until Close.
-        if (!stopping) consumer_->Poll(0, std::chrono::milliseconds(0));
-        continue;
-      }
-      std::vector<Record> records = consumer_->Poll(free, options_.poll_interval);
-      for (const Record& r : records) Accept(r);
+      for (const Record& r : consumer_->Poll(kPollBatch, options_.poll_interval)) Accept(r);
     }
-    MarkFinished();
-    CommitFinished(nullptr);
-    consumer_->Close();  // revokes through OnRevoked, which commits the rest
+    consumer_->Close();
   } catch (const std::exception& e) {
     Log(*logger_, level::critical, "consumer thread failed", {{"error", e.what()}});
     throw;
@@ -197,140 +242,133 @@ void Executor::ConsumerLoop() {
 }
 
 void Executor::Accept(const Record& record) {
-  const TopicPartition tp{record.topic, record.partition};
-  PartitionProgress& progress = progress_[tp];
-  bool& finished = progress.offsets[record.offset];
-  finished = false;
   auto decoded = events::DecodeRunTask(record.value);
   if (!decoded.ok()) {
     // Nothing can run it; skipping is the only way forward. Logged loudly.
     Log(*logger_, level::err, "skipping undecodable run task",
-        {{"partition", events::ToString(tp)},
+        {{"partition", events::ToString({record.topic, record.partition})},
          {"offset", std::to_string(record.offset)},
          {"error", decoded.status().ToString()}});
-    finished = true;
     return;
   }
-  v1::RunTask task = std::move(decoded).value();
-  const std::string key = TaskKey(task);
-  const Offset origin{tp, record.offset};
+  auto task = std::make_shared<v1::RunTask>(std::move(decoded).value());
+  if (task->executor_id() != options_.executor_id || task->executor_incarnation() != incarnation_) {
+    // Other executors share the partition, and earlier incarnations of this
+    // one were sent tasks too: not ours, and normal.
+    Log(*logger_, level::debug, "ignoring run task addressed elsewhere",
+        {{"job_id", task->job_id()},
+         {"run_id", task->run_id()},
+         {"to_executor", task->executor_id()},
+         {"to_incarnation", task->executor_incarnation()}});
+    return;
+  }
+  if (task->cancel()) {
+    Cancel(*task);
+    return;
+  }
+  const std::string key = TaskKey(*task);
+  if (task->spec().timeout_seconds() <= 0) {
+    task->mutable_spec()->set_timeout_seconds(static_cast<int32_t>(
+        std::min<int64_t>(options_.default_timeout.count(), std::numeric_limits<int32_t>::max())));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;  // stays unacknowledged
-    if (auto it = active_.find(key); it != active_.end()) {
-      // Same run and lease already queued or running here: its result will
-      // acknowledge this copy too.
-      it->second.offsets.push_back(origin);
-      Log(*logger_, level::info, "run task already running here; not running it twice",
-          {{"job_id", task.job_id()},
-           {"run_id", task.run_id()},
-           {"lease_epoch", std::to_string(task.lease_epoch())},
-           {"offset", std::to_string(record.offset)}});
+    const char* repeat = held_.count(key) != 0 ? "run task already held here; not running it twice"
+                         : recent_.count(key) != 0 ? "run task already finished here; ignoring it"
+                                                   : nullptr;
+    if (repeat != nullptr) {
+      Log(*logger_, level::info, repeat,
+          {{"job_id", task->job_id()},
+           {"run_id", task->run_id()},
+           {"lease_epoch", std::to_string(task->lease_epoch())}});
       return;
     }
-    if (recent_.count(key) != 0) {
-      finished = true;
-      Log(*logger_, level::info, "run task already finished here; acknowledging it",
-          {{"job_id", task.job_id()},
-           {"run_id", task.run_id()},
-           {"lease_epoch", std::to_string(task.lease_epoch())},
-           {"offset", std::to_string(record.offset)}});
-      return;
+    Held held;
+    held.cancel = std::make_shared<CancelToken>();
+    if (phase_ == Phase::kRunning) {
+      // Higher priority first, then arrival order.
+      held.queue_key = {-static_cast<int64_t>(task->spec().priority()), arrivals_++};
+      queue_.emplace(held.queue_key, key);
+    } else {
+      held.state = HeldState::kReleasing;  // stopping: handed back below
     }
-    Active active;
-    active.cancel = std::make_shared<CancelToken>();
-    active.offsets.push_back(origin);
-    queue_.push_back(Work{std::move(task), key, origin, active.cancel});
-    active_.emplace(key, std::move(active));
+    held.task = std::move(task);
+    held_.emplace(key, std::move(held));
+    heartbeat_soon_ = true;
   }
   work_cv_.notify_one();
+  heartbeat_cv_.notify_all();
 }
 
-void Executor::MarkFinished() {
-  std::vector<Offset> finished;
+void Executor::Cancel(const v1::RunTask& message) {
+  const std::string key = TaskKey(message);
+  const std::string reason =
+      message.cancel_reason().empty() ? "job canceled" : message.cancel_reason();
+  std::shared_ptr<const v1::RunTask> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    finished.swap(finished_offsets_);
-  }
-  for (const Offset& o : finished) {
-    auto p = progress_.find(o.tp);
-    if (p == progress_.end()) continue;  // revoked since: the new owner redoes it
-    auto it = p->second.offsets.find(o.offset);
-    if (it != p->second.offsets.end()) it->second = true;
-  }
-}
-
-void Executor::CommitFinished(const std::vector<TopicPartition>* only) {
-  std::map<TopicPartition, int64_t> commit;
-  auto collect = [&](const TopicPartition& tp, PartitionProgress& p) {
-    bool advanced = false;
-    while (!p.offsets.empty() && p.offsets.begin()->second) {
-      p.finished_upto = p.offsets.begin()->first + 1;
-      p.offsets.erase(p.offsets.begin());
-      advanced = true;
+    auto it = held_.find(key);
+    if (it == held_.end() || it->second.state == HeldState::kReleasing ||
+        !it->second.cancel_reason.empty()) {
+      Log(*logger_, level::debug, "ignoring cancel of a run not held here (or already handled)",
+          {{"job_id", message.job_id()},
+           {"run_id", message.run_id()},
+           {"lease_epoch", std::to_string(message.lease_epoch())}});
+      return;
     }
-    // Also when not beyond `committed`: records delivered again (the group's
-    // offset was moved back) are acknowledged again.
-    if (advanced || p.finished_upto > p.committed) commit[tp] = p.finished_upto;
-  };
-  if (only == nullptr) {
-    for (auto& [tp, p] : progress_) collect(tp, p);
-  } else {
-    for (const TopicPartition& tp : *only) {
-      if (auto it = progress_.find(tp); it != progress_.end()) collect(tp, it->second);
+    Held& held = it->second;
+    held.cancel_reason = reason;
+    if (held.state == HeldState::kRunning) {
+      // The worker reports RunFailed CANCELED once the handler returns.
+      held.cancel->Cancel(reason);
+      Log(*logger_, level::info, "canceling running handler",
+          {{"job_id", message.job_id()}, {"run_id", message.run_id()}, {"reason", reason}});
+      return;
     }
+    queue_.erase(held.queue_key);
+    dropped = held.task;
   }
-  if (commit.empty()) return;
-  Status st = consumer_->Commit(commit);
-  if (!st.ok()) {
-    // `committed` stays behind `finished_upto`, so the next call retries.
-    Log(*logger_, level::warn, "offset commit failed; will retry", {{"error", st.ToString()}});
-    return;
+  // Queued, never started: no RunStarted, just the canceled result.
+  events::Envelope failed = RunEvent("RunFailed", *dropped);
+  v1::RunFailed* f = failed.mutable_run_failed();
+  f->set_run_id(dropped->run_id());
+  f->set_executor_id(options_.executor_id);
+  f->set_lease_epoch(dropped->lease_epoch());
+  f->set_kind(v1::FAILURE_KIND_CANCELED);
+  f->set_permanent(true);
+  f->set_error("canceled: " + reason);
+  if (AppendWithRetry("RunFailed", *dropped, failed)) {
+    Log(*logger_, level::info, "queued run canceled",
+        {{"job_id", dropped->job_id()}, {"run_id", dropped->run_id()}, {"reason", reason}});
   }
-  for (const auto& [tp, next] : commit) progress_[tp].committed = next;
+  Finish(key);
 }
 
-std::map<TopicPartition, int64_t> Executor::OnAssigned(const std::vector<TopicPartition>& parts) {
-  std::string names;
-  for (const TopicPartition& tp : parts) {
-    progress_[tp] = PartitionProgress{};
-    names += (names.empty() ? "" : ",") + events::ToString(tp);
+void Executor::ReleasePending() {
+  while (true) {
+    std::string key;
+    std::shared_ptr<const v1::RunTask> task;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = std::find_if(held_.begin(), held_.end(), [](const auto& entry) {
+        return entry.second.state == HeldState::kReleasing;
+      });
+      if (it == held_.end()) return;
+      key = it->first;
+      task = it->second.task;
+    }
+    events::Envelope released = RunEvent("RunReleased", *task);
+    v1::RunReleased* r = released.mutable_run_released();
+    r->set_run_id(task->run_id());
+    r->set_lease_epoch(task->lease_epoch());
+    r->set_executor_id(options_.executor_id);
+    r->set_reason(kStopReason);
+    if (AppendWithRetry("RunReleased", *task, released)) {
+      Log(*logger_, level::info, "queued run handed back",
+          {{"job_id", task->job_id()}, {"run_id", task->run_id()}});
+    }
+    Finish(key);
   }
-  Log(*logger_, level::info, "partitions assigned", {{"partitions", names}});
-  return {};  // start each at the group's committed offset
-}
-
-void Executor::OnRevoked(const std::vector<TopicPartition>& parts) {
-  const std::set<TopicPartition> revoked(parts.begin(), parts.end());
-  size_t left_running = 0;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    // Not started yet: leave them to the partition's next owner.
-    std::erase_if(queue_, [&](const Work& w) {
-      if (revoked.count(w.origin.tp) == 0) return false;
-      active_.erase(w.key);
-      return true;
-    });
-    auto running_in_revoked = [&] {
-      size_t n = 0;
-      for (const auto& [key, a] : active_) {
-        n += std::any_of(a.offsets.begin(), a.offsets.end(),
-                         [&](const Offset& o) { return revoked.count(o.tp) != 0; });
-      }
-      return n;
-    };
-    progress_cv_.wait_for(lock, options_.revoke_grace, [&] { return running_in_revoked() == 0; });
-    left_running = running_in_revoked();
-  }
-  MarkFinished();
-  CommitFinished(&parts);
-  std::string names;
-  for (const TopicPartition& tp : parts) {
-    progress_.erase(tp);
-    names += (names.empty() ? "" : ",") + events::ToString(tp);
-  }
-  Log(*logger_, left_running == 0 ? level::info : level::warn, "partitions revoked",
-      {{"partitions", names}, {"unacknowledged_running", std::to_string(left_running)}});
 }
 
 // ---------------------------------------------------------------------------
@@ -339,15 +377,23 @@ void Executor::OnRevoked(const std::vector<TopicPartition>& parts) {
 void Executor::WorkerLoop() {
   try {
     while (true) {
-      Work work;
+      std::string key;
+      std::shared_ptr<const v1::RunTask> task;
+      std::shared_ptr<CancelToken> cancel;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return workers_exit_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        work = std::move(queue_.front());
-        queue_.pop_front();
+        work_cv_.wait(lock, [&] { return phase_ != Phase::kRunning || !queue_.empty(); });
+        if (phase_ != Phase::kRunning) return;
+        key = queue_.begin()->second;
+        queue_.erase(queue_.begin());
+        Held& held = held_.at(key);
+        held.state = HeldState::kRunning;
+        task = held.task;
+        cancel = held.cancel;
+        heartbeat_soon_ = true;  // HeldRun.started changed
       }
-      Execute(work);
+      heartbeat_cv_.notify_all();
+      Execute(key, *task, *cancel);
     }
   } catch (const std::exception& e) {
     Log(*logger_, level::critical, "worker thread failed", {{"error", e.what()}});
@@ -355,21 +401,8 @@ void Executor::WorkerLoop() {
   }
 }
 
-void Executor::Execute(const Work& work) {
-  const v1::RunTask& task = work.task;
-  const CancelToken& cancel = *work.cancel;
-  auto job_event = [&](const events::Envelope& envelope) {
-    Record r;
-    r.topic = options_.topics.job_events;
-    r.key = task.job_id();
-    r.value = events::Encode(envelope);
-    return r;
-  };
-  events::Origin origin{ProducerName(options_), clock_.Now(), task.correlation_id(),
-                        task.dispatch_event_id()};
-
-  const std::string started_id = ids::EventId("RunStarted", task.job_id(), Cause(task));
-  events::Envelope started = events::MakeEnvelope(started_id, task.job_id(), origin);
+void Executor::Execute(const std::string& key, const v1::RunTask& task, const CancelToken& cancel) {
+  events::Envelope started = RunEvent("RunStarted", task);
   v1::RunStarted* rs = started.mutable_run_started();
   rs->set_run_id(task.run_id());
   rs->set_executor_id(options_.executor_id);
@@ -378,18 +411,25 @@ void Executor::Execute(const Work& work) {
   // trip. The result is appended after it under the same key, so the
   // idempotent producer keeps their order; should this append fail, the fold
   // accepts the result of a dispatched run without it.
-  producer_->AppendAsync(
-      job_event(started), [logger = logger_, job_id = task.job_id(), run_id = task.run_id(),
-                           started_id](const Status& st, const Record&) {
-        if (st.ok()) return;
-        Log(*logger, level::warn, "RunStarted not appended; the run's result will stand alone",
-            {{"job_id", job_id}, {"run_id", run_id}, {"event_id", started_id},
-             {"error", st.ToString()}});
-      });
+  Record started_record;
+  started_record.topic = options_.topics.job_events;
+  started_record.key = task.job_id();
+  started_record.value = events::Encode(started);
+  producer_->AppendAsync(std::move(started_record),
+                         [logger = logger_, job_id = task.job_id(), run_id = task.run_id(),
+                          started_id = started.event_id()](const Status& st, const Record&) {
+                           if (st.ok()) return;
+                           Log(*logger, level::warn,
+                               "RunStarted not appended; the run's result will stand alone",
+                               {{"job_id", job_id},
+                                {"run_id", run_id},
+                                {"event_id", started_id},
+                                {"error", st.ToString()}});
+                         });
   Log(*logger_, level::debug, "run started",
       {{"job_id", task.job_id()},
        {"run_id", task.run_id()},
-       {"event_id", started_id},
+       {"event_id", started.event_id()},
        {"attempt", std::to_string(task.attempt())},
        {"lease_epoch", std::to_string(task.lease_epoch())},
        {"type", v1::JobType_Name(task.spec().type())}});
@@ -411,67 +451,94 @@ void Executor::Execute(const Work& work) {
           HandlerResult::Failure(v1::FAILURE_KIND_ERROR, std::string("handler threw: ") + e.what());
     }
   }
-  if (!result.ok && cancel.cancelled() && cancel.reason() == kStopReason) {
-    // Interrupted by this executor's own stop, not by anything about the job:
-    // report nothing and leave the task unacknowledged, so the partition's
-    // next owner runs it again under the same ids. A deploy must not spend
-    // the user's retries.
-    Log(*logger_, level::warn, "run interrupted by the executor's stop; it will run again",
-        {{"job_id", task.job_id()}, {"run_id", task.run_id()}});
-    Finish(work.key, /*appended=*/false);
-    return;
-  }
   if (result.duration_ms <= 0) {
     result.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t0).count();
   }
-  // Enforce the output contract for any handler (Protobuf needs UTF-8).
-  result.output = BoundedOutput(result.output);
-  result.error = BoundedOutput(result.error);
+  std::string cancel_reason;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_reason = held_.at(key).cancel_reason;
+  }
 
-  origin.occurred_at = clock_.Now();
-  std::string event_id;
+  const char* what = nullptr;
   events::Envelope done;
   if (result.ok) {
-    event_id = ids::EventId("RunSucceeded", task.job_id(), Cause(task));
-    done = events::MakeEnvelope(event_id, task.job_id(), origin);
+    what = "RunSucceeded";
+    done = RunEvent(what, task);
     v1::RunSucceeded* s = done.mutable_run_succeeded();
     s->set_run_id(task.run_id());
     s->set_executor_id(options_.executor_id);
     s->set_lease_epoch(task.lease_epoch());
     s->set_http_status(result.http_status);
-    s->set_output(result.output);
+    s->set_output(BoundedOutput(result.output));
     s->set_duration_ms(result.duration_ms);
+  } else if (cancel_reason.empty() && cancel.cancelled()) {
+    // Interrupted by this executor's own stop, not by anything about the job:
+    // hand it back, so a deploy does not spend the user's attempts.
+    what = "RunReleased";
+    done = RunEvent(what, task);
+    v1::RunReleased* r = done.mutable_run_released();
+    r->set_run_id(task.run_id());
+    r->set_lease_epoch(task.lease_epoch());
+    r->set_executor_id(options_.executor_id);
+    r->set_reason(kStopReason);
   } else {
-    event_id = ids::EventId("RunFailed", task.job_id(), Cause(task));
-    done = events::MakeEnvelope(event_id, task.job_id(), origin);
+    what = "RunFailed";
+    done = RunEvent(what, task);
     v1::RunFailed* f = done.mutable_run_failed();
     f->set_run_id(task.run_id());
     f->set_executor_id(options_.executor_id);
     f->set_lease_epoch(task.lease_epoch());
-    f->set_kind(result.kind == v1::FAILURE_KIND_UNSPECIFIED ? v1::FAILURE_KIND_ERROR : result.kind);
     f->set_http_status(result.http_status);
-    f->set_error(result.error);
-    f->set_output(result.output);
+    f->set_output(BoundedOutput(result.output));
     f->set_duration_ms(result.duration_ms);
+    if (!cancel_reason.empty()) {
+      // Whatever the handler made of it, the job's cancel ended the run.
+      f->set_kind(v1::FAILURE_KIND_CANCELED);
+      f->set_permanent(true);
+      f->set_error("canceled: " + cancel_reason);
+    } else {
+      f->set_kind(result.kind == v1::FAILURE_KIND_UNSPECIFIED ? v1::FAILURE_KIND_ERROR
+                                                              : result.kind);
+      f->set_permanent(result.permanent);
+      f->set_retry_after_ms(std::max<int64_t>(result.retry_after_ms, 0));
+      f->set_error(BoundedOutput(result.error));
+    }
   }
-  const char* what = result.ok ? "RunSucceeded" : "RunFailed";
-  const bool appended = AppendWithRetry(what, task, event_id, job_event(done));
-  if (appended) {
-    Log(*logger_, result.ok ? level::info : level::warn, result.ok ? "run succeeded" : "run failed",
+  if (AppendWithRetry(what, task, done)) {
+    Log(*logger_, done.has_run_failed() ? level::warn : level::info,
+        done.has_run_succeeded()  ? "run succeeded"
+        : done.has_run_released() ? "run handed back"
+                                  : "run failed",
         {{"job_id", task.job_id()},
          {"run_id", task.run_id()},
-         {"event_id", event_id},
+         {"event_id", done.event_id()},
          {"http_status", result.http_status != 0 ? std::to_string(result.http_status) : ""},
-         {"kind", result.ok ? "" : v1::FailureKind_Name(done.run_failed().kind())},
-         {"error", result.error},
+         {"kind", done.has_run_failed() ? v1::FailureKind_Name(done.run_failed().kind()) : ""},
+         {"permanent", done.has_run_failed() && done.run_failed().permanent() ? "true" : ""},
+         {"error", done.has_run_failed() ? done.run_failed().error() : ""},
          {"duration_ms", std::to_string(result.duration_ms)}});
   }
-  Finish(work.key, appended);
+  Finish(key);
 }
 
-bool Executor::AppendWithRetry(const std::string& what, const v1::RunTask& task,
-                               const std::string& event_id, Record record) {
+// ---------------------------------------------------------------------------
+// Any thread.
+
+events::Envelope Executor::RunEvent(const char* type, const v1::RunTask& task) const {
+  const events::Origin origin{ProducerName(options_), clock_.Now(), task.correlation_id(),
+                              task.dispatch_event_id()};
+  return events::MakeEnvelope(ids::EventId(type, task.job_id(), TaskKey(task)), task.job_id(),
+                              origin);
+}
+
+bool Executor::AppendWithRetry(const char* what, const v1::RunTask& task,
+                               const events::Envelope& envelope) {
+  Record record;
+  record.topic = options_.topics.job_events;
+  record.key = task.job_id();
+  record.value = events::Encode(envelope);
   std::chrono::milliseconds backoff(100);
   while (true) {
     Status st = producer_->Append({record});
@@ -479,15 +546,15 @@ bool Executor::AppendWithRetry(const std::string& what, const v1::RunTask& task,
     Log(*logger_, level::warn, "append failed; retrying",
         {{"job_id", task.job_id()},
          {"run_id", task.run_id()},
-         {"event_id", event_id},
+         {"event_id", envelope.event_id()},
          {"event", what},
          {"error", st.ToString()}});
     std::unique_lock<std::mutex> lock(mu_);
-    if (progress_cv_.wait_for(lock, backoff, [&] { return give_up_appends_; })) {
-      Log(*logger_, level::err, "giving up append at stop; the task stays unacknowledged",
+    if (progress_cv_.wait_for(lock, backoff, [&] { return phase_ >= Phase::kGivingUp; })) {
+      Log(*logger_, level::err, "giving up append at stop",
           {{"job_id", task.job_id()},
            {"run_id", task.run_id()},
-           {"event_id", event_id},
+           {"event_id", envelope.event_id()},
            {"event", what}});
       return false;
     }
@@ -495,26 +562,21 @@ bool Executor::AppendWithRetry(const std::string& what, const v1::RunTask& task,
   }
 }
 
-void Executor::Finish(const std::string& key, bool appended) {
+void Executor::Finish(const std::string& key) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = active_.find(key);
-    if (it != active_.end()) {
-      if (appended) {
-        finished_offsets_.insert(finished_offsets_.end(), it->second.offsets.begin(),
-                                 it->second.offsets.end());
-      }
-      active_.erase(it);
-    }
-    if (appended && recent_.insert(key).second) {
+    held_.erase(key);
+    if (recent_.insert(key).second) {
       recent_order_.push_back(key);
       if (recent_order_.size() > kRecentlyFinished) {
         recent_.erase(recent_order_.front());
         recent_order_.pop_front();
       }
     }
+    heartbeat_soon_ = true;
   }
   progress_cv_.notify_all();
+  heartbeat_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------
@@ -523,14 +585,21 @@ void Executor::Finish(const std::string& key, bool appended) {
 void Executor::HeartbeatLoop() {
   try {
     std::unique_lock<std::mutex> lock(mu_);
-    while (!heartbeat_exit_) {
-      const bool stopping = stopping_;
-      const int running = static_cast<int>(active_.size());
+    auto last = SteadyClock::now() - options_.heartbeat_interval;  // the first one at once
+    while (phase_ != Phase::kClosed) {
+      const auto now = SteadyClock::now();
+      const auto next =
+          last + (heartbeat_soon_ ? options_.heartbeat_min_gap : options_.heartbeat_interval);
+      if (now < next) {
+        heartbeat_cv_.wait_until(lock, next);
+        continue;
+      }
+      heartbeat_soon_ = false;
+      const v1::ExecutorHeartbeat heartbeat = HeartbeatLocked();
+      last = now;
       lock.unlock();
-      SendHeartbeat(stopping, running);
+      SendHeartbeat(heartbeat);
       lock.lock();
-      heartbeat_cv_.wait_for(lock, options_.heartbeat_interval,
-                             [&] { return heartbeat_exit_ || stopping_ != stopping; });
     }
   } catch (const std::exception& e) {
     Log(*logger_, level::critical, "heartbeat thread failed", {{"error", e.what()}});
@@ -538,17 +607,37 @@ void Executor::HeartbeatLoop() {
   }
 }
 
-void Executor::SendHeartbeat(bool stopping, int running) {
+v1::ExecutorHeartbeat Executor::HeartbeatLocked() const {
   v1::ExecutorHeartbeat hb;
   hb.set_executor_id(options_.executor_id);
   hb.set_slots(options_.slots);
-  hb.set_running(running);
   *hb.mutable_sent_at() = ToProto(clock_.Now());
-  hb.set_stopping(stopping);
+  hb.set_stopping(phase_ != Phase::kRunning);
+  hb.set_host(host_);
+  hb.set_pool(options_.pool);
+  hb.mutable_resources()->insert(options_.resources.begin(), options_.resources.end());
+  hb.set_incarnation(incarnation_);
+  hb.set_task_partition(task_partition_);
+  *hb.mutable_started_at() = ToProto(started_at_);
+  int running = 0;
+  for (const auto& [key, held] : held_) {
+    v1::HeldRun* run = hb.add_runs();
+    run->set_run_id(held.task->run_id());
+    run->set_lease_epoch(held.task->lease_epoch());
+    run->set_dispatcher_id(held.task->dispatcher_id());
+    *run->mutable_resources() = held.task->spec().resources();
+    run->set_started(held.state == HeldState::kRunning);
+    running += held.state == HeldState::kRunning ? 1 : 0;
+  }
+  hb.set_running(running);
+  return hb;
+}
+
+void Executor::SendHeartbeat(const v1::ExecutorHeartbeat& heartbeat) {
   Record r;
   r.topic = options_.topics.executors;
   r.key = options_.executor_id;
-  r.value = events::Encode(hb);
+  r.value = events::Encode(heartbeat);
   Status st = producer_->Append({std::move(r)});
   if (!st.ok()) {
     Log(*logger_, level::warn, "heartbeat append failed",

@@ -1,37 +1,47 @@
-// The executor: consumes RunTasks from `run-tasks` in a consumer group, runs
-// each with the handler for its job type on a bounded pool of worker threads,
-// and reports RunStarted / RunSucceeded / RunFailed on `job-events`. It also
-// heart-beats its capacity to `executors` so the dispatcher can lease runs to it.
+// The executor: runs the RunTasks a dispatcher addresses to it, with the
+// handler for each job type on a bounded pool of worker threads, and reports
+// RunStarted / RunSucceeded / RunFailed / RunReleased on `job-events`. It
+// heart-beats its capacity and the runs it holds to `executors`, which is
+// how dispatchers choose it and learn its free capacity.
 //
-// Delivery contract (ARCHITECTURE.md, "Side effects at least once"):
-//  - A task's offset is committed only after its RunStarted and its result
-//    event were acknowledged by the log (Producer::Append, acks=all). Offsets
-//    are committed per partition as the contiguous prefix of finished tasks,
-//    since tasks finish out of order.
-//  - A crash, a failed append or a partition revoked while a task runs leaves
-//    its offset uncommitted: the task is delivered again (here or to another
-//    executor) and the handler runs again. Side effects are therefore at least
-//    once; HTTP targets get `Idempotency-Key: <run_id>` to de-duplicate.
-//  - Event ids are deterministic: ids::EventId("RunStarted" | "RunSucceeded" |
-//    "RunFailed", job_id, run_id + "/" + lease_epoch), so a re-run yields the
-//    same ids and the fold ignores the repeat. A re-run that ends differently
-//    (failed, then succeeded) yields the other type's id; the fold keeps the
-//    first result for a run and lease and rejects the second.
-//  - In-process de-duplication: a task whose run_id and lease epoch is already
-//    queued or running here is not run again; its offset completes with the
-//    first copy. One whose result this process already appended (kept for the
-//    last kRecentlyFinished tasks) is acknowledged without running.
+// Intake (ARCHITECTURE.md, "Who decides what"; issue 6's dispatch model):
+//  - Each Start picks a random `incarnation` and reads ONE partition of
+//    `run-tasks`, task_partition = TaskPartition(executor_id, partition
+//    count), without a consumer group, from the partition's high watermark
+//    taken before the first heartbeat. A dispatcher addresses a task to
+//    (executor_id, incarnation) only after it saw a heartbeat naming both, so
+//    nothing meant for this process lies below that offset. Offsets are never
+//    committed: a crash loses what this process held, and the dispatcher
+//    notices (a new incarnation, or no heartbeat) and dispatches it again.
+//  - Tasks addressed to another executor or incarnation are ignored.
+//  - A task waits in a local queue (spec.priority descending, then arrival)
+//    until a worker is free. Fetching is not bounded by free slots: the
+//    dispatcher bounds what it sends by the capacity heartbeats report.
+//  - In-process de-duplication: a task whose run_id and lease epoch is held
+//    here (queued or running), or finished here among the last
+//    kRecentlyFinished, is not run again.
+//  - A RunTask with cancel=true is a control message for the held task of the
+//    same run_id and lease epoch: a queued one is dropped and a running one's
+//    handler cancelled; either way the run is reported RunFailed CANCELED,
+//    permanent. A cancel for a run not held here is ignored.
 //
-// Back-pressure: the consumer polls for at most as many records as there are
-// free slots, so at most `slots` tasks are held (queued or running). While
-// every slot is busy it calls Poll(0, 0), which fetches nothing but serves
-// the group protocol (rebalances, liveness) on both logs, so long runs do not
-// cost the member its partitions.
+// Results: event ids are deterministic, ids::EventId("RunStarted" |
+// "RunSucceeded" | "RunFailed" | "RunReleased", job_id, run_id + "/" +
+// lease_epoch), so a repeat yields the same ids and the fold ignores it.
+// Every run event carries the executor_id and the lease epoch. A timeout
+// (spec.timeout_seconds, 0 = ExecutorOptions::default_timeout) is enforced
+// by the handler: RunFailed TIMED_OUT, retryable.
 //
-// Threads: Start() starts one consumer thread (polls, dispatches, commits,
-// runs the rebalance callbacks), `slots` worker threads (append RunStarted,
-// run the handler, append the result) and one heartbeat thread. Public
-// methods may be called from any thread.
+// Stop (SIGTERM): no more starts; queued tasks and tasks still arriving are
+// handed back at once with RunReleased; running handlers get stop_grace to
+// finish and report as usual, then are cancelled and handed back with
+// RunReleased (no attempt is spent: the fold makes the run due again).
+//
+// Threads: Start() starts one consumer thread (polls, queues, cancels,
+// appends RunReleased / canceled results of tasks that never started),
+// `slots` worker threads (append RunStarted, run the handler, append the
+// result) and one heartbeat thread. Public methods may be called from any
+// thread.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -44,12 +54,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "events/envelope.h"
 #include "events/event_log.h"
 #include "events/status.h"
 #include "events/time.h"
@@ -60,26 +72,28 @@
 namespace jobsched::executor {
 
 struct ExecutorOptions {
-  std::string executor_id;  // required; "executor/<id>" is the events' producer
-  int slots = 16;           // runs in progress at once (worker threads), >= 1
+  std::string executor_id;                  // required; "executor/<id>" is the events' producer
+  int slots = 16;                           // runs in progress at once (worker threads), >= 1
+  std::string pool = "default";             // reported in heartbeats; non-empty
+  std::map<std::string, double> resources;  // capacity reported in heartbeats; >= 0 each
+  // Applies to tasks whose spec.timeout_seconds is 0.
+  std::chrono::seconds default_timeout{3600};
   std::chrono::milliseconds heartbeat_interval{1000};
+  // A task accepted or finished triggers a heartbeat at once, but no sooner
+  // than this after the previous one (bursts coalesce into one).
+  std::chrono::milliseconds heartbeat_min_gap{50};
   // Stop(): how long running handlers may finish on their own before they are
-  // cancelled, and again how long cancelled ones get to report.
+  // cancelled, and again (at least a second) how long cancelled ones get to
+  // report. 0 hands running runs back at once.
   std::chrono::milliseconds stop_grace{10000};
-  // A revoked partition's running tasks get this long to finish so their
-  // offsets can be committed before the partition moves; after that they are
-  // left to finish unacknowledged (and will run again on the new owner).
-  std::chrono::milliseconds revoke_grace{5000};
-  // Longest wait of one Consumer::Poll; also bounds how long a finished task
-  // waits for its offset commit.
+  // Longest wait of one Consumer::Poll.
   std::chrono::milliseconds poll_interval{100};
-  // Finished offsets are committed at most this often (and always on revoke
-  // and stop): a synchronous commit per poll capped the loop at one broker
-  // round trip per fetch. A crash redelivers at most this much finished work.
-  std::chrono::milliseconds commit_interval{100};
-  std::string group_id = "jobsched-executor";
   events::Topics topics;
 };
+
+// The run-tasks partition an executor reads: FNV-1a (32 bit) of its id
+// modulo `partitions` (> 0). Stable across restarts and releases.
+int32_t TaskPartition(std::string_view executor_id, int32_t partitions);
 
 class Executor {
  public:
@@ -92,87 +106,85 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Creates the producer and the consumer and starts the threads. Fails with
-  // kInvalidArgument for bad options, or the log's error. Call at most once.
+  // Picks the incarnation and the task partition, takes its high watermark,
+  // creates the producer and the consumer and starts the threads (the first
+  // heartbeat follows at once). Fails with kInvalidArgument for bad options,
+  // or the log's error. Call at most once.
   Status Start();
 
-  // Graceful stop, blocking: stops fetching and abandons tasks not yet
-  // started, sends a heartbeat with stopping=true, lets running handlers
-  // finish for up to stop_grace, then cancels them and gives them stop_grace
-  // more to report; appends results, commits finished offsets, leaves the
-  // group, and sends a final heartbeat (stopping=true, running=0).
-  // A handler that ignores cancellation, or an append that blocks (the Kafka
-  // producer retries up to its delivery timeout), delays Stop accordingly.
+  // Graceful stop, blocking: stops starting tasks and sends a heartbeat with
+  // stopping=true; hands queued tasks back (RunReleased); lets running
+  // handlers finish for up to stop_grace, then cancels them and gives them
+  // stop_grace (at least 1 s) more to report (RunReleased); then sends the
+  // final heartbeat (stopping=true, running=0, no runs). When appends still
+  // fail after that, they are given up (logged): the dispatcher's lease
+  // timeout recovers those runs. A handler that ignores cancellation delays
+  // Stop accordingly.
   // Idempotent; concurrent callers wait for the first.
   void Stop();
 
-  // Tasks holding a slot (queued or running) now.
+  // Handlers in progress now.
   int running() const;
+  // Tasks held now: queued, running or being handed back.
+  int held() const;
+  // Set by a successful Start, constant afterwards.
+  const std::string& incarnation() const { return incarnation_; }
+  int32_t task_partition() const { return task_partition_; }
 
-  // Kept per process to acknowledge redelivered tasks that already finished.
+  // Kept per process to ignore repeats of tasks that already finished.
   static constexpr size_t kRecentlyFinished = 4096;
 
  private:
-  struct Offset {
-    events::TopicPartition tp;
-    int64_t offset = 0;
+  enum class Phase {
+    kRunning,   // taking and starting tasks
+    kStopping,  // Stop: no more starts; what arrives is handed back
+    kGivingUp,  // Stop's grace periods are over: failing appends are given up
+    kClosed,    // Stop: the consumer and heartbeat threads exit
   };
-  // A task holding a slot (queued or running), keyed by TaskKey.
-  struct Active {
+  enum class HeldState { kQueued, kRunning, kReleasing };
+  // A task held here, keyed by TaskKey.
+  struct Held {
+    std::shared_ptr<const v1::RunTask> task;
     std::shared_ptr<CancelToken> cancel;
-    std::vector<Offset> offsets;  // its delivery and any duplicates received meanwhile
+    HeldState state = HeldState::kQueued;
+    std::pair<int64_t, uint64_t> queue_key;  // its place in queue_ while kQueued
+    std::string cancel_reason;               // set: a cancel message asked for it
   };
-  // A queued task, as handed to a worker.
-  struct Work {
-    v1::RunTask task;
-    std::string key;
-    Offset origin;
-    std::shared_ptr<CancelToken> cancel;  // the same token as in active_[key]
-  };
-  // Per assigned partition; consumer thread only.
-  struct PartitionProgress {
-    std::map<int64_t, bool> offsets;  // received beyond the finished prefix -> finished?
-    int64_t finished_upto = -1;       // next offset after the finished prefix
-    int64_t committed = -1;           // next offset last committed successfully
-  };
-  class Listener;
 
   // "<run_id>/<lease_epoch>": identifies a task for de-duplication and is the
   // cause its event ids derive from.
   static std::string TaskKey(const v1::RunTask& task);
 
-  // ---- Consumer thread (ConsumerLoop, and the listener inside Poll/Close).
+  // ---- Consumer thread.
   void ConsumerLoop();
-  // Records `record` as received and queues its task, attaches it to an
-  // identical active task, or marks it finished (undecodable, or already
-  // finished here).
+  // Queues `record`'s task, hands it back (stopping), or ignores it (not
+  // ours, undecodable, already held or finished here).
   void Accept(const events::Record& record);
-  // Moves offsets of tasks finished by workers into progress_.
-  void MarkFinished();
-  // Commits the finished prefix of every partition (or of `only`); a failed
-  // commit is logged and retried on the next call.
-  void CommitFinished(const std::vector<events::TopicPartition>* only);
-  std::map<events::TopicPartition, int64_t> OnAssigned(
-      const std::vector<events::TopicPartition>& parts);
-  // Drops queued tasks of `parts`, waits up to revoke_grace for running ones,
-  // commits what finished and forgets the partitions.
-  void OnRevoked(const std::vector<events::TopicPartition>& parts);
+  // A cancel control message: drops or cancels the held task it names.
+  void Cancel(const v1::RunTask& message);
+  // Appends RunReleased for every kReleasing task and forgets it.
+  void ReleasePending();
 
   // ---- Worker threads.
   void WorkerLoop();
   // Appends RunStarted, runs the handler, appends the result, then Finish.
-  void Execute(const Work& work);
+  void Execute(const std::string& key, const v1::RunTask& task, const CancelToken& cancel);
+
+  // ---- Any thread.
+  // An envelope of `task`'s job with the id ids::EventId(type, job_id, TaskKey).
+  events::Envelope RunEvent(const char* type, const v1::RunTask& task) const;
   // Appends until acknowledged (backing off up to 5 s); false once Stop gave
   // appends up.
-  bool AppendWithRetry(const std::string& what, const v1::RunTask& task,
-                       const std::string& event_id, events::Record record);
-  // Frees the slot; when `appended`, hands the task's offsets to the consumer
-  // thread for commit and remembers the task as finished.
-  void Finish(const std::string& key, bool appended);
+  bool AppendWithRetry(const char* what, const v1::RunTask& task, const events::Envelope& envelope);
+  // Forgets the held task, remembers it as finished, wakes Stop and the
+  // heartbeat thread.
+  void Finish(const std::string& key);
 
   // ---- Heartbeat thread (and Stop, for the last heartbeat).
   void HeartbeatLoop();
-  void SendHeartbeat(bool stopping, int running);
+  // The heartbeat describing the current state; caller holds mu_.
+  v1::ExecutorHeartbeat HeartbeatLocked() const;
+  void SendHeartbeat(const v1::ExecutorHeartbeat& heartbeat);
 
   const ExecutorOptions options_;
   events::EventLog& log_;
@@ -180,25 +192,26 @@ class Executor {
   const HandlerRegistry& handlers_;
   const std::shared_ptr<spdlog::logger> logger_;
 
+  // Set by Start before any thread runs, constant afterwards.
+  std::string incarnation_;
+  int32_t task_partition_ = -1;
+  std::string host_;
+  TimePoint started_at_;
   std::unique_ptr<events::Producer> producer_;  // thread-safe
-  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<events::RebalanceListener> listener_;
   std::unique_ptr<events::Consumer> consumer_;  // consumer thread only (after Start)
-  std::map<events::TopicPartition, PartitionProgress> progress_;  // consumer thread only
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;      // workers: work queued or exit
-  std::condition_variable progress_cv_;  // consumer/Stop: a task finished, or a flag changed
-  std::condition_variable heartbeat_cv_;
-  std::deque<Work> queue_;                          // guarded by mu_
-  std::unordered_map<std::string, Active> active_;  // guarded by mu_
-  std::vector<Offset> finished_offsets_;            // guarded by mu_; for the consumer thread
-  std::deque<std::string> recent_order_;            // guarded by mu_
-  std::unordered_set<std::string> recent_;          // guarded by mu_
-  bool stopping_ = false;                           // guarded by mu_: no more fetching or starting
-  bool give_up_appends_ = false;                    // guarded by mu_
-  bool workers_exit_ = false;                       // guarded by mu_
-  bool consumer_exit_ = false;                      // guarded by mu_
-  bool heartbeat_exit_ = false;                     // guarded by mu_
+  std::condition_variable work_cv_;       // workers: work queued, or the phase changed
+  std::condition_variable progress_cv_;   // Stop / appends: a task finished, or the phase changed
+  std::condition_variable heartbeat_cv_;  // heartbeat thread: state changed
+  Phase phase_ = Phase::kRunning;         // guarded by mu_
+  std::unordered_map<std::string, Held> held_;                 // guarded by mu_
+  std::map<std::pair<int64_t, uint64_t>, std::string> queue_;  // guarded; (-priority, arrival)
+  uint64_t arrivals_ = 0;                                      // guarded by mu_
+  bool heartbeat_soon_ = false;                                // guarded by mu_
+  std::deque<std::string> recent_order_;                       // guarded by mu_
+  std::unordered_set<std::string> recent_;                     // guarded by mu_
 
   std::mutex lifecycle_mu_;  // serialises Start and Stop
   bool started_ = false;     // guarded by lifecycle_mu_

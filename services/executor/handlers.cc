@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -53,6 +55,26 @@ std::string CanceledError(const CancelToken& cancel) {
 
 std::string TimedOutError(std::chrono::seconds timeout) {
   return "timed out after " + std::to_string(timeout.count()) + " s";
+}
+
+HandlerResult Canceled(const CancelToken& cancel) {
+  HandlerResult r = HandlerResult::Failure(v1::FAILURE_KIND_CANCELED, CanceledError(cancel));
+  r.permanent = true;
+  return r;
+}
+
+HandlerResult PermanentError(std::string message) {
+  HandlerResult r = HandlerResult::Failure(v1::FAILURE_KIND_ERROR, std::move(message));
+  r.permanent = true;
+  return r;
+}
+
+// Retrying may help with these statuses (RFC 9110: 408 Request Timeout, 429
+// Too Many Requests, any 5xx); any other 4xx is the request's own fault. A
+// non-2xx status below 400 (a 3xx the redirect policy did not follow) is
+// treated as retryable: nothing says it will stay that way.
+bool RetryableStatus(long status) {
+  return status < 400 || status >= 500 || status == 408 || status == 429;
 }
 
 // ---------------------------------------------------------------------------
@@ -147,6 +169,31 @@ std::once_flag g_curl_once;
 
 }  // namespace
 
+std::optional<int64_t> ParseRetryAfterMs(std::string_view value,
+                                         std::chrono::system_clock::time_point now) {
+  constexpr std::string_view kSpace = " \t";
+  const size_t begin = value.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return std::nullopt;
+  value = value.substr(begin, value.find_last_not_of(kSpace) - begin + 1);
+  if (std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec != std::errc() || end != value.data() + value.size() || seconds > 1'000'000'000'000) {
+      return std::nullopt;
+    }
+    return seconds * 1000;
+  }
+  // An HTTP-date (IMF-fixdate, or the obsolete RFC 850 / asctime forms), which
+  // curl_getdate understands; it returns -1 for anything else.
+  const std::string date(value);
+  const time_t at = curl_getdate(date.c_str(), nullptr);
+  if (at == -1) return std::nullopt;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::from_time_t(at) - now)
+                      .count();
+  return std::max<int64_t>(ms, 0);
+}
+
 std::chrono::seconds TaskTimeout(const v1::RunTask& task) {
   const int t = task.spec().timeout_seconds();
   return std::chrono::seconds(t > 0 ? t : kDefaultTimeoutSeconds);
@@ -240,15 +287,17 @@ HandlerResult HttpHandler::Run(const v1::RunTask& task, const CancelToken& cance
   auto error = [&](std::string message) {
     return finish(HandlerResult::Failure(v1::FAILURE_KIND_ERROR, std::move(message)));
   };
+  // The spec itself is unusable: no retry can succeed.
+  auto bad_spec = [&](std::string message) { return finish(PermanentError(std::move(message))); };
   if (g_curl_init != CURLE_OK) {
     return error(std::string("libcurl initialisation failed: ") + curl_easy_strerror(g_curl_init));
   }
   const v1::HttpRequestSpec& http = task.spec().http();
-  if (http.url().empty()) return error("http handler: spec.http.url is empty");
+  if (http.url().empty()) return bad_spec("http handler: spec.http.url is empty");
   std::string method = http.method().empty() ? "POST" : http.method();
   std::transform(method.begin(), method.end(), method.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  if (!IsToken(method)) return error("http handler: invalid method \"" + method + "\"");
+  if (!IsToken(method)) return bad_spec("http handler: invalid method \"" + method + "\"");
 
   // Headers: the user's (validated), then ours.
   SlistPtr headers;
@@ -268,7 +317,7 @@ HandlerResult HttpHandler::Run(const v1::RunTask& task, const CancelToken& cance
   std::map<std::string, std::string> user_headers(http.headers().begin(), http.headers().end());
   for (const auto& [name, value] : user_headers) {
     if (!IsToken(name) || !IsHeaderValue(value)) {
-      return error("http handler: invalid header \"" + name + "\"");
+      return bad_spec("http handler: invalid header \"" + name + "\"");
     }
     if (IsReserved(name)) continue;
     has_content_type = has_content_type || EqualsIgnoreCase(name, "Content-Type");
@@ -282,7 +331,7 @@ HandlerResult HttpHandler::Run(const v1::RunTask& task, const CancelToken& cance
       "X-Jobsched-Attempt: " + std::to_string(task.attempt()),
   };
   for (const std::string& line : ours) {
-    if (!IsHeaderValue(line)) return error("http handler: invalid job or run id");
+    if (!IsHeaderValue(line)) return bad_spec("http handler: invalid job or run id");
     if (!add_header(line)) return error("http handler: out of memory");
   }
   // libcurl would otherwise add "Content-Type: application/x-www-form-urlencoded"
@@ -336,17 +385,29 @@ HandlerResult HttpHandler::Run(const v1::RunTask& task, const CancelToken& cance
     if (status >= 200 && status < 300) {
       return finish(HandlerResult::Success(std::move(output), static_cast<int>(status)));
     }
-    return finish(HandlerResult::Failure(v1::FAILURE_KIND_HTTP_STATUS,
-                                         "HTTP " + std::to_string(status), static_cast<int>(status),
-                                         std::move(output)));
+    HandlerResult r =
+        HandlerResult::Failure(v1::FAILURE_KIND_HTTP_STATUS, "HTTP " + std::to_string(status),
+                               static_cast<int>(status), std::move(output));
+    r.permanent = !RetryableStatus(status);
+    // The final response's header (request -1: the last one after redirects).
+    curl_header* retry_after = nullptr;
+    if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &retry_after) == CURLHE_OK) {
+      r.retry_after_ms =
+          ParseRetryAfterMs(retry_after->value, std::chrono::system_clock::now()).value_or(0);
+    }
+    return finish(std::move(r));
   }
-  if (rc == CURLE_ABORTED_BY_CALLBACK && cancel.cancelled()) return error(CanceledError(cancel));
+  if (rc == CURLE_ABORTED_BY_CALLBACK && cancel.cancelled()) return finish(Canceled(cancel));
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return finish(HandlerResult::Failure(v1::FAILURE_KIND_TIMED_OUT, TimedOutError(timeout),
                                          static_cast<int>(status),
                                          BoundedOutput(capture.body, capture.truncated)));
   }
   std::string message = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
+    return bad_spec("http handler: " + message);
+  }
+  // Refused, reset, DNS, TLS, too many redirects: the target may recover.
   return error("http handler: " + message);
 }
 
@@ -367,13 +428,13 @@ HandlerResult SleepHandler::Run(const v1::RunTask& task, const CancelToken& canc
                                                        /*allow_exceptions=*/false);
   if (!payload.is_object() || !payload.contains("ms") || !payload["ms"].is_number_integer() ||
       payload["ms"].get<int64_t>() < 0) {
-    return finish(HandlerResult::Failure(v1::FAILURE_KIND_ERROR, kUsage));
+    return finish(PermanentError(kUsage));
   }
   const std::chrono::milliseconds want(payload["ms"].get<int64_t>());
   const std::chrono::seconds timeout = TaskTimeout(task);
   const bool times_out = want > timeout;
   if (cancel.WaitFor(times_out ? std::chrono::milliseconds(timeout) : want)) {
-    return finish(HandlerResult::Failure(v1::FAILURE_KIND_ERROR, CanceledError(cancel)));
+    return finish(Canceled(cancel));
   }
   if (times_out) {
     return finish(HandlerResult::Failure(v1::FAILURE_KIND_TIMED_OUT, TimedOutError(timeout)));
@@ -381,8 +442,14 @@ HandlerResult SleepHandler::Run(const v1::RunTask& task, const CancelToken& canc
   return finish(HandlerResult::Success(""));
 }
 
-HandlerResult FailHandler::Run(const v1::RunTask&, const CancelToken&) {
-  return HandlerResult::Failure(v1::FAILURE_KIND_ERROR, "fail handler: this job always fails");
+HandlerResult FailHandler::Run(const v1::RunTask& task, const CancelToken&) {
+  HandlerResult r =
+      HandlerResult::Failure(v1::FAILURE_KIND_ERROR, "fail handler: this job always fails");
+  const nlohmann::json payload = nlohmann::json::parse(task.spec().payload_json(), nullptr,
+                                                       /*allow_exceptions=*/false);
+  auto flag = payload.find("permanent");  // end() unless an object has it
+  r.permanent = flag != payload.end() && flag->is_boolean() && flag->get<bool>();
+  return r;
 }
 
 // ---------------------------------------------------------------------------

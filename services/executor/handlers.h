@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,8 +24,10 @@
 
 namespace jobsched::executor {
 
-// Used when a job's spec.timeout_seconds is 0.
-inline constexpr int kDefaultTimeoutSeconds = 300;
+// Used when a job's spec.timeout_seconds is 0 and nobody chose otherwise (the
+// Executor fills spec.timeout_seconds with its configured default before a
+// handler sees the task, so this only applies to handlers called directly).
+inline constexpr int kDefaultTimeoutSeconds = 3600;
 // Outputs (response bodies, echo payloads) are cut to this many bytes,
 // marker included.
 inline constexpr size_t kMaxOutputBytes = 64 * 1024;
@@ -62,6 +65,12 @@ class CancelToken {
   std::string reason_;  // guarded by mu_
 };
 
+// Parses an HTTP Retry-After value (RFC 9110 10.2.3): delta-seconds, or an
+// HTTP-date taken relative to `now` (a date in the past gives 0). nullopt for
+// anything else, and for absurd delta-seconds (more than 10^12).
+std::optional<int64_t> ParseRetryAfterMs(std::string_view value,
+                                         std::chrono::system_clock::time_point now);
+
 struct HandlerResult {
   bool ok = false;
   v1::FailureKind kind = v1::FAILURE_KIND_UNSPECIFIED;  // set when !ok
@@ -69,6 +78,12 @@ struct HandlerResult {
   std::string output;  // valid UTF-8, at most kMaxOutputBytes (see BoundedOutput)
   std::string error;   // set when !ok
   int64_t duration_ms = 0;
+  // !ok only: retrying cannot help (an HTTP 4xx other than 408 / 429, a spec
+  // the handler cannot run); becomes RunFailed.permanent.
+  bool permanent = false;
+  // !ok only: the target asked to wait this long before a retry (Retry-After);
+  // 0 = no wish. Becomes RunFailed.retry_after_ms.
+  int64_t retry_after_ms = 0;
 
   static HandlerResult Success(std::string output, int http_status = 0);
   static HandlerResult Failure(v1::FailureKind kind, std::string error, int http_status = 0,
@@ -81,9 +96,10 @@ class Handler {
   virtual ~Handler() = default;
   // Runs `task` to completion and reports how it went; failures are results,
   // not exceptions (an exception is reported by the executor as
-  // FAILURE_KIND_ERROR). Must return within TaskTimeout(task) plus a little,
-  // and promptly (about a second at most) once `cancel` is cancelled, with
-  // FAILURE_KIND_ERROR and an error starting with "canceled". Thread-safe.
+  // FAILURE_KIND_ERROR). Must return within TaskTimeout(task) plus a little
+  // (FAILURE_KIND_TIMED_OUT, retryable), and promptly (about a second at most)
+  // once `cancel` is cancelled, with FAILURE_KIND_CANCELED and an error
+  // starting with "canceled". Thread-safe.
   virtual HandlerResult Run(const v1::RunTask& task, const CancelToken& cancel) = 0;
 };
 
@@ -94,12 +110,17 @@ class Handler {
 // `X-Jobsched-Attempt`; these four replace user headers of the same name.
 // No Content-Type is added when the spec has none. Only http and https URLs
 // are accepted, redirects are followed up to 5 times (http/https only).
-// Result: 2xx -> ok; other status -> FAILURE_KIND_HTTP_STATUS, "HTTP <code>";
-// the whole exchange exceeding the timeout -> FAILURE_KIND_TIMED_OUT; any
-// other transport failure (refused, DNS, TLS, too many redirects, malformed
-// URL or header) -> FAILURE_KIND_ERROR with libcurl's message. The response
-// body is kept in `output` up to kMaxOutputBytes; once that much has arrived
-// the transfer is ended (the rest is never read) and the status still counts.
+// Result: 2xx -> ok; other status -> FAILURE_KIND_HTTP_STATUS, "HTTP <code>",
+// permanent for 4xx except 408 and 429, and retry_after_ms from the final
+// response's Retry-After header (seconds or HTTP-date) when it has one; the
+// whole exchange exceeding the timeout -> FAILURE_KIND_TIMED_OUT (retryable);
+// any other transport failure (refused, DNS, TLS, too many redirects) ->
+// FAILURE_KIND_ERROR with libcurl's message, retryable. A spec that can
+// never work (empty or malformed URL, a scheme other than http/https, an
+// invalid method or header) -> FAILURE_KIND_ERROR, permanent, nothing sent.
+// The response body is kept in `output` up to kMaxOutputBytes; once that much
+// has arrived the transfer is ended (the rest is never read) and the status
+// still counts.
 //
 // Each worker thread keeps one libcurl easy handle for its lifetime and
 // reuses it, so connections to the same target are kept alive across runs.
@@ -120,14 +141,15 @@ class EchoHandler final : public Handler {
 
 // JOB_TYPE_SLEEP: payload {"ms": N} (N >= 0); waits N ms and succeeds. Ends
 // early with FAILURE_KIND_TIMED_OUT when N ms exceed the timeout, and with
-// FAILURE_KIND_ERROR "canceled: …" when cancelled. A malformed payload fails
-// with FAILURE_KIND_ERROR.
+// FAILURE_KIND_CANCELED "canceled: …" when cancelled. A malformed payload
+// fails with FAILURE_KIND_ERROR, permanent.
 class SleepHandler final : public Handler {
  public:
   HandlerResult Run(const v1::RunTask& task, const CancelToken& cancel) override;
 };
 
-// JOB_TYPE_FAIL: always FAILURE_KIND_ERROR "fail handler: this job always fails".
+// JOB_TYPE_FAIL: always FAILURE_KIND_ERROR "fail handler: this job always fails",
+// retryable unless the payload is an object with "permanent": true.
 class FailHandler final : public Handler {
  public:
   HandlerResult Run(const v1::RunTask& task, const CancelToken& cancel) override;

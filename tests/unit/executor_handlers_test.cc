@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -186,6 +188,89 @@ TEST(HttpHandlerTest, Non2xxIsHttpStatusFailure) {
   EXPECT_EQ(r.http_status, 500);
   EXPECT_EQ(r.error, "HTTP 500");
   EXPECT_EQ(r.output, "boom");
+  EXPECT_FALSE(r.permanent);
+  EXPECT_EQ(r.retry_after_ms, 0);
+}
+
+// Answers every request with `status`, and Retry-After when `retry_after`
+// is not empty.
+HandlerResult RunAgainstStatus(int status, const std::string& retry_after = "") {
+  TestHttpServer server([&](const TestHttpServer::Request&) {
+    TestHttpServer::Reply reply{status, "body", {}};
+    if (!retry_after.empty()) reply.headers["Retry-After"] = retry_after;
+    return reply;
+  });
+  HttpHandler handler;
+  CancelToken cancel;
+  return handler.Run(HttpTask(server.url("/")), cancel);
+}
+
+TEST(HttpHandlerTest, ServerErrorsAreRetryable) {
+  for (int status : {500, 502, 503, 504}) {
+    HandlerResult r = RunAgainstStatus(status);
+    EXPECT_FALSE(r.ok) << status;
+    EXPECT_EQ(r.kind, v1::FAILURE_KIND_HTTP_STATUS) << status;
+    EXPECT_EQ(r.http_status, status);
+    EXPECT_FALSE(r.permanent) << status;
+  }
+}
+
+TEST(HttpHandlerTest, ClientErrorsArePermanentExceptRequestTimeoutAndTooManyRequests) {
+  for (int status : {400, 401, 403, 404, 409, 410, 422}) {
+    HandlerResult r = RunAgainstStatus(status);
+    EXPECT_FALSE(r.ok) << status;
+    EXPECT_EQ(r.kind, v1::FAILURE_KIND_HTTP_STATUS) << status;
+    EXPECT_EQ(r.http_status, status);
+    EXPECT_TRUE(r.permanent) << status;
+  }
+  for (int status : {408, 429}) {
+    HandlerResult r = RunAgainstStatus(status);
+    EXPECT_FALSE(r.ok) << status;
+    EXPECT_FALSE(r.permanent) << status;
+  }
+}
+
+TEST(HttpHandlerTest, HonoursRetryAfterSeconds) {
+  HandlerResult r = RunAgainstStatus(429, "3");
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.http_status, 429);
+  EXPECT_FALSE(r.permanent);
+  EXPECT_EQ(r.retry_after_ms, 3000);
+
+  HandlerResult unavailable = RunAgainstStatus(503, "120");
+  EXPECT_FALSE(unavailable.permanent);
+  EXPECT_EQ(unavailable.retry_after_ms, 120000);
+
+  HandlerResult garbage = RunAgainstStatus(503, "soon");
+  EXPECT_EQ(garbage.retry_after_ms, 0);
+}
+
+TEST(HttpHandlerTest, HonoursRetryAfterAsAnHttpDate) {
+  // A date an hour ahead: about 3600 s, less the time the request took.
+  const std::time_t ahead = std::time(nullptr) + 3600;
+  std::tm tm{};
+  gmtime_r(&ahead, &tm);
+  char date[64];
+  ASSERT_GT(std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm), 0u);
+  HandlerResult r = RunAgainstStatus(503, date);
+  EXPECT_GT(r.retry_after_ms, 3590 * 1000);
+  EXPECT_LE(r.retry_after_ms, 3600 * 1000);
+}
+
+TEST(RetryAfterTest, ParsesDeltaSecondsAndHttpDates) {
+  // 2015-10-21T07:28:00Z, the example of RFC 9110.
+  const auto at = std::chrono::system_clock::from_time_t(1445412480);
+  EXPECT_EQ(ParseRetryAfterMs("0", at), 0);
+  EXPECT_EQ(ParseRetryAfterMs(" 120 ", at), 120000);
+  EXPECT_EQ(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", at - std::chrono::seconds(90)),
+            90000);
+  EXPECT_EQ(ParseRetryAfterMs("Wednesday, 21-Oct-15 07:28:00 GMT", at - std::chrono::seconds(1)),
+            1000);  // the obsolete RFC 850 form
+  EXPECT_EQ(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", at + std::chrono::hours(1)), 0)
+      << "a date in the past: no wait";
+  for (const char* bad : {"", "  ", "-1", "1.5", "3s", "soon", "99999999999999999999"}) {
+    EXPECT_EQ(ParseRetryAfterMs(bad, at), std::nullopt) << bad;
+  }
 }
 
 TEST(HttpHandlerTest, SlowTargetTimesOut) {
@@ -202,6 +287,7 @@ TEST(HttpHandlerTest, SlowTargetTimesOut) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.kind, v1::FAILURE_KIND_TIMED_OUT);
   EXPECT_EQ(r.error, "timed out after 1 s");
+  EXPECT_FALSE(r.permanent);
   EXPECT_GE(r.duration_ms, 900);
   EXPECT_LT(r.duration_ms, 10000);
 }
@@ -218,6 +304,7 @@ TEST(HttpHandlerTest, ConnectionRefusedIsError) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
   EXPECT_EQ(r.http_status, 0);
+  EXPECT_FALSE(r.permanent) << "the target may come back";
   EXPECT_NE(r.error.find("http handler: "), std::string::npos) << r.error;
   EXPECT_GT(r.error.size(), std::string("http handler: ").size());
 }
@@ -297,7 +384,7 @@ TEST(HttpHandlerTest, CancelAbortsARunningRequest) {
   canceler.join();
   gate.Open();
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
+  EXPECT_EQ(r.kind, v1::FAILURE_KIND_CANCELED);
   EXPECT_EQ(r.error, "canceled: test says stop");
   EXPECT_LT(r.duration_ms, 10000);
 }
@@ -308,6 +395,7 @@ TEST(HttpHandlerTest, RejectsNonHttpSchemes) {
   HandlerResult r = handler.Run(HttpTask("file:///etc/passwd", "GET"), cancel);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
+  EXPECT_TRUE(r.permanent) << "a spec that can never work";
   EXPECT_TRUE(r.output.empty());
 }
 
@@ -320,6 +408,7 @@ TEST(HttpHandlerTest, RejectsHeaderInjection) {
   HandlerResult r = handler.Run(task, cancel);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
+  EXPECT_TRUE(r.permanent);
   EXPECT_EQ(server.request_count(), 0u);
 }
 
@@ -368,6 +457,7 @@ TEST(SleepHandlerTest, BoundedByTheTimeout) {
       TaskWithPayload(v1::JOB_TYPE_SLEEP, "{\"ms\":600000}", /*timeout_seconds=*/1), cancel);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.kind, v1::FAILURE_KIND_TIMED_OUT);
+  EXPECT_FALSE(r.permanent);
   EXPECT_GE(r.duration_ms, 900);
   EXPECT_LT(r.duration_ms, 10000);
 }
@@ -379,7 +469,7 @@ TEST(SleepHandlerTest, InterruptedByCancel) {
   HandlerResult r = handler.Run(TaskWithPayload(v1::JOB_TYPE_SLEEP, "{\"ms\":600000}"), cancel);
   canceler.join();
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
+  EXPECT_EQ(r.kind, v1::FAILURE_KIND_CANCELED);
   EXPECT_EQ(r.error, "canceled: stopping");
   EXPECT_LT(r.duration_ms, 10000);
 }
@@ -391,16 +481,25 @@ TEST(SleepHandlerTest, MalformedPayloadFails) {
     HandlerResult r = handler.Run(TaskWithPayload(v1::JOB_TYPE_SLEEP, payload), cancel);
     EXPECT_FALSE(r.ok) << payload;
     EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR) << payload;
+    EXPECT_TRUE(r.permanent) << payload;
   }
 }
 
-TEST(FailHandlerTest, AlwaysFails) {
+TEST(FailHandlerTest, AlwaysFailsRetryablyUnlessThePayloadSaysPermanent) {
   FailHandler handler;
   CancelToken cancel;
-  HandlerResult r = handler.Run(TaskWithPayload(v1::JOB_TYPE_FAIL, ""), cancel);
+  for (const char* payload :
+       {"", "{}", "[true]", "{\"permanent\": false}", "{\"permanent\": \"yes\"}"}) {
+    HandlerResult r = handler.Run(TaskWithPayload(v1::JOB_TYPE_FAIL, payload), cancel);
+    EXPECT_FALSE(r.ok) << payload;
+    EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR) << payload;
+    EXPECT_EQ(r.error, "fail handler: this job always fails") << payload;
+    EXPECT_FALSE(r.permanent) << payload;
+  }
+  HandlerResult r =
+      handler.Run(TaskWithPayload(v1::JOB_TYPE_FAIL, "{\"permanent\": true}"), cancel);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.kind, v1::FAILURE_KIND_ERROR);
-  EXPECT_EQ(r.error, "fail handler: this job always fails");
+  EXPECT_TRUE(r.permanent);
 }
 
 TEST(HandlerRegistryTest, BuiltinsCoverEveryJobType) {

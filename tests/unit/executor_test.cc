@@ -6,14 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +18,7 @@
 #include "events/envelope.h"
 #include "events/ids.h"
 #include "events/memory_event_log.h"
+#include "services/executor/application.h"
 #include "tests/support/wait.h"
 
 namespace jobsched::executor {
@@ -28,12 +26,11 @@ namespace {
 
 using events::Envelope;
 using events::Record;
-using events::TopicPartition;
 using jobsched::testing::WaitFor;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kWait(20000);
-constexpr char kGroup[] = "jobsched-executor";
+constexpr int kRunTaskPartitions = 4;
 
 // A handler the test drives: each run blocks until the test releases its run
 // id (or everything), and the handler counts how many run at once.
@@ -51,7 +48,7 @@ class GateHandler final : public Handler {
     }
     --running_;
     if (cancel.cancelled()) {
-      return HandlerResult::Failure(v1::FAILURE_KIND_ERROR, "canceled: " + cancel.reason());
+      return HandlerResult::Failure(v1::FAILURE_KIND_CANCELED, "canceled: " + cancel.reason());
     }
     return HandlerResult::Success("done " + task.run_id());
   }
@@ -90,24 +87,17 @@ class GateHandler final : public Handler {
   bool release_all_ = false;
 };
 
-// Wraps an EventLog to observe what the executor's consumer does: commits
-// (checked before they reach the log) and rebalance callbacks.
+// Wraps an EventLog to see the offsets the executor's consumer reads.
 class SpyLog final : public events::EventLog {
  public:
-  using CommitHook = std::function<void(const std::map<TopicPartition, int64_t>&)>;
-
-  SpyLog(events::EventLog& inner, CommitHook on_commit)
-      : inner_(inner), on_commit_(std::move(on_commit)) {}
+  explicit SpyLog(events::EventLog& inner) : inner_(inner) {}
 
   Result<std::unique_ptr<events::Producer>> NewProducer(const std::string& id) override {
     return inner_.NewProducer(id);
   }
   Result<std::unique_ptr<events::Consumer>> NewConsumer(
       const events::ConsumerOptions& options) override {
-    listener_ = std::make_unique<Listener>(*this, options.listener);
-    events::ConsumerOptions spied = options;
-    spied.listener = listener_.get();
-    auto inner = inner_.NewConsumer(spied);
+    auto inner = inner_.NewConsumer(options);
     if (!inner.ok()) return inner.status();
     return std::unique_ptr<events::Consumer>(
         std::make_unique<Consumer>(*this, std::move(inner).value()));
@@ -116,43 +106,30 @@ class SpyLog final : public events::EventLog {
     return inner_.PartitionCount(topic);
   }
 
-  int revokes() const { return revokes_; }
-  int assigns() const { return assigns_; }
+  std::vector<int64_t> offsets_read() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return offsets_read_;
+  }
 
  private:
-  class Listener final : public events::RebalanceListener {
-   public:
-    Listener(SpyLog& spy, events::RebalanceListener* inner) : spy_(spy), inner_(inner) {}
-    std::map<TopicPartition, int64_t> OnAssigned(const std::vector<TopicPartition>& p) override {
-      ++spy_.assigns_;
-      return inner_->OnAssigned(p);
-    }
-    void OnRevoked(const std::vector<TopicPartition>& p) override {
-      ++spy_.revokes_;
-      inner_->OnRevoked(p);
-    }
-
-   private:
-    SpyLog& spy_;
-    events::RebalanceListener* inner_;
-  };
-
   class Consumer final : public events::Consumer {
    public:
     Consumer(SpyLog& spy, std::unique_ptr<events::Consumer> inner)
         : spy_(spy), inner_(std::move(inner)) {}
     std::vector<Record> Poll(size_t max, milliseconds timeout) override {
-      return inner_->Poll(max, timeout);
+      std::vector<Record> records = inner_->Poll(max, timeout);
+      std::lock_guard<std::mutex> lock(spy_.mu_);
+      for (const Record& r : records) spy_.offsets_read_.push_back(r.offset);
+      return records;
     }
-    Status Commit(const std::map<TopicPartition, int64_t>& offsets) override {
-      if (spy_.on_commit_) spy_.on_commit_(offsets);
+    Status Commit(const std::map<events::TopicPartition, int64_t>& offsets) override {
       return inner_->Commit(offsets);
     }
-    Result<events::Watermarks> QueryWatermarks(const TopicPartition& tp,
+    Result<events::Watermarks> QueryWatermarks(const events::TopicPartition& tp,
                                                milliseconds timeout) override {
       return inner_->QueryWatermarks(tp, timeout);
     }
-    std::vector<TopicPartition> Assignment() override { return inner_->Assignment(); }
+    std::vector<events::TopicPartition> Assignment() override { return inner_->Assignment(); }
     void Close() override { inner_->Close(); }
 
    private:
@@ -161,17 +138,15 @@ class SpyLog final : public events::EventLog {
   };
 
   events::EventLog& inner_;
-  CommitHook on_commit_;
-  std::unique_ptr<Listener> listener_;
-  std::atomic<int> revokes_{0};
-  std::atomic<int> assigns_{0};
+  mutable std::mutex mu_;
+  std::vector<int64_t> offsets_read_;  // guarded by mu_
 };
 
 class ExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(log_.CreateTopic(topics_.job_events, 3).ok());
-    ASSERT_TRUE(log_.CreateTopic(topics_.run_tasks, 1).ok());
+    ASSERT_TRUE(log_.CreateTopic(topics_.run_tasks, kRunTaskPartitions).ok());
     ASSERT_TRUE(log_.CreateTopic(topics_.executors, 1).ok());
     auto producer = log_.NewProducer("test");
     ASSERT_TRUE(producer.ok());
@@ -188,10 +163,10 @@ class ExecutorTest : public ::testing::Test {
     ExecutorOptions o;
     o.executor_id = id;
     o.slots = slots;
-    o.heartbeat_interval = std::chrono::hours(1);  // only the first and the last
+    o.heartbeat_interval = std::chrono::hours(1);  // the first, the last and those on changes
+    o.heartbeat_min_gap = milliseconds(5);
     o.poll_interval = milliseconds(10);
     o.stop_grace = milliseconds(2000);
-    o.revoke_grace = milliseconds(10000);
     o.topics = topics_;
     return o;
   }
@@ -215,14 +190,39 @@ class ExecutorTest : public ::testing::Test {
     t.mutable_spec()->set_payload_json("{\"job\":\"" + job + "\"}");
     t.set_dispatch_event_id("dispatch-" + run + "-" + std::to_string(epoch));
     t.set_correlation_id("corr-" + job);
+    t.set_dispatcher_id("dispatcher-7");
     return t;
   }
 
-  void Dispatch(const v1::RunTask& t) { DispatchBytes(t.run_id(), events::Encode(t)); }
+  static v1::RunTask SleepTask(const std::string& job, const std::string& run, int64_t ms) {
+    v1::RunTask t = Task(job, run, v1::JOB_TYPE_SLEEP);
+    t.mutable_spec()->set_payload_json("{\"ms\":" + std::to_string(ms) + "}");
+    return t;
+  }
 
-  void DispatchBytes(const std::string& key, std::string value) {
+  static v1::RunTask CancelOf(const v1::RunTask& task, const std::string& reason) {
+    v1::RunTask c;
+    c.set_job_id(task.job_id());
+    c.set_run_id(task.run_id());
+    c.set_lease_epoch(task.lease_epoch());
+    c.set_dispatcher_id(task.dispatcher_id());
+    c.set_cancel(true);
+    c.set_cancel_reason(reason);
+    return c;
+  }
+
+  // Appends `t` addressed to `ex` (its id and incarnation) on its partition.
+  void Dispatch(const Executor& ex, const std::string& executor_id, v1::RunTask t) {
+    t.set_executor_id(executor_id);
+    t.set_executor_incarnation(ex.incarnation());
+    DispatchRaw(ex.task_partition(), t.run_id(), events::Encode(t));
+  }
+  void Dispatch(const Executor& ex, const v1::RunTask& t) { Dispatch(ex, "exec-1", t); }
+
+  void DispatchRaw(int32_t partition, const std::string& key, std::string value) {
     Record r;
     r.topic = topics_.run_tasks;
+    r.partition = partition;
     r.key = key;
     r.value = std::move(value);
     Status st = producer_->Append({std::move(r)});
@@ -252,6 +252,22 @@ class ExecutorTest : public ::testing::Test {
     return out;
   }
 
+  // The last event of `job_id` once it is a result (RunSucceeded, RunFailed
+  // or RunReleased); fails the test after kWait.
+  Envelope AwaitResult(const std::string& job_id) {
+    Envelope last;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          std::vector<Envelope> ev = EventsOf(job_id);
+          if (ev.empty()) return false;
+          last = ev.back();
+          return last.has_run_succeeded() || last.has_run_failed() || last.has_run_released();
+        },
+        kWait))
+        << "no result for " << job_id;
+    return last;
+  }
+
   size_t JobEventCount() const { return Records(topics_.job_events, 3).size(); }
 
   std::vector<v1::ExecutorHeartbeat> Heartbeats() const {
@@ -265,10 +281,6 @@ class ExecutorTest : public ::testing::Test {
     return out;
   }
 
-  std::optional<int64_t> Committed() const {
-    return log_.Committed(kGroup, {topics_.run_tasks, 0});
-  }
-
   events::Topics topics_;
   events::MemoryEventLog log_;
   ManualClock clock_{FromUnixMillis(1'800'000'000'000)};
@@ -277,10 +289,21 @@ class ExecutorTest : public ::testing::Test {
   std::unique_ptr<events::Producer> producer_;
 };
 
+TEST(TaskPartitionTest, IsFnv1aOfTheIdModuloThePartitionCount) {
+  // Pinned: dispatchers read the partition from heartbeats, but a change
+  // would move every executor to another partition across an upgrade.
+  EXPECT_EQ(TaskPartition("exec-1", 12), 654133142 % 12);
+  EXPECT_EQ(TaskPartition("vm-20013", 12), 11);
+  EXPECT_EQ(TaskPartition("", 12), 1);  // the FNV offset basis 2166136261 % 12
+  EXPECT_EQ(TaskPartition("exec-1", 1), 0);
+}
+
 TEST_F(ExecutorTest, RunsATaskAndReportsStartedAndSucceeded) {
   auto ex = StartExecutor(Options());
-  Dispatch(Task("job-a", "run-a", v1::JOB_TYPE_ECHO, /*epoch=*/7));
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
+  EXPECT_EQ(ex->task_partition(), TaskPartition("exec-1", kRunTaskPartitions));
+  EXPECT_EQ(ex->incarnation().size(), 32u);
+  Dispatch(*ex, Task("job-a", "run-a", v1::JOB_TYPE_ECHO, /*epoch=*/7));
+  ASSERT_TRUE(AwaitResult("job-a").has_run_succeeded());
 
   std::vector<Envelope> ev = EventsOf("job-a");
   ASSERT_EQ(ev.size(), 2u);
@@ -308,35 +331,84 @@ TEST_F(ExecutorTest, RunsATaskAndReportsStartedAndSucceeded) {
   ex->Stop();
 }
 
+TEST_F(ExecutorTest, RunsOnlyTasksAddressedToItsIdAndIncarnation) {
+  auto ex = StartExecutor(Options());
+  // Another executor sharing the partition, and an earlier life of this one.
+  Dispatch(*ex, "exec-2", Task("job-other", "run-other"));
+  v1::RunTask stale = Task("job-stale", "run-stale");
+  stale.set_executor_id("exec-1");
+  stale.set_executor_incarnation("0123456789abcdef0123456789abcdef");
+  DispatchRaw(ex->task_partition(), stale.run_id(), events::Encode(stale));
+  v1::RunTask stale_cancel = CancelOf(Task("job-mine", "run-mine", v1::JOB_TYPE_HTTP), "no");
+  stale_cancel.set_executor_id("exec-1");
+  stale_cancel.set_executor_incarnation("0123456789abcdef0123456789abcdef");
+  // The partition is read in order: once `job-mine` ran, the others were seen.
+  Dispatch(*ex, Task("job-mine", "run-mine", v1::JOB_TYPE_HTTP));
+  ASSERT_TRUE(gate_->WaitStarted(1));
+  DispatchRaw(ex->task_partition(), "run-mine", events::Encode(stale_cancel));
+  Dispatch(*ex, Task("job-last", "run-last"));
+  ASSERT_TRUE(AwaitResult("job-last").has_run_succeeded());
+  gate_->ReleaseAll();
+  ASSERT_TRUE(AwaitResult("job-mine").has_run_succeeded()) << "a foreign cancel must not count";
+  EXPECT_TRUE(EventsOf("job-other").empty());
+  EXPECT_TRUE(EventsOf("job-stale").empty());
+  EXPECT_EQ(gate_->started_runs(), std::vector<std::string>{"run-mine"});
+}
+
+TEST_F(ExecutorTest, ReadsItsPartitionFromTheHighWatermarkAtStart) {
+  // Nothing below the offset taken at Start can be meant for this
+  // incarnation: it is not even read.
+  const int32_t partition = TaskPartition("exec-1", kRunTaskPartitions);
+  v1::RunTask old = Task("job-old", "run-old");
+  old.set_executor_id("exec-1");
+  DispatchRaw(partition, "run-old", events::Encode(old));
+  DispatchRaw(partition, "run-old", events::Encode(old));
+  SpyLog spy(log_);
+  auto ex = StartExecutor(Options(), &spy);
+  ASSERT_EQ(ex->task_partition(), partition);
+  Dispatch(*ex, Task("job-new", "run-new"));
+  ASSERT_TRUE(AwaitResult("job-new").has_run_succeeded());
+  EXPECT_EQ(spy.offsets_read(), std::vector<int64_t>{2});
+  EXPECT_TRUE(EventsOf("job-old").empty());
+}
+
 TEST_F(ExecutorTest, FailuresAreReportedAsRunFailed) {
   auto ex = StartExecutor(Options());
-  Dispatch(Task("job-f", "run-f", v1::JOB_TYPE_FAIL));
-  Dispatch(Task("job-u", "run-u", v1::JOB_TYPE_UNSPECIFIED));
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 2; }, kWait));
+  Dispatch(*ex, Task("job-f", "run-f", v1::JOB_TYPE_FAIL));
+  v1::RunTask permanent = Task("job-p", "run-p", v1::JOB_TYPE_FAIL);
+  permanent.mutable_spec()->set_payload_json("{\"permanent\": true}");
+  Dispatch(*ex, permanent);
+  Dispatch(*ex, Task("job-u", "run-u", v1::JOB_TYPE_UNSPECIFIED));
 
-  std::vector<Envelope> f = EventsOf("job-f");
-  ASSERT_EQ(f.size(), 2u);
-  ASSERT_TRUE(f[1].has_run_failed());
-  EXPECT_EQ(f[1].event_id(), ids::EventId("RunFailed", "job-f", "run-f/1"));
-  EXPECT_EQ(f[1].run_failed().kind(), v1::FAILURE_KIND_ERROR);
-  EXPECT_EQ(f[1].run_failed().error(), "fail handler: this job always fails");
-  EXPECT_EQ(f[1].run_failed().executor_id(), "exec-1");
+  Envelope f = AwaitResult("job-f");
+  ASSERT_TRUE(f.has_run_failed());
+  EXPECT_EQ(f.event_id(), ids::EventId("RunFailed", "job-f", "run-f/1"));
+  EXPECT_EQ(f.run_failed().kind(), v1::FAILURE_KIND_ERROR);
+  EXPECT_EQ(f.run_failed().error(), "fail handler: this job always fails");
+  EXPECT_EQ(f.run_failed().executor_id(), "exec-1");
+  EXPECT_EQ(f.run_failed().lease_epoch(), 1);
+  EXPECT_FALSE(f.run_failed().permanent());
 
-  std::vector<Envelope> u = EventsOf("job-u");
-  ASSERT_EQ(u.size(), 2u);
-  ASSERT_TRUE(u[1].has_run_failed());
-  EXPECT_EQ(u[1].run_failed().kind(), v1::FAILURE_KIND_ERROR);
-  EXPECT_EQ(u[1].run_failed().error(), "no handler for job type JOB_TYPE_UNSPECIFIED");
+  Envelope p = AwaitResult("job-p");
+  ASSERT_TRUE(p.has_run_failed());
+  EXPECT_TRUE(p.run_failed().permanent());
+
+  Envelope u = AwaitResult("job-u");
+  ASSERT_TRUE(u.has_run_failed());
+  EXPECT_EQ(u.run_failed().kind(), v1::FAILURE_KIND_ERROR);
+  EXPECT_EQ(u.run_failed().error(), "no handler for job type JOB_TYPE_UNSPECIFIED");
 }
 
 TEST_F(ExecutorTest, SlotsBoundConcurrency) {
   auto ex = StartExecutor(Options("exec-1", /*slots=*/2));
   constexpr int kTasks = 5;
   for (int i = 0; i < kTasks; ++i) {
-    Dispatch(Task("job-" + std::to_string(i), "run-" + std::to_string(i), v1::JOB_TYPE_HTTP));
+    Dispatch(*ex, Task("job-" + std::to_string(i), "run-" + std::to_string(i), v1::JOB_TYPE_HTTP));
   }
   ASSERT_TRUE(gate_->WaitStarted(2));
-  EXPECT_LE(ex->running(), 2);
+  // Fetching is not bounded by slots: the rest waits in the local queue.
+  ASSERT_TRUE(WaitFor([&] { return ex->held() == kTasks; }, kWait));
+  EXPECT_EQ(ex->running(), 2);
   // Free one slot at a time: exactly one more run starts after each release.
   for (int done = 0; done < kTasks; ++done) {
     gate_->Release(gate_->started_runs().at(static_cast<size_t>(done)));
@@ -345,99 +417,44 @@ TEST_F(ExecutorTest, SlotsBoundConcurrency) {
     }
     EXPECT_LE(ex->running(), 2);
   }
-  ASSERT_TRUE(WaitFor([&] { return Committed() == kTasks; }, kWait));
+  for (int i = 0; i < kTasks; ++i) {
+    EXPECT_TRUE(AwaitResult("job-" + std::to_string(i)).has_run_succeeded());
+  }
   EXPECT_EQ(gate_->started_runs().size(), static_cast<size_t>(kTasks));
   EXPECT_EQ(gate_->max_running(), 2);
 }
 
-TEST_F(ExecutorTest, CommitsOnlyAfterResultsAreAppended) {
-  // At every commit, each task below the committed offset must already have
-  // its result on job-events.
-  std::mutex mu;
-  std::vector<std::string> violations;
-  std::vector<int64_t> commits;
-  SpyLog spy(log_, [&](const std::map<TopicPartition, int64_t>& offsets) {
-    auto tasks = log_.Read({topics_.run_tasks, 0}).value();
-    for (const auto& [tp, next] : offsets) {
-      for (const Record& r : tasks) {
-        if (r.offset >= next) continue;
-        auto task = events::DecodeRunTask(r.value).value();
-        auto ev = EventsOf(task.job_id());
-        bool has_result = std::any_of(ev.begin(), ev.end(), [](const Envelope& e) {
-          return e.has_run_succeeded() || e.has_run_failed();
-        });
-        std::lock_guard<std::mutex> lock(mu);
-        if (!has_result) violations.push_back(task.run_id() + " committed without result");
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      commits.push_back(next);
-    }
-  });
-  auto ex = StartExecutor(Options("exec-1", /*slots=*/2), &spy);
-  ASSERT_TRUE(WaitFor([&] { return Heartbeats().size() == 1; }, kWait));
-  Dispatch(Task("job-a", "run-a", v1::JOB_TYPE_HTTP));  // offset 0
-  Dispatch(Task("job-b", "run-b", v1::JOB_TYPE_HTTP));  // offset 1
-  ASSERT_TRUE(gate_->WaitStarted(2));
-  ASSERT_TRUE(WaitFor([&] { return JobEventCount() == 2; }, kWait));  // both RunStarted
-
-  // B finishes first, and its result needs retries: nothing may be committed
-  // while A (offset 0) is unfinished.
-  log_.FailNextAppends(3, Status::Unavailable("injected"));
-  gate_->Release("run-b");
-  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-b").size() == 2; }, kWait));
-  EXPECT_EQ(Committed(), std::nullopt);
-
-  gate_->Release("run-a");
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 2; }, kWait));
-  ex->Stop();
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_TRUE(violations.empty()) << violations.front();
-  ASSERT_FALSE(commits.empty());
-  EXPECT_TRUE(std::is_sorted(commits.begin(), commits.end()));
-}
-
-TEST_F(ExecutorTest, RedeliveredTaskAfterACrashYieldsTheSameEventIds) {
-  const v1::RunTask task = Task("job-r", "run-r", v1::JOB_TYPE_ECHO, /*epoch=*/2);
-  {
-    auto ex = StartExecutor(Options());
-    Dispatch(task);
-    ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
+TEST_F(ExecutorTest, LocalQueueRunsHigherPriorityFirstThenInArrivalOrder) {
+  auto ex = StartExecutor(Options("exec-1", /*slots=*/1));
+  Dispatch(*ex, Task("job-blocker", "blocker", v1::JOB_TYPE_HTTP));
+  ASSERT_TRUE(gate_->WaitStarted(1));
+  const std::vector<std::pair<std::string, int>> queued = {
+      {"p1", 1}, {"p5-first", 5}, {"p0", 0}, {"p9", 9}, {"p5-second", 5}, {"p-neg", -3}};
+  for (const auto& [run, priority] : queued) {
+    v1::RunTask t = Task("job-" + run, run, v1::JOB_TYPE_HTTP);
+    t.mutable_spec()->set_priority(priority);
+    Dispatch(*ex, t);
   }
-  // As if the process had died before its commit: a new process runs it again.
-  log_.ResetCommitted(kGroup);
-  auto ex = StartExecutor(Options());
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
-  std::vector<Envelope> ev = EventsOf("job-r");
-  ASSERT_EQ(ev.size(), 4u);
-  EXPECT_EQ(ev[2].event_id(), ev[0].event_id());
-  EXPECT_EQ(ev[3].event_id(), ev[1].event_id());
-  EXPECT_EQ(ev[2].event_id(), ids::EventId("RunStarted", "job-r", "run-r/2"));
-  EXPECT_EQ(ev[3].event_id(), ids::EventId("RunSucceeded", "job-r", "run-r/2"));
+  ASSERT_TRUE(WaitFor([&] { return ex->held() == 7; }, kWait));
+  gate_->ReleaseAll();
+  ASSERT_TRUE(gate_->WaitStarted(7));
+  EXPECT_EQ(gate_->started_runs(), (std::vector<std::string>{"blocker", "p9", "p5-first",
+                                                             "p5-second", "p1", "p0", "p-neg"}));
 }
 
-TEST_F(ExecutorTest, RedeliveryOfATaskFinishedHereIsAcknowledgedWithoutRerun) {
-  std::atomic<int> commits{0};
-  SpyLog spy(log_, [&](const std::map<TopicPartition, int64_t>&) { ++commits; });
-  auto ex = StartExecutor(Options(), &spy);
-  Dispatch(Task("job-r", "run-r"));
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
-  const int commits_before = commits;
-  ASSERT_TRUE(log_.RedeliverFrom(kGroup, {topics_.run_tasks, 0}, 0).ok());
-  // The redelivered task is acknowledged again; a re-run would have appended
-  // its events before that commit.
-  ASSERT_TRUE(WaitFor([&] { return commits > commits_before && Committed() == 1; }, kWait));
-  EXPECT_EQ(EventsOf("job-r").size(), 2u);
-}
-
-TEST_F(ExecutorTest, DuplicateOfARunningTaskRunsOnce) {
-  const v1::RunTask first = Task("job-d", "run-d", v1::JOB_TYPE_HTTP, /*epoch=*/1);
-  Dispatch(first);
-  Dispatch(first);                                                   // same run and lease
-  Dispatch(Task("job-d", "run-d", v1::JOB_TYPE_HTTP, /*epoch=*/2));  // a new lease runs
+TEST_F(ExecutorTest, DuplicatesOfAHeldOrFinishedTaskRunOnce) {
   auto ex = StartExecutor(Options("exec-1", /*slots=*/2));
+  const v1::RunTask first = Task("job-d", "run-d", v1::JOB_TYPE_HTTP, /*epoch=*/1);
+  Dispatch(*ex, first);
+  Dispatch(*ex, first);                                                   // same run and lease
+  Dispatch(*ex, Task("job-d", "run-d", v1::JOB_TYPE_HTTP, /*epoch=*/2));  // a new lease runs
   ASSERT_TRUE(gate_->WaitStarted(2));
   gate_->ReleaseAll();
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 3; }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-d").size() == 4; }, kWait));
+  // A repeat after it finished here is ignored too.
+  Dispatch(*ex, first);
+  Dispatch(*ex, Task("job-e", "run-e"));
+  ASSERT_TRUE(AwaitResult("job-e").has_run_succeeded());
   EXPECT_EQ(gate_->started_runs().size(), 2u);
   std::vector<Envelope> ev = EventsOf("job-d");
   ASSERT_EQ(ev.size(), 4u);
@@ -446,117 +463,206 @@ TEST_F(ExecutorTest, DuplicateOfARunningTaskRunsOnce) {
   EXPECT_EQ(ids.size(), 4u);
 }
 
-TEST_F(ExecutorTest, HeartbeatsCarrySlotsAndRunningAndEndWithStopping) {
-  ExecutorOptions o = Options("exec-hb", /*slots=*/3);
-  o.heartbeat_interval = milliseconds(20);
+TEST_F(ExecutorTest, HeartbeatsReportCapacityPoolPartitionAndHeldRuns) {
+  ExecutorOptions o = Options("exec-hb", /*slots=*/1);
+  o.pool = "gpu";
+  o.resources = {{"cpu", 4}, {"gpu_units", 1}};
   auto ex = StartExecutor(o);
-  ASSERT_TRUE(WaitFor([&] { return Heartbeats().size() >= 3; }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return !Heartbeats().empty(); }, kWait));
   v1::ExecutorHeartbeat first = Heartbeats().front();
   EXPECT_EQ(first.executor_id(), "exec-hb");
-  EXPECT_EQ(first.slots(), 3);
+  EXPECT_EQ(first.slots(), 1);
   EXPECT_EQ(first.running(), 0);
   EXPECT_FALSE(first.stopping());
+  EXPECT_EQ(first.pool(), "gpu");
+  EXPECT_EQ(first.resources().size(), 2);
+  EXPECT_EQ(first.resources().at("cpu"), 4);
+  EXPECT_EQ(first.resources().at("gpu_units"), 1);
+  EXPECT_EQ(first.incarnation(), ex->incarnation());
+  EXPECT_EQ(first.task_partition(), TaskPartition("exec-hb", kRunTaskPartitions));
+  EXPECT_FALSE(first.host().empty());
+  EXPECT_EQ(FromProto(first.started_at()), clock_.Now());
   EXPECT_EQ(FromProto(first.sent_at()), clock_.Now());
+  EXPECT_EQ(first.runs_size(), 0);
 
-  Dispatch(Task("job-h", "run-h", v1::JOB_TYPE_HTTP));
-  ASSERT_TRUE(WaitFor([&] { return Heartbeats().back().running() == 1; }, kWait));
+  // With the interval at an hour, only accepting and finishing send more.
+  v1::RunTask a = Task("job-a", "run-a", v1::JOB_TYPE_HTTP, /*epoch=*/3);
+  (*a.mutable_spec()->mutable_resources())["gpu_units"] = 1;
+  Dispatch(*ex, "exec-hb", a);
+  Dispatch(*ex, "exec-hb", Task("job-b", "run-b", v1::JOB_TYPE_HTTP));
+  ASSERT_TRUE(gate_->WaitStarted(1));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const v1::ExecutorHeartbeat hb = Heartbeats().back();
+        return hb.runs_size() == 2 && hb.running() == 1;
+      },
+      kWait));
+  std::map<std::string, v1::HeldRun> runs;
+  const v1::ExecutorHeartbeat busy = Heartbeats().back();
+  for (const v1::HeldRun& r : busy.runs()) runs[r.run_id()] = r;
+  ASSERT_EQ(runs.count("run-a"), 1u);
+  EXPECT_EQ(runs["run-a"].lease_epoch(), 3);
+  EXPECT_EQ(runs["run-a"].dispatcher_id(), "dispatcher-7");
+  EXPECT_EQ(runs["run-a"].resources().at("gpu_units"), 1);
+  EXPECT_TRUE(runs["run-a"].started());  // dispatched first, one slot
+  ASSERT_EQ(runs.count("run-b"), 1u);
+  EXPECT_FALSE(runs["run-b"].started());
+  EXPECT_TRUE(runs["run-b"].resources().empty());
+
   gate_->ReleaseAll();
+  ASSERT_TRUE(WaitFor([&] { return Heartbeats().back().runs_size() == 0; }, kWait));
   ex->Stop();
   v1::ExecutorHeartbeat last = Heartbeats().back();
   EXPECT_TRUE(last.stopping());
   EXPECT_EQ(last.running(), 0);
-  EXPECT_EQ(last.slots(), 3);
+  EXPECT_EQ(last.runs_size(), 0);
+  EXPECT_EQ(last.incarnation(), ex->incarnation());
 }
 
-TEST_F(ExecutorTest, StopCancelsHandlersAfterTheGracePeriod) {
+TEST_F(ExecutorTest, CancelOfAQueuedTaskReportsCanceledWithoutRunningIt) {
+  auto ex = StartExecutor(Options("exec-1", /*slots=*/1));
+  Dispatch(*ex, Task("job-blocker", "blocker", v1::JOB_TYPE_HTTP));
+  ASSERT_TRUE(gate_->WaitStarted(1));
+  const v1::RunTask queued = Task("job-q", "run-q", v1::JOB_TYPE_HTTP, /*epoch=*/4);
+  Dispatch(*ex, queued);
+  ASSERT_TRUE(WaitFor([&] { return ex->held() == 2; }, kWait));
+  Dispatch(*ex, CancelOf(queued, "user asked"));
+
+  Envelope result = AwaitResult("job-q");
+  ASSERT_TRUE(result.has_run_failed());
+  EXPECT_EQ(result.event_id(), ids::EventId("RunFailed", "job-q", "run-q/4"));
+  EXPECT_EQ(result.run_failed().kind(), v1::FAILURE_KIND_CANCELED);
+  EXPECT_TRUE(result.run_failed().permanent());
+  EXPECT_EQ(result.run_failed().error(), "canceled: user asked");
+  EXPECT_EQ(result.run_failed().lease_epoch(), 4);
+  EXPECT_EQ(EventsOf("job-q").size(), 1u) << "never started";
+  EXPECT_TRUE(WaitFor([&] { return ex->held() == 1; }, kWait));  // forgotten after the append
+
+  gate_->ReleaseAll();
+  ASSERT_TRUE(AwaitResult("job-blocker").has_run_succeeded());
+  EXPECT_EQ(gate_->started_runs(), std::vector<std::string>{"blocker"});
+}
+
+TEST_F(ExecutorTest, CancelOfARunningTaskAbortsTheHandler) {
+  auto ex = StartExecutor(Options());
+  const v1::RunTask task = SleepTask("job-s", "run-s", 600000);
+  Dispatch(*ex, task);
+  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-s").size() == 1; }, kWait));  // RunStarted
+  ASSERT_TRUE(WaitFor([&] { return ex->running() == 1; }, kWait));
+  const auto t0 = std::chrono::steady_clock::now();
+  Dispatch(*ex, CancelOf(task, "user asked"));
+
+  Envelope result = AwaitResult("job-s");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_TRUE(result.has_run_failed());
+  EXPECT_EQ(result.event_id(), ids::EventId("RunFailed", "job-s", "run-s/1"));
+  EXPECT_EQ(result.run_failed().kind(), v1::FAILURE_KIND_CANCELED);
+  EXPECT_TRUE(result.run_failed().permanent());
+  EXPECT_EQ(result.run_failed().error(), "canceled: user asked");
+  EXPECT_LT(result.run_failed().duration_ms(), 600000);
+  EXPECT_TRUE(WaitFor([&] { return ex->held() == 0; }, kWait));
+}
+
+TEST_F(ExecutorTest, CancelOfARunNotHeldHereIsIgnored) {
+  auto ex = StartExecutor(Options());
+  Dispatch(*ex, CancelOf(Task("job-x", "run-x"), "late"));
+  const v1::RunTask next = Task("job-n", "run-n", v1::JOB_TYPE_ECHO, /*epoch=*/2);
+  Dispatch(*ex, CancelOf(Task("job-n", "run-n", v1::JOB_TYPE_ECHO, /*epoch=*/1), "old lease"));
+  Dispatch(*ex, next);
+  ASSERT_TRUE(AwaitResult("job-n").has_run_succeeded());
+  EXPECT_TRUE(EventsOf("job-x").empty());
+  // A cancel after the run finished changes nothing either.
+  Dispatch(*ex, CancelOf(next, "too late"));
+  Dispatch(*ex, Task("job-z", "run-z"));
+  ASSERT_TRUE(AwaitResult("job-z").has_run_succeeded());
+  EXPECT_EQ(EventsOf("job-n").size(), 2u);
+}
+
+TEST_F(ExecutorTest, DefaultTimeoutAbortsTheHandlerAsTimedOut) {
   ExecutorOptions o = Options();
-  o.stop_grace = milliseconds(100);
+  o.default_timeout = std::chrono::seconds(1);
   auto ex = StartExecutor(o);
-  v1::RunTask task = Task("job-s", "run-s", v1::JOB_TYPE_SLEEP);
-  task.mutable_spec()->set_payload_json("{\"ms\":600000}");
-  Dispatch(task);
-  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-s").size() == 1; }, kWait));
+  Dispatch(*ex, SleepTask("job-t", "run-t", 600000));  // timeout_seconds 0: the default
+  Envelope result = AwaitResult("job-t");
+  ASSERT_TRUE(result.has_run_failed());
+  EXPECT_EQ(result.run_failed().kind(), v1::FAILURE_KIND_TIMED_OUT);
+  EXPECT_FALSE(result.run_failed().permanent());
+  EXPECT_EQ(result.run_failed().error(), "timed out after 1 s");
+  EXPECT_GE(result.run_failed().duration_ms(), 900);
+}
+
+TEST_F(ExecutorTest, StopLetsRunningHandlersFinishWithinTheGrace) {
+  ExecutorOptions o = Options();
+  o.stop_grace = milliseconds(10000);
+  auto ex = StartExecutor(o);
+  Dispatch(*ex, SleepTask("job-g", "run-g", 300));
+  ASSERT_TRUE(WaitFor([&] { return ex->running() == 1; }, kWait));
   ex->Stop();
-  // Interrupted by the stop: no result (it would spend a retry), and the task
-  // stays unacknowledged so the partition's next owner runs it again.
-  std::vector<Envelope> ev = EventsOf("job-s");
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_TRUE(ev[0].has_run_started());
-  EXPECT_EQ(Committed(), std::nullopt);
-  EXPECT_TRUE(Heartbeats().back().stopping());
-
-  // The next executor gets the task again and starts it under the same ids.
-  ExecutorOptions o2 = Options("exec-2");
-  o2.stop_grace = milliseconds(100);
-  auto next = StartExecutor(o2);
-  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-s").size() == 2; }, kWait));
-  ev = EventsOf("job-s");
-  EXPECT_EQ(ev[1].event_id(), ev[0].event_id()) << "the same RunStarted again";
-  next->Stop();
-  EXPECT_EQ(EventsOf("job-s").size(), 2u);
-  EXPECT_EQ(Committed(), std::nullopt);
+  std::vector<Envelope> ev = EventsOf("job-g");
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(ev[1].has_run_succeeded());
 }
 
-TEST_F(ExecutorTest, StopLeavesTheTaskUnacknowledgedWhenItsResultCannotBeAppended) {
+TEST_F(ExecutorTest, StopHandsBackRunningAndQueuedTasksWithRunReleased) {
+  ExecutorOptions o = Options("exec-1", /*slots=*/1);
+  o.stop_grace = milliseconds(100);
+  auto ex = StartExecutor(o);
+  Dispatch(*ex, SleepTask("job-s", "run-s", 600000));
+  ASSERT_TRUE(WaitFor([&] { return ex->running() == 1; }, kWait));
+  Dispatch(*ex, Task("job-q", "run-q", v1::JOB_TYPE_ECHO, /*epoch=*/5));
+  ASSERT_TRUE(WaitFor([&] { return ex->held() == 2; }, kWait));
+  ex->Stop();
+
+  // The sleep was cancelled after the grace: handed back, no RunFailed (that
+  // would spend an attempt).
+  std::vector<Envelope> s = EventsOf("job-s");
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_TRUE(s[0].has_run_started());
+  ASSERT_TRUE(s[1].has_run_released());
+  EXPECT_EQ(s[1].event_id(), ids::EventId("RunReleased", "job-s", "run-s/1"));
+  EXPECT_EQ(s[1].run_released().run_id(), "run-s");
+  EXPECT_EQ(s[1].run_released().lease_epoch(), 1);
+  EXPECT_EQ(s[1].run_released().executor_id(), "exec-1");
+  EXPECT_EQ(s[1].run_released().reason(), "executor stopping");
+  EXPECT_EQ(s[1].causation_id(), "dispatch-run-s-1");
+
+  // The queued one never started: handed back only.
+  std::vector<Envelope> q = EventsOf("job-q");
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_TRUE(q[0].has_run_released());
+  EXPECT_EQ(q[0].event_id(), ids::EventId("RunReleased", "job-q", "run-q/5"));
+
+  std::vector<v1::ExecutorHeartbeat> hbs = Heartbeats();
+  ASSERT_GE(hbs.size(), 2u);
+  EXPECT_TRUE(std::any_of(hbs.begin(), hbs.end(), [](const v1::ExecutorHeartbeat& hb) {
+    return hb.stopping() && hb.runs_size() > 0;  // told at once, while still holding runs
+  }));
+  const v1::ExecutorHeartbeat& last = hbs.back();
+  EXPECT_TRUE(last.stopping());
+  EXPECT_EQ(last.running(), 0);
+  EXPECT_EQ(last.runs_size(), 0);
+}
+
+TEST_F(ExecutorTest, StopGivesUpAppendsThatKeepFailing) {
   ExecutorOptions o = Options();
   o.stop_grace = milliseconds(100);
   auto ex = StartExecutor(o);
-  Dispatch(Task("job-x", "run-x", v1::JOB_TYPE_HTTP));
+  Dispatch(*ex, Task("job-x", "run-x", v1::JOB_TYPE_HTTP));
   ASSERT_TRUE(gate_->WaitStarted(1));
   ASSERT_TRUE(WaitFor([&] { return EventsOf("job-x").size() == 1; }, kWait));
   log_.FailNextAppends(1'000'000, Status::Unavailable("broker down"));
   gate_->ReleaseAll();
-  ex->Stop();
+  ex->Stop();  // returns although nothing can be appended
   log_.FailNextAppends(0, Status::Ok());
   EXPECT_EQ(EventsOf("job-x").size(), 1u);  // RunStarted only
-  EXPECT_EQ(Committed(), std::nullopt);     // delivered again to the next executor
 }
 
 TEST_F(ExecutorTest, UndecodableTaskIsSkipped) {
   auto ex = StartExecutor(Options());
-  DispatchBytes("junk", "not a task");
-  Dispatch(Task("job-ok", "run-ok"));
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 2; }, kWait));
+  DispatchRaw(ex->task_partition(), "junk", "not a task");
+  Dispatch(*ex, Task("job-ok", "run-ok"));
+  ASSERT_TRUE(AwaitResult("job-ok").has_run_succeeded());
   EXPECT_EQ(JobEventCount(), 2u);  // only the good task's events
-}
-
-TEST_F(ExecutorTest, RevokeWaitsForRunningTasksAndCommitsThem) {
-  SpyLog spy(log_, nullptr);
-  ExecutorOptions o1 = Options("exec-1", /*slots=*/1);
-  auto ex1 = StartExecutor(o1, &spy);
-  Dispatch(Task("job-v", "run-v", v1::JOB_TYPE_HTTP));
-  ASSERT_TRUE(gate_->WaitStarted(1));
-
-  // A second member joins: exec-1 must revoke while its only slot is busy.
-  auto ex2 = StartExecutor(Options("exec-2", /*slots=*/1));
-  ASSERT_TRUE(WaitFor([&] { return spy.revokes() >= 1; }, kWait));
-  gate_->ReleaseAll();  // finishes inside the revoke's grace period
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
-
-  // Whoever owns the partition now continues from there without a re-run.
-  Dispatch(Task("job-w", "run-w", v1::JOB_TYPE_ECHO));
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 2; }, kWait));
-  EXPECT_EQ(gate_->started_runs().size(), 1u);
-  EXPECT_EQ(EventsOf("job-v").size(), 2u);
-}
-
-TEST_F(ExecutorTest, TaskStillRunningAfterRevokeIsNotRunTwiceWhenItComesBack) {
-  SpyLog spy(log_, nullptr);
-  ExecutorOptions o1 = Options("exec-1", /*slots=*/2);
-  o1.revoke_grace = milliseconds(20);
-  auto ex1 = StartExecutor(o1, &spy);
-  Dispatch(Task("job-v", "run-v", v1::JOB_TYPE_HTTP));
-  ASSERT_TRUE(gate_->WaitStarted(1));
-
-  // The memory log assigns range-style in join order, so run-tasks[0] goes
-  // back to exec-1, which receives the unacknowledged task again while it
-  // still runs.
-  auto ex2 = StartExecutor(Options("exec-2", /*slots=*/2));
-  ASSERT_TRUE(WaitFor([&] { return spy.revokes() >= 1 && spy.assigns() >= 2; }, kWait));
-  gate_->ReleaseAll();
-  ASSERT_TRUE(WaitFor([&] { return Committed() == 1; }, kWait));
-  EXPECT_EQ(gate_->started_runs().size(), 1u);
-  EXPECT_EQ(EventsOf("job-v").size(), 2u);
 }
 
 TEST_F(ExecutorTest, StartRejectsBadOptions) {
@@ -566,6 +672,33 @@ TEST_F(ExecutorTest, StartRejectsBadOptions) {
   o = Options("exec-1", 0);
   Executor no_slots(o, log_, clock_, registry_);
   EXPECT_EQ(no_slots.Start().code(), ErrorCode::kInvalidArgument);
+  o = Options();
+  o.resources = {{"cpu", -1}};
+  Executor negative(o, log_, clock_, registry_);
+  EXPECT_EQ(negative.Start().code(), ErrorCode::kInvalidArgument);
+  o = Options();
+  o.pool = "";
+  Executor no_pool(o, log_, clock_, registry_);
+  EXPECT_EQ(no_pool.Start().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(ParseResourcesTest, ParsesNamedAmounts) {
+  auto r = ParseResources("cpu=4,memory_mb=8192, gpu_units = 1,disk.gb=0.5");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value(), (std::map<std::string, double>{
+                           {"cpu", 4}, {"memory_mb", 8192}, {"gpu_units", 1}, {"disk.gb", 0.5}}));
+  auto none = ParseResources("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none.value().empty());
+}
+
+TEST(ParseResourcesTest, RejectsMalformedLists) {
+  for (const char* bad : {"cpu", "cpu=", "=4", "cpu=four", "cpu=-1", "cpu=4,", "cpu=4,cpu=2",
+                          "cpu=4;gpu=1", "c pu=1", "cpu=inf", "cpu=nan", "cpu=4x"}) {
+    auto r = ParseResources(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace
