@@ -52,12 +52,23 @@ class Producer {
   // Enqueues `record`; `done` runs exactly once, on an internal thread, when
   // the log has acknowledged it (status ok, partition and offset set) or has
   // given up. Must not block for long: it holds up other acknowledgements.
+  // A failure with kTimeout means the outcome is unknown: the record may have
+  // been stored (it was sent, the acknowledgement was lost); any other error
+  // code means it was not stored.
   virtual void AppendAsync(Record record, Callback done) = 0;
 
   // Appends all records and waits until every one is acknowledged. Records
   // with the same key keep their order. On error some may have been appended:
   // callers retry, and deterministic event ids make the retry harmless.
   virtual Status Append(std::vector<Record> records) = 0;
+
+  // Whether the log can be reached now, as far as this producer knows: false
+  // once it has lost every broker (or a probe of the cluster failed), true
+  // again soon after a broker answers. Lets a caller that must answer quickly
+  // fail fast instead of handing over a record that would wait for a broker.
+  // A hint, not a promise: an append may still fail while this says true.
+  // Cheap, any thread. The default (for producers that cannot tell) is true.
+  virtual bool Reachable() const { return true; }
 };
 
 // Told about partition assignment changes. Called on the thread that calls

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
@@ -35,6 +36,16 @@ constexpr auto kAppendTimeout = std::chrono::seconds(30);
 constexpr int kFlushTimeoutMs = 10000;
 constexpr auto kMetadataTimeout = std::chrono::seconds(10);
 constexpr int kPollIntervalMs = 50;  // also the latency of pre-librdkafka failures
+// Producer::Reachable(): a connection lost to every broker (librdkafka's
+// ALL_BROKERS_DOWN) says "unreachable" at once. Once a caller asks, the
+// cluster is also probed (a metadata request for the topics the producer
+// knows): while reachable every kProbeUpInterval, taken as unreachable when a
+// probe fails within kProbeUpTimeoutMs (a broker gone silent closes nothing);
+// while unreachable every kProbeDownInterval, to notice the cluster is back.
+constexpr auto kProbeUpInterval = std::chrono::milliseconds(1000);
+constexpr int kProbeUpTimeoutMs = 2000;
+constexpr auto kProbeDownInterval = std::chrono::milliseconds(200);
+constexpr int kProbeDownTimeoutMs = 500;
 
 // The "kafka" logger: the application's if it registered one, else a copy of
 // the default logger (same sinks and format) registered under that name.
@@ -136,14 +147,17 @@ Status HandleStatus(RdKafka::Handle& handle, RdKafka::ErrorCode err, const std::
                           reason);
 }
 
-// librdkafka's logs and error events -> the "kafka" logger.
+// librdkafka's logs and error events -> the "kafka" logger; error codes also
+// go to `on_error` when given (a producer watches for ALL_BROKERS_DOWN).
 class LogEventCb : public RdKafka::EventCb {
  public:
-  explicit LogEventCb(std::string name) : name_(std::move(name)) {}
+  explicit LogEventCb(std::string name, std::function<void(RdKafka::ErrorCode)> on_error = nullptr)
+      : name_(std::move(name)), on_error_(std::move(on_error)) {}
 
   void event_cb(RdKafka::Event& event) override {
     switch (event.type()) {
       case RdKafka::Event::EVENT_ERROR:
+        if (on_error_) on_error_(event.err());
         if (event.fatal()) {
           Log().critical("[{}] fatal: {}: {}", name_, RdKafka::err2str(event.err()), event.str());
         } else if (event.err() == RdKafka::ERR__TRANSPORT ||
@@ -187,6 +201,7 @@ class LogEventCb : public RdKafka::EventCb {
   }
 
   const std::string name_;
+  const std::function<void(RdKafka::ErrorCode)> on_error_;
 };
 
 // A global configuration: brokers, then `defaults`, then the user's extras,
@@ -238,22 +253,26 @@ Properties ProducerRequired() {
   return {{"enable.idempotence", "true"}, {"acks", "all"}, {"partitioner", "murmur2_random"}};
 }
 
-Properties ConsumerDefaults(const std::string& client_id) {
+Properties ConsumerDefaults(const std::string& client_id, const KafkaConfig& config) {
   return {{"client.id", client_id},
-          {"session.timeout.ms", "6000"},
-          {"heartbeat.interval.ms", "500"},
+          {"session.timeout.ms", std::to_string(config.session_timeout_ms)},
+          {"heartbeat.interval.ms", std::to_string(config.heartbeat_interval_ms)},
           {"fetch.wait.max.ms", "10"},
           {"fetch.message.max.bytes", "8388608"},  // alias: max.partition.fetch.bytes
           {"allow.auto.create.topics", "true"}};
 }
 
-Properties ConsumerRequired(const std::string& group_id) {
-  return {{"group.id", group_id},
-          {"enable.auto.commit", "false"},
-          {"enable.auto.offset.store", "false"},
-          {"auto.offset.reset", "earliest"},
-          {"partition.assignment.strategy", "range"},
-          {"enable.partition.eof", "false"}};
+// `group_instance_id`: "" keeps what `extra` says (dynamic membership unless
+// it sets group.instance.id).
+Properties ConsumerRequired(const std::string& group_id, const std::string& group_instance_id) {
+  Properties required = {{"group.id", group_id},
+                         {"enable.auto.commit", "false"},
+                         {"enable.auto.offset.store", "false"},
+                         {"auto.offset.reset", "earliest"},
+                         {"partition.assignment.strategy", "range"},
+                         {"enable.partition.eof", "false"}};
+  if (!group_instance_id.empty()) required.emplace_back("group.instance.id", group_instance_id);
+  return required;
 }
 
 std::string RandomHex() {
@@ -333,10 +352,19 @@ class KafkaProducer : public Producer {
     p->producer_.reset(RdKafka::Producer::create(conf.value().get(), error));
     if (!p->producer_) return Status::Invalid("kafka producer '" + client_id + "': " + error);
     p->poll_thread_ = std::thread([raw = p.get()] { raw->PollLoop(); });
+    p->probe_thread_ = std::thread([raw = p.get()] { raw->ProbeLoop(); });
     return std::unique_ptr<Producer>(std::move(p));
   }
 
   ~KafkaProducer() override {
+    if (probe_thread_.joinable()) {
+      {
+        std::lock_guard lock(probe_mu_);
+        probe_stop_ = true;
+      }
+      probe_cv_.notify_all();
+      probe_thread_.join();
+    }
     if (poll_thread_.joinable()) {
       stop_ = true;
       poll_thread_.join();  // it flushes and completes every callback
@@ -404,6 +432,11 @@ class KafkaProducer : public Producer {
     return batch->first_error;
   }
 
+  bool Reachable() const override {
+    watched_ = true;
+    return reachable_.load();
+  }
+
  private:
   struct Delivery {
     Record record;
@@ -420,7 +453,53 @@ class KafkaProducer : public Producer {
   };
 
   explicit KafkaProducer(const std::string& client_id)
-      : event_cb_("producer " + client_id), dr_cb_(this) {}
+      : event_cb_("producer " + client_id,
+                  [this](RdKafka::ErrorCode err) {
+                    if (err == RdKafka::ERR__ALL_BROKERS_DOWN) AllBrokersDown();
+                  }),
+        dr_cb_(this) {}
+
+  // On the poll thread (librdkafka's error event).
+  void AllBrokersDown() {
+    down_events_.fetch_add(1);
+    if (reachable_.exchange(false)) {
+      Log().warn("[{}] no broker reachable: appends fail fast until one answers",
+                 producer_->name());
+    }
+    probe_cv_.notify_all();  // start probing at the faster pace now
+  }
+
+  // The probe thread: see kProbeUpInterval.
+  void ProbeLoop() {
+    std::unique_lock lock(probe_mu_);
+    while (!probe_stop_) {
+      const bool was_reachable = reachable_.load();
+      probe_cv_.wait_for(lock, was_reachable ? kProbeUpInterval : kProbeDownInterval,
+                         [&] { return probe_stop_ || reachable_.load() != was_reachable; });
+      if (probe_stop_) break;
+      if (!watched_.load()) continue;  // nobody asks: spare the cluster the probes
+      lock.unlock();
+      // A probe that started before librdkafka reported every broker down
+      // must not declare the cluster reachable on the strength of its old answer.
+      const uint64_t down_before = down_events_.load();
+      const bool up = reachable_.load();
+      RdKafka::Metadata* raw = nullptr;
+      const int timeout_ms = up ? kProbeUpTimeoutMs : kProbeDownTimeoutMs;
+      RdKafka::ErrorCode err =
+          producer_->metadata(/*all_topics=*/false, /*only_rkt=*/nullptr, &raw, timeout_ms);
+      std::unique_ptr<RdKafka::Metadata> metadata(raw);
+      const bool ok = err == RdKafka::ERR_NO_ERROR;
+      if (ok && !up && down_events_.load() == down_before) {
+        reachable_ = true;
+        Log().info("[{}] a broker answers again: appends resume", producer_->name());
+      } else if (!ok && up) {
+        reachable_ = false;
+        Log().warn("[{}] cluster probe failed ({}): appends fail fast until a broker answers",
+                   producer_->name(), RdKafka::err2str(err));
+      }
+      lock.lock();
+    }
+  }
 
   // On the poll thread.
   void OnDelivery(RdKafka::Message& message) {
@@ -435,6 +514,14 @@ class KafkaProducer : public Producer {
       status = HandleStatus(
           *producer_, message.err(),
           "append to " + ToString({r.topic, r.partition}) + " (" + message.errstr() + ")");
+      // The Producer contract: kTimeout = the outcome is unknown, any other
+      // code = not stored. librdkafka knows which (e.g. a message timed out
+      // after it was sent may have been written).
+      if (message.status() != RdKafka::Message::MSG_STATUS_NOT_PERSISTED) {
+        status = Status::Timeout(status.message() + "; it may have been stored");
+      } else if (status.code() == ErrorCode::kTimeout) {
+        status = Status::Unavailable(status.message() + "; it was not stored");
+      }
     }
     if (delivery->done) delivery->done(status, r);
     completed_.fetch_add(1);
@@ -530,6 +617,14 @@ class KafkaProducer : public Producer {
   std::atomic<int> room_waiters_{0};
   std::atomic<bool> stop_{false};
   std::thread poll_thread_;
+
+  std::atomic<bool> reachable_{true};         // Reachable(); optimistic until told otherwise
+  std::atomic<uint64_t> down_events_{0};      // ALL_BROKERS_DOWN events seen
+  mutable std::atomic<bool> watched_{false};  // Reachable() was called: probe
+  std::mutex probe_mu_;                       // guards probe_stop_; pairs with probe_cv_
+  std::condition_variable probe_cv_;
+  bool probe_stop_ = false;
+  std::thread probe_thread_;  // joined first in the destructor: it uses producer_
 };
 
 // ---------------------------------------------------------------------------
@@ -537,8 +632,10 @@ class KafkaProducer : public Producer {
 
 class KafkaLogConsumer : public Consumer {
  public:
+  // `group_instance_id`: this member's group.instance.id ("" = dynamic).
   static Result<std::unique_ptr<Consumer>> Make(const KafkaConfig& config,
-                                                const ConsumerOptions& options) {
+                                                const ConsumerOptions& options,
+                                                const std::string& group_instance_id) {
     if (options.topics.empty()) return Status::Invalid("consumer needs at least one topic");
     for (const auto& topic : options.topics) {
       if (topic.empty()) return Status::Invalid("empty topic name");
@@ -546,10 +643,12 @@ class KafkaLogConsumer : public Consumer {
     std::unique_ptr<KafkaLogConsumer> c(new KafkaLogConsumer(options));
     const std::string group_id =
         c->has_group_ ? options.group_id : "jobsched-nogroup-" + RandomHex();
-    auto conf = BuildConf(config, ConsumerDefaults(options.client_id), ConsumerRequired(group_id),
+    auto conf = BuildConf(config, ConsumerDefaults(options.client_id, config),
+                          ConsumerRequired(group_id, c->has_group_ ? group_instance_id : ""),
                           &c->event_cb_);
     if (!conf.ok()) return conf.status();
     std::string error;
+    conf.value()->get("session.timeout.ms", c->session_timeout_ms_);
     if (c->has_group_ &&
         conf.value()->set("rebalance_cb", &c->rebalance_cb_, error) != RdKafka::Conf::CONF_OK) {
       return Status::Internal("kafka rebalance_cb: " + error);
@@ -733,6 +832,13 @@ class KafkaLogConsumer : public Consumer {
   // logged: librdkafka recovers (reconnects, refetches, rejoins) by itself.
   void LogConsumeError(const RdKafka::Message& msg) {
     if (msg.err() == RdKafka::ERR__TIMED_OUT || msg.err() == RdKafka::ERR__PARTITION_EOF) return;
+    if (msg.err() == RdKafka::ERR_INVALID_SESSION_TIMEOUT) {
+      // The member never joins (librdkafka keeps retrying): say what to change.
+      Log().error("[consumer {}] the broker rejects session.timeout.ms={}: it must lie within the "
+                  "broker's group.min.session.timeout.ms and group.max.session.timeout.ms",
+                  options_.client_id, session_timeout_ms_);
+      return;
+    }
     Log().warn("[consumer {}] {}: {}", options_.client_id, RdKafka::err2str(msg.err()),
                msg.errstr());
   }
@@ -829,6 +935,7 @@ class KafkaLogConsumer : public Consumer {
   bool paused_ = false;        // Idle() paused the assignment
   std::deque<Record> held_;    // consumed while idle; returned by the next Poll
   bool closed_ = false;
+  std::string session_timeout_ms_;  // as configured, for error messages
 };
 
 }  // namespace
@@ -842,6 +949,9 @@ struct KafkaEventLog::Impl {
   // A plain producer handle, used only for metadata requests.
   std::unique_ptr<RdKafka::Producer> metadata_client;
   std::mutex mu;  // serializes poll() of metadata_client
+  // Group consumers created so far, per group id (guarded by mu): numbers
+  // the group.instance.id of the second and later ones.
+  std::map<std::string, int> group_members;
 };
 
 KafkaEventLog::KafkaEventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -861,8 +971,9 @@ Result<std::unique_ptr<KafkaEventLog>> KafkaEventLog::Make(KafkaConfig config) {
   auto producer_conf =
       BuildConf(impl->config, ProducerDefaults("check"), ProducerRequired(), nullptr);
   if (!producer_conf.ok()) return producer_conf.status();
-  auto consumer_conf =
-      BuildConf(impl->config, ConsumerDefaults("check"), ConsumerRequired("check"), nullptr);
+  auto consumer_conf = BuildConf(impl->config, ConsumerDefaults("check", impl->config),
+                                 ConsumerRequired("check", impl->config.group_instance_id),
+                                 nullptr);
   if (!consumer_conf.ok()) return consumer_conf.status();
   auto conf = BuildConf(impl->config, {{"client.id", "jobsched-metadata"}}, {}, &impl->event_cb);
   if (!conf.ok()) return conf.status();
@@ -877,7 +988,13 @@ Result<std::unique_ptr<Producer>> KafkaEventLog::NewProducer(const std::string& 
 }
 
 Result<std::unique_ptr<Consumer>> KafkaEventLog::NewConsumer(const ConsumerOptions& options) {
-  return KafkaLogConsumer::Make(impl_->config, options);
+  std::string instance_id;
+  if (!impl_->config.group_instance_id.empty() && !options.group_id.empty()) {
+    std::lock_guard lock(impl_->mu);
+    const int n = ++impl_->group_members[options.group_id];
+    instance_id = impl_->config.group_instance_id + (n == 1 ? "" : "-" + std::to_string(n));
+  }
+  return KafkaLogConsumer::Make(impl_->config, options, instance_id);
 }
 
 Result<int> KafkaEventLog::PartitionCount(const std::string& topic) {

@@ -14,10 +14,21 @@
 //    every rebalance revokes the whole assignment, then assigns anew).
 // Tunables with defaults that `extra` may override: linger.ms=5,
 // compression.type=lz4 (none if this librdkafka lacks lz4),
-// message.max.bytes / fetch.message.max.bytes=8 MiB, session.timeout.ms=6000,
-// heartbeat.interval.ms=500, fetch.wait.max.ms=10,
+// message.max.bytes / fetch.message.max.bytes=8 MiB, session.timeout.ms and
+// heartbeat.interval.ms (KafkaConfig), fetch.wait.max.ms=10,
 // allow.auto.create.topics=true (like the dev broker, an unknown topic is
 // created with the broker's default partition count when first used).
+//
+// How long a group's partitions stand still after a member dies, measured on
+// the dev broker (librdkafka 2.0.2's mock) with session timeout S: a member
+// killed and restarted at once gets them back after ~2S - 1 s (the mock
+// keeps the dead member until S passes without heartbeats, elects the new
+// one S - 1 s after it joins, and an election that still counts the dead
+// member must be redone); a surviving member takes a killed peer's
+// partitions after ~2S - 0.5 s; a graceful Close() (LeaveGroup) lets a
+// restarted member in after ~S - 1 s. A group with no members waits 3 s
+// before its first assignment. The mock ignores group.instance.id.
+// tests/bench/rejoin_bench.cc (jobsched-bench-rejoin) measures these figures.
 #pragma once
 
 #include <map>
@@ -34,6 +45,19 @@ struct KafkaConfig {
   // librdkafka properties passed as-is to every client this log creates
   // (e.g. security.protocol, sasl.username, statistics.interval.ms).
   std::map<std::string, std::string> extra;
+  // Consumer-group members only (ConsumerOptions.group_id set); `extra` may
+  // override the first two. A real broker accepts a session timeout only
+  // within its group.min/max.session.timeout.ms (6 s to 30 min by default).
+  int session_timeout_ms = 6000;
+  int heartbeat_interval_ms = 500;
+  // KIP-345 static membership: a restarted member that rejoins with the same
+  // group.instance.id within the session timeout takes its partitions back
+  // without a rebalance (on a real broker, 2.3+; the dev broker ignores it).
+  // A static member does not leave the group when it closes. "" = dynamic
+  // membership. The n-th consumer of a group this log creates gets
+  // "<id>-<n>" (n >= 2), so a process's own consumers never fence each other;
+  // two processes must not share an id in one group (the broker fences one).
+  std::string group_instance_id{};  // {}: brace-initialized configs need not name it
 };
 
 // Thread-safe. Producers and consumers it creates are independent clients

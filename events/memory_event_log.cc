@@ -1,6 +1,7 @@
 #include "events/memory_event_log.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -104,6 +105,9 @@ class MemoryLogCore {
 
   std::mutex mu;
   std::condition_variable cv;  // notified on appends and group changes
+
+  // MemoryEventLog::SetReachable; atomic, not guarded by mu.
+  std::atomic<bool> reachable{true};
 
   Result<std::vector<PartitionLog>*> TopicLocked(const std::string& name, bool create) {
     auto it = topics_.find(name);
@@ -455,6 +459,8 @@ class MemoryProducer : public Producer {
     cv_.notify_one();
   }
 
+  bool Reachable() const override { return core_->reachable.load(); }
+
   Status Append(std::vector<Record> records) override {
     Status first_error;
     {
@@ -623,6 +629,8 @@ void MemoryEventLog::FailNextAppends(int n, Status status) {
   std::lock_guard lock(core_->mu);
   core_->FailNextAppendsLocked(n, std::move(status));
 }
+
+void MemoryEventLog::SetReachable(bool reachable) { core_->reachable = reachable; }
 
 Status MemoryEventLog::Truncate(const TopicPartition& tp, int64_t new_low) {
   std::lock_guard lock(core_->mu);

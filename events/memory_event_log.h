@@ -85,6 +85,11 @@ class MemoryEventLog : public EventLog {
   // not stored. Replaces any earlier setting; n = 0 turns it off.
   void FailNextAppends(int n, Status status);
 
+  // What every producer of this log answers to Producer::Reachable() (true
+  // at first). Appends are stored as usual either way, so a test can tell
+  // whether a caller that should have failed fast handed a record over.
+  void SetReachable(bool reachable);
+
   // Simulates retention: drops every record of `tp` below `new_low` (clamped
   // to the high watermark). Consumers positioned below it continue at the new
   // low watermark (auto.offset.reset=earliest), as on Kafka.

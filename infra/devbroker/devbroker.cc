@@ -12,6 +12,11 @@
 //  - --control-stdin: lines "down <id>", "up <id>", "rtt <id> <ms>" (id -1 =
 //    all brokers). Each line is answered in the log with
 //    "control applied: <line>" or "control failed: <line>: <reason>".
+//  - Consumer groups are the mock's (librdkafka 2.0.2): a group with no members
+//    waits 3 s before its first assignment (fixed; 2.0.2 has no setting for
+//    it), a dead member leaves only when its session times out, and
+//    group.instance.id (static membership) is ignored. What that costs a
+//    restarted service: events/kafka_event_log.h.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>

@@ -1,11 +1,17 @@
 #include "services/common/config.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "events/kafka_event_log.h"
 
@@ -30,7 +36,72 @@ Result<int64_t> EnvInt(const char* name, int64_t fallback, int64_t min, int64_t 
   return static_cast<int64_t>(n);
 }
 
-Result<ServiceConfig> ServiceConfig::FromEnv() {
+namespace {
+
+// The lowest n >= 0 for which this process can lock
+// $TMPDIR/jobsched-<service>-member-<n>.lock. The lock lives as long as the
+// process (its descriptor is never closed; the kernel releases it on any
+// exit, kill -9 included), so no two live processes on this host get the same
+// slot, and a restarted one gets the lowest free slot: its old one, unless
+// another process took it meanwhile. Memoized: one slot per service and
+// process.
+Result<int> ClaimHostSlot(const std::string& service) {
+  static std::mutex mu;
+  static std::map<std::string, int> claimed;
+  std::lock_guard lock(mu);
+  if (auto it = claimed.find(service); it != claimed.end()) return it->second;
+  const std::string dir = EnvOr("TMPDIR", "/tmp");
+  constexpr int kMaxSlots = 1024;
+  for (int slot = 0; slot < kMaxSlots; ++slot) {
+    const std::string path =
+        dir + "/jobsched-" + service + "-member-" + std::to_string(slot) + ".lock";
+    int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return Status::Unavailable("JOBSCHED_GROUP_INSTANCE_ID=auto: cannot open " + path + ": " +
+                                 std::strerror(errno));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      claimed[service] = slot;  // fd stays open: it holds the lock
+      return slot;
+    }
+    close(fd);
+  }
+  return Status::Unavailable("JOBSCHED_GROUP_INSTANCE_ID=auto: all " + std::to_string(kMaxSlots) +
+                             " member slots of " + service + " in " + dir + " are taken");
+}
+
+// Per-service consumer-group settings (ServiceConfig's comments say why).
+Status ReadGroupSettings(const std::string& service, const std::string& host, ServiceConfig& c) {
+  const bool fast = service == "scheduler" || service == "dispatcher";
+  auto session = EnvInt("JOBSCHED_SESSION_TIMEOUT_MS", fast ? 3000 : 6000, 3000, 1'800'000);
+  if (!session.ok()) return session.status();
+  c.session_timeout_ms = static_cast<int>(*session);
+  auto heartbeat = EnvInt("JOBSCHED_GROUP_HEARTBEAT_MS", c.group_heartbeat_ms, 50, 600'000);
+  if (!heartbeat.ok()) return heartbeat.status();
+  if (*heartbeat * 3 > c.session_timeout_ms) {
+    return Status::Invalid("JOBSCHED_GROUP_HEARTBEAT_MS=" + std::to_string(*heartbeat) +
+                           " must be at most a third of the session timeout (" +
+                           std::to_string(c.session_timeout_ms) +
+                           " ms, JOBSCHED_SESSION_TIMEOUT_MS)");
+  }
+  c.group_heartbeat_ms = static_cast<int>(*heartbeat);
+  const std::string id = EnvOr("JOBSCHED_GROUP_INSTANCE_ID", "");
+  const std::string name = service.empty() ? "jobsched" : service;
+  if (id != "auto") {
+    c.group_instance_id = id;
+  } else if (const std::string instance = EnvOr("JOBSCHED_INSTANCE_ID", ""); !instance.empty()) {
+    c.group_instance_id = name + "-" + instance;
+  } else {
+    auto slot = ClaimHostSlot(name);
+    if (!slot.ok()) return slot.status();
+    c.group_instance_id = name + "-" + host + "-" + std::to_string(*slot);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ServiceConfig> ServiceConfig::FromEnv(const std::string& service) {
   ServiceConfig c;
   c.kafka_brokers = EnvOr("KAFKA_BROKERS", "");
   if (c.kafka_brokers.empty()) {
@@ -67,6 +138,7 @@ Result<ServiceConfig> ServiceConfig::FromEnv() {
     return Status::Invalid("JOBSCHED_LOG_FORMAT must be text or json, not " + c.log_format);
   }
   c.log_level = EnvOr("JOBSCHED_LOG_LEVEL", c.log_level);
+  if (Status s = ReadGroupSettings(service, host, c); !s.ok()) return s;
   return c;
 }
 
@@ -95,6 +167,9 @@ Result<std::unique_ptr<events::EventLog>> MakeEventLog(const ServiceConfig& conf
   events::KafkaConfig kc;
   kc.brokers = config.kafka_brokers;
   kc.extra = config.kafka_extra;
+  kc.session_timeout_ms = config.session_timeout_ms;
+  kc.heartbeat_interval_ms = config.group_heartbeat_ms;
+  kc.group_instance_id = config.group_instance_id;
   auto log = events::KafkaEventLog::Make(std::move(kc));
   if (!log.ok()) return log.status();
   return std::unique_ptr<events::EventLog>(std::move(log).value());

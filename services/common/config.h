@@ -28,10 +28,35 @@ struct ServiceConfig {
   std::string log_format = "text";  // JOBSCHED_LOG_FORMAT: text | json
   std::string log_level = "info";   // JOBSCHED_LOG_LEVEL
 
+  // Consumer groups (see events/kafka_event_log.h for what each costs after
+  // a member dies, measured on the dev broker).
+  // JOBSCHED_SESSION_TIMEOUT_MS: 3000 for the scheduler and the dispatcher,
+  // whose partitions stand still until a dead member's session expires;
+  // 6000 for the others. Not below 3000: the dev broker makes a new group's
+  // first member wait 3 s for its assignment and drops a member whose session
+  // expires meanwhile, and that member's join then hangs. A real broker
+  // accepts only group.min.session.timeout.ms (6000 by default) and up.
+  int session_timeout_ms = 6000;
+  // JOBSCHED_GROUP_HEARTBEAT_MS (default 500): at most a third of the session.
+  int group_heartbeat_ms = 500;
+  // JOBSCHED_GROUP_INSTANCE_ID: group.instance.id for static membership
+  // (KIP-345; events/kafka_event_log.h). Unset or empty: dynamic membership,
+  // the default, as the dev broker ignores static membership and a static
+  // member does not leave its group on a graceful stop (its partitions wait
+  // for the session timeout). "auto": "<service>-<JOBSCHED_INSTANCE_ID>" when
+  // that is set, else "<service>-<hostname>-<slot>", where slot is the lowest
+  // number whose lock file (in the temp folder) no live process on this host
+  // holds, so two processes never share an id and a restart takes its old
+  // one back. Any other value is used as given (per group: services may share
+  // it, two instances of one service must not).
+  std::string group_instance_id;
+
   events::Topics topics() const { return events::Topics::WithPrefix(topic_prefix); }
 
   // Fails with a message naming the variable when one is malformed.
-  static Result<ServiceConfig> FromEnv();
+  // `service` ("scheduler", ...) picks the per-service defaults and names the
+  // automatic group instance id.
+  static Result<ServiceConfig> FromEnv(const std::string& service = "");
 };
 
 // How a scheduler or dispatcher keeps its partitions' state (README,

@@ -10,7 +10,7 @@ namespace jobsched::services {
 
 int ServiceMain(const char* name, const ServiceFactory& factory) {
   BlockStopSignals();
-  auto config = ServiceConfig::FromEnv();
+  auto config = ServiceConfig::FromEnv(name);
   if (!config.ok()) {
     std::fprintf(stderr, "jobsched-%s: %s\n", name, config.status().message().c_str());
     return 2;
@@ -29,7 +29,10 @@ int ServiceMain(const char* name, const ServiceFactory& factory) {
     return 1;
   }
   Log(*logger, spdlog::level::info, "running",
-      {{"instance", config->instance_id}, {"brokers", config->kafka_brokers}});
+      {{"instance", config->instance_id},
+       {"brokers", config->kafka_brokers},
+       {"session_timeout_ms", std::to_string(config->session_timeout_ms)},
+       {"group_instance_id", config->group_instance_id}});
   int sig = WaitForStopSignal();
   Log(*logger, spdlog::level::info, "stopping", {{"signal", strsignal(sig)}});
   service.value()->Stop();

@@ -1,5 +1,6 @@
 // jobsched-projector: folds `job-events` into the PostgreSQL tables the API
-// reads (jobs, job_executions, job_logs), exactly once. Configuration comes
+// reads (jobs, job_executions, job_logs, dead_letters) and the `executors`
+// topic's heartbeats into `executors`, exactly once. Configuration comes
 // from the environment (services/common/config.h, services/projector/
 // application.h); stops gracefully on SIGINT / SIGTERM.
 #include <cstdio>
@@ -12,7 +13,7 @@
 int main() {
   using namespace jobsched;  // NOLINT(build/namespaces): main only
   services::BlockStopSignals();
-  auto config = services::ServiceConfig::FromEnv();
+  auto config = services::ServiceConfig::FromEnv("projector");
   if (!config.ok()) {
     std::fprintf(stderr, "jobsched-projector: %s\n", config.status().ToString().c_str());
     return 2;
