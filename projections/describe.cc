@@ -1,5 +1,6 @@
 #include "projections/describe.h"
 
+#include <optional>
 #include <string_view>
 
 #include "events/job_schedule.h"
@@ -80,8 +81,9 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
     }
     case Envelope::kRunDispatched: {
       const v1::RunDispatched& d = e.run_dispatched();
-      return Info(RunLabel(d.run_id(), state) + " dispatched (lease epoch " +
-                  std::to_string(d.lease_epoch()) + ")");
+      std::string m = RunLabel(d.run_id(), state) + " dispatched";
+      if (!d.executor_id().empty()) m += " to executor " + Truncate(d.executor_id());
+      return Info(m + " (lease epoch " + std::to_string(d.lease_epoch()) + ")");
     }
     case Envelope::kRunStarted: {
       const v1::RunStarted& s = e.run_started();
@@ -101,12 +103,21 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
       std::string m = RunLabel(f.run_id(), state);
       if (f.kind() == v1::FAILURE_KIND_TIMED_OUT) {
         m += " timed out after " + std::to_string(f.duration_ms()) + " ms";
+      } else if (f.kind() == v1::FAILURE_KIND_CANCELED) {
+        m += " aborted by its executor: " +
+             (f.error().empty() ? std::string("canceled") : Truncate(f.error()));
       } else if (f.kind() == v1::FAILURE_KIND_HTTP_STATUS || f.http_status() != 0) {
         std::string http = "HTTP " + std::to_string(f.http_status());
         m += " failed: " + http;
         if (!f.error().empty() && f.error() != http) m += " (" + Truncate(f.error()) + ")";
       } else {
         m += " failed: " + (f.error().empty() ? std::string("error") : Truncate(f.error()));
+      }
+      if (f.permanent() && f.kind() != v1::FAILURE_KIND_CANCELED) {
+        m += "; permanent: not retried";
+      }
+      if (f.retry_after_ms() > 0) {
+        m += "; the target asks to retry after " + std::to_string(f.retry_after_ms()) + " ms";
       }
       return {"error", std::move(m)};
     }
@@ -166,10 +177,103 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
       return Info("run " + ShortId(e.run_requested().run_id()) + " requested now");
     case Envelope::kDeleteRequested:
       return Info("job deleted");
+    case Envelope::kRunLost: {
+      const v1::RunLost& l = e.run_lost();
+      std::string m = RunLabel(l.run_id(), state) + " lost by executor " +
+                      Truncate(l.executor_id()) + " (lease epoch " +
+                      std::to_string(l.lease_epoch()) + ")";
+      if (!l.reason().empty()) m += ": " + Truncate(l.reason());
+      const v1::RunRecord* run = state != nullptr ? events::FindRun(*state, l.run_id()) : nullptr;
+      if (run != nullptr && run->status() == v1::RUN_STATUS_LOST) {
+        return {"error", m + "; at_most_once: it had started, so it ends LOST without a rerun"};
+      }
+      return {"warn", m + "; due again under a new lease"};
+    }
+    case Envelope::kRunTimedOut: {
+      const v1::RunTimedOut& t = e.run_timed_out();
+      return {"error", RunLabel(t.run_id(), state) + " timed out: no result within " +
+                           std::to_string(t.timeout_ms()) + " ms of its dispatch to executor " +
+                           Truncate(t.executor_id()) + " (lease epoch " +
+                           std::to_string(t.lease_epoch()) + ")"};
+    }
+    case Envelope::kRunReleased: {
+      const v1::RunReleased& r = e.run_released();
+      std::string m = RunLabel(r.run_id(), state) + " handed back by executor " +
+                      Truncate(r.executor_id()) + " (lease epoch " +
+                      std::to_string(r.lease_epoch()) + ")";
+      if (!r.reason().empty()) m += ": " + Truncate(r.reason());
+      const v1::RunRecord* run = state != nullptr ? events::FindRun(*state, r.run_id()) : nullptr;
+      if (run != nullptr && run->status() == v1::RUN_STATUS_LOST) {
+        return {"error", m + "; at_most_once: it had started, so it ends LOST without a rerun"};
+      }
+      return {"warn", m + "; due again without spending an attempt"};
+    }
+    case Envelope::kRunWaiting: {
+      const v1::RunWaiting& w = e.run_waiting();
+      return {"warn", RunLabel(w.run_id(), state) + " waits for an executor: " +
+                          Truncate(w.reason())};
+    }
+    case Envelope::kJobRequeued: {
+      std::string m = "job requeued from the dead letters";
+      if (state != nullptr) {
+        m += ": " + std::to_string(state->spec().max_retries() + 1) + " more attempts";
+        if (state->requeues() > 1) m += " (requeue " + std::to_string(state->requeues()) + ")";
+      }
+      const std::string& reason = e.job_requeued().reason();
+      if (!reason.empty()) m += "; " + Truncate(reason);
+      return Info(std::move(m));
+    }
     case Envelope::EVENT_NOT_SET:
       break;
   }
   return Info("event without payload");
+}
+
+// A result (or start) whose lease is no longer the run's: the run was
+// dispatched again, or its lease was lost or handed back. nullopt for any
+// other rejection.
+std::optional<EventDescription> DescribeLateResult(const Envelope& e,
+                                                   const events::JobState* state) {
+  std::string_view run_id;
+  int64_t epoch = 0;
+  std::string what = "result";
+  switch (e.event_case()) {
+    case Envelope::kRunStarted:
+      run_id = e.run_started().run_id();
+      epoch = e.run_started().lease_epoch();
+      what = "start";
+      break;
+    case Envelope::kRunSucceeded:
+      run_id = e.run_succeeded().run_id();
+      epoch = e.run_succeeded().lease_epoch();
+      break;
+    case Envelope::kRunFailed:
+      run_id = e.run_failed().run_id();
+      epoch = e.run_failed().lease_epoch();
+      break;
+    case Envelope::kRunTimedOut:
+      run_id = e.run_timed_out().run_id();
+      epoch = e.run_timed_out().lease_epoch();
+      what = "timeout";
+      break;
+    default:
+      return std::nullopt;
+  }
+  const v1::RunRecord* run = state != nullptr ? events::FindRun(*state, run_id) : nullptr;
+  if (run == nullptr) return std::nullopt;
+  std::string m = "late " + what + " from lease " + std::to_string(epoch) + " ignored: ";
+  if (epoch < run->lease_epoch()) {
+    m += "the run was re-dispatched under lease " + std::to_string(run->lease_epoch());
+  } else if (epoch == run->lease_epoch() && run->status() == v1::RUN_STATUS_LOST) {
+    m += "the lease was lost and the at_most_once run ended LOST";
+  } else if (epoch == run->lease_epoch() && run->status() == v1::RUN_STATUS_DUE &&
+             run->releases() > 0) {
+    m += "the lease was lost or handed back; the run waits for a new lease";
+  } else {
+    return std::nullopt;
+  }
+  return EventDescription{"warn", m + " (" + RunLabel(run_id, state) + ", " +
+                                      std::string(events::EventType(e)) + ")"};
 }
 
 }  // namespace
@@ -188,6 +292,7 @@ EventDescription Describe(const events::Envelope& event, const events::FoldResul
                           const events::JobState* state_after) {
   switch (result.outcome) {
     case events::Outcome::kRejected:
+      if (auto late = DescribeLateResult(event, state_after)) return *std::move(late);
       return {"warn", "rejected: " + Truncate(result.reason)};
     case events::Outcome::kDuplicate:
       return Info("duplicate: " + (result.reason.empty() ? std::string("event already applied")

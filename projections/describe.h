@@ -16,9 +16,13 @@ struct EventDescription {
 };
 
 // Describes `event` given what the fold made of it. Rejected events are
-// "warn" with "rejected: <reason>"; failed runs and dead jobs are "error";
-// everything else is "info". `state_after`, the job's state after the fold
-// (optional), adds the attempt number to run events.
+// "warn" with "rejected: <reason>", except a result from a lease the run no
+// longer holds: "late result from lease 1 ignored: the run was re-dispatched
+// under lease 2 (run 1a2b3c4d attempt 1, RunSucceeded)". Failed runs, runs
+// that end LOST, dispatcher timeouts and dead jobs are "error"; lost,
+// handed-back and waiting runs "warn"; everything else is "info".
+// `state_after`, the job's state after the fold (optional), adds the attempt
+// number to run events and tells what a lost lease led to.
 EventDescription Describe(const events::Envelope& event, const events::FoldResult& result,
                           const events::JobState* state_after = nullptr);
 

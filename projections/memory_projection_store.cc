@@ -46,6 +46,13 @@ Status MemoryProjectionStore::Write(const ProjectionBatch& batch) {
   }
   for (const events::JobState& s : batch.jobs) jobs_[s.job_id()] = s;
   for (const ExecutionRow& r : batch.executions) executions_[r.run.run_id()] = r;
+  for (const DeadLetterRow& d : batch.dead_letters) {
+    if (d.died) {
+      dead_letters_[d.job_id] = d;
+    } else if (auto it = dead_letters_.find(d.job_id); it != dead_letters_.end()) {
+      it->second.requeued_at = d.requeued_at;
+    }
+  }
   for (const JobLogRow& row : batch.logs) {
     if (!log_positions_.emplace(row.topic, row.partition, row.offset).second) continue;
     logs_.push_back(row);
@@ -80,6 +87,11 @@ std::map<std::string, events::JobState> MemoryProjectionStore::Jobs() const {
 std::map<std::string, ExecutionRow> MemoryProjectionStore::Executions() const {
   std::lock_guard<std::mutex> lock(mu_);
   return executions_;
+}
+
+std::map<std::string, DeadLetterRow> MemoryProjectionStore::DeadLetters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dead_letters_;
 }
 
 std::vector<JobLogRow> MemoryProjectionStore::Logs() const {

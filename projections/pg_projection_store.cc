@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "events/fold.h"
@@ -77,7 +79,9 @@ const Table& JobsTable() {
     Table t{"jobs", "jobs_stage",
             {"fold_state", "job_id", "name", "type", "status", "priority", "max_retries",
              "attempts", "run_at", "next_fire_at", "cancel_requested", "last_error",
-             "correlation_id", "created_at", "updated_at", "version", "schedule", "timezone"},
+             "correlation_id", "created_at", "updated_at", "version", "schedule", "timezone",
+             "pool", "execution_type", "queued_runs", "running_runs", "retrying_runs",
+             "queue_reason"},
             ""};
     t.conflict = UpsertClause(t.columns, "job_id");
     return t;
@@ -90,7 +94,8 @@ const Table& ExecutionsTable() {
     Table t{"job_executions", "job_executions_stage",
             {"output", "error", "run_id", "job_id", "attempt", "status", "scheduled_for",
              "due_at", "dispatched_at", "started_at", "finished_at", "executor_id",
-             "lease_epoch", "http_status", "duration_ms", "fire_id", "nominal_time", "kind"},
+             "lease_epoch", "http_status", "duration_ms", "fire_id", "nominal_time", "kind",
+             "executor_incarnation", "releases", "permanent", "retry_after_ms", "wait_reason"},
             ""};
     t.conflict = UpsertClause(t.columns, "run_id");
     return t;
@@ -172,14 +177,15 @@ class StagedWrite {
   pqxx::stream_to stream_;
 };
 
-void WriteOffsets(pqxx::work& txn, const ProjectionBatch& batch) {
+void WriteOffsets(pqxx::work& txn, const std::string& projection_name,
+                  const std::string& topic_name, const std::vector<OffsetUpdate>& offsets) {
   std::string sql =
       "INSERT INTO projection_offsets AS po (projection, topic, partition, next_offset) VALUES ";
   std::string cases;
   bool first = true;
-  const std::string projection = txn.quote(batch.projection);
-  const std::string topic = txn.quote(batch.topic);
-  for (const OffsetUpdate& u : batch.offsets) {
+  const std::string projection = txn.quote(projection_name);
+  const std::string topic = txn.quote(topic_name);
+  for (const OffsetUpdate& u : offsets) {
     if (!first) sql += ',';
     first = false;
     sql += "(" + projection + "," + topic + "," + std::to_string(u.partition) + "," +
@@ -195,15 +201,42 @@ void WriteOffsets(pqxx::work& txn, const ProjectionBatch& batch) {
   pqxx::result r = txn.exec(sql);
   std::map<int32_t, bool> written;  // partition → inserted (vs updated)
   for (const auto& row : r) written[row[0].as<int32_t>()] = row[1].as<bool>();
-  for (const OffsetUpdate& u : batch.offsets) {
+  for (const OffsetUpdate& u : offsets) {
     auto it = written.find(u.partition);
     if (it == written.end() || it->second != !u.expected.has_value()) {
-      throw OffsetConflict("offsets of " + batch.projection + "/" + batch.topic + "[" +
+      throw OffsetConflict("offsets of " + projection_name + "/" + topic_name + "[" +
                            std::to_string(u.partition) + "] are not where this batch started (" +
                            (u.expected ? std::to_string(*u.expected) : std::string("no row")) +
                            "): another writer or an earlier attempt got there first");
     }
   }
+}
+
+// The runs a job has in flight, by stage, for the queue statistics; none once
+// the job has ended (a one-off job keeps its last run in the state).
+struct RunCounts {
+  int queued = 0;    // DUE or DISPATCHED: not started
+  int running = 0;
+  int retrying = 0;  // failed, its retry scheduled (or the job requeued)
+  std::string queue_reason;  // the first queued run's RunWaiting reason
+};
+
+RunCounts CountRuns(const events::JobState& s) {
+  RunCounts c;
+  if (events::IsTerminal(s.status())) return c;
+  for (const v1::RunRecord& r : s.runs()) {
+    switch (r.status()) {
+      case v1::RUN_STATUS_DUE:
+        if (c.queue_reason.empty()) c.queue_reason = r.wait_reason();
+        [[fallthrough]];
+      case v1::RUN_STATUS_DISPATCHED: ++c.queued; break;
+      case v1::RUN_STATUS_RUNNING: ++c.running; break;
+      default:
+        if (events::IsRunFailed(r.status()) && IsSet(r.retry_at())) ++c.retrying;
+        break;
+    }
+  }
+  return c;
 }
 
 void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
@@ -224,7 +257,8 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
   for (const std::string& key : order) {
     const events::JobState& s = *latest[key];
     const v1::JobSpec& spec = s.spec();
-    CopyRow<18> row;
+    const RunCounts runs = CountRuns(s);
+    CopyRow<24> row;
     row.Bytes(events::EncodeDeterministic(s))
         .Text(s.job_id())
         .Text(spec.name())
@@ -245,7 +279,14 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
         .TextOrNull(spec.has_schedule() ? (spec.schedule().timezone().empty()
                                                ? std::string_view("UTC")
                                                : std::string_view(spec.schedule().timezone()))
-                                        : std::string_view());
+                                        : std::string_view())
+        .Text(spec.pool().empty() ? std::string_view("default") : std::string_view(spec.pool()))
+        .Text(spec.execution_type() == v1::EXECUTION_TYPE_AT_MOST_ONCE ? "at_most_once"
+                                                                        : "at_least_once")
+        .Int(runs.queued)
+        .Int(runs.running)
+        .Int(runs.retrying)
+        .TextOrNull(runs.queue_reason);
     write.Add(row);
   }
   write.Merge();
@@ -269,7 +310,7 @@ void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
     const ExecutionRow& e = *latest[key];
     const v1::RunRecord& r = e.run;
     bool finished = events::IsRunFinished(r.status());
-    CopyRow<18> row;
+    CopyRow<23> row;
     row.TextOrNull(r.output())
         .TextOrNull(r.error())
         .Text(r.run_id())
@@ -287,10 +328,51 @@ void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
         .IntOrNull(r.duration_ms(), !finished)
         .TextOrNull(LooksLikeUuid(r.fire_id()) ? std::string_view(r.fire_id()) : std::string_view())
         .TextOrNull(r.nominal_time())
-        .Text(r.kind() == v1::FIRE_KIND_MANUAL ? "manual" : "scheduled");
+        .Text(r.kind() == v1::FIRE_KIND_MANUAL ? "manual" : "scheduled")
+        .TextOrNull(r.executor_incarnation())
+        .Int(r.releases())
+        .Bool(r.permanent())
+        .IntOrNull(r.retry_after_ms(), r.retry_after_ms() == 0)
+        .TextOrNull(r.status() == v1::RUN_STATUS_DUE ? std::string_view(r.wait_reason())
+                                                     : std::string_view());
     write.Add(row);
   }
   write.Merge();
+}
+
+// Few rows (jobs that died or were requeued in the batch): plain statements.
+void WriteDeadLetters(pqxx::work& txn, const ProjectionBatch& batch) {
+  for (const DeadLetterRow& d : batch.dead_letters) {
+    if (!LooksLikeUuid(d.job_id)) continue;
+    std::optional<std::string> requeued;
+    if (IsSet(d.requeued_at)) requeued = internal::TimestampText(d.requeued_at);
+    if (!d.died) {
+      if (requeued) {
+        txn.exec_params("UPDATE dead_letters SET requeued_at = $2::timestamptz"
+                        " WHERE job_id = $1::uuid",
+                        d.job_id, *requeued);
+      }
+      continue;
+    }
+    auto text_or_null = [](const std::string& v) {
+      return v.empty() ? std::optional<std::string>() : std::optional<std::string>(PgText(v));
+    };
+    txn.exec_params(
+        "INSERT INTO dead_letters (job_id, name, type, pool, priority, last_run_id, attempts,"
+        " reason, last_error, dead_at, event_id, requeued_at, requeues)"
+        " VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7, $8, $9, $10::timestamptz, $11::uuid,"
+        " $12::timestamptz, $13)"
+        " ON CONFLICT (job_id) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,"
+        " pool = EXCLUDED.pool, priority = EXCLUDED.priority,"
+        " last_run_id = EXCLUDED.last_run_id, attempts = EXCLUDED.attempts,"
+        " reason = EXCLUDED.reason, last_error = EXCLUDED.last_error,"
+        " dead_at = EXCLUDED.dead_at, event_id = EXCLUDED.event_id,"
+        " requeued_at = EXCLUDED.requeued_at, requeues = EXCLUDED.requeues",
+        d.job_id, PgText(d.name), d.type, d.pool, d.priority,
+        LooksLikeUuid(d.last_run_id) ? std::optional<std::string>(d.last_run_id) : std::nullopt,
+        d.attempts, text_or_null(d.reason), text_or_null(d.last_error),
+        internal::TimestampText(d.dead_at), d.event_id, requeued, d.requeues);
+  }
 }
 
 void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
@@ -323,6 +405,54 @@ void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
 }
 
 }  // namespace
+
+std::string ResourcesJson(const google::protobuf::Map<std::string, double>& resources) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, amount] : resources) {
+    // Whole amounts as integers ({"cpu": 4}, not 4.0), as the API shows them.
+    if (amount == std::floor(amount) && std::fabs(amount) < 9e15) {
+      out[name] = static_cast<int64_t>(amount);
+    } else {
+      out[name] = amount;
+    }
+  }
+  return out.dump();
+}
+
+void WriteExecutorRows(pqxx::work& txn, const ExecutorBatch& batch) {
+  for (const std::string& id : batch.removed) {
+    txn.exec_params("DELETE FROM executors WHERE executor_id = $1", PgText(id));
+  }
+  for (const ExecutorRow& row : batch.executors) {
+    const v1::ExecutorHeartbeat& hb = row.heartbeat;
+    nlohmann::json runs = nlohmann::json::array();
+    for (const v1::HeldRun& r : hb.runs()) {
+      runs.push_back({{"run_id", r.run_id()}, {"lease_epoch", r.lease_epoch()},
+                      {"started", r.started()}});
+    }
+    std::optional<std::string> started;
+    if (IsSet(hb.started_at())) started = internal::TimestampText(hb.started_at());
+    txn.exec_params(
+        "INSERT INTO executors (executor_id, host, pool, slots, resources, running, held_runs,"
+        " runs, incarnation, task_partition, started_at, last_heartbeat, stopping,"
+        " kafka_partition, kafka_offset)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb, $9, $10, $11::timestamptz,"
+        " $12::timestamptz, $13, $14, $15)"
+        " ON CONFLICT (executor_id) DO UPDATE SET host = EXCLUDED.host, pool = EXCLUDED.pool,"
+        " slots = EXCLUDED.slots, resources = EXCLUDED.resources, running = EXCLUDED.running,"
+        " held_runs = EXCLUDED.held_runs, runs = EXCLUDED.runs,"
+        " incarnation = EXCLUDED.incarnation, task_partition = EXCLUDED.task_partition,"
+        " started_at = EXCLUDED.started_at, last_heartbeat = EXCLUDED.last_heartbeat,"
+        " stopping = EXCLUDED.stopping, kafka_partition = EXCLUDED.kafka_partition,"
+        " kafka_offset = EXCLUDED.kafka_offset",
+        PgText(hb.executor_id()), PgText(hb.host()),
+        hb.pool().empty() ? std::string("default") : PgText(hb.pool()), hb.slots(),
+        PgJson(ResourcesJson(hb.resources())), hb.running(), hb.runs_size(),
+        PgJson(runs.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+        PgText(hb.incarnation()), hb.task_partition(), started,
+        internal::TimestampText(hb.sent_at()), hb.stopping(), row.partition, row.offset);
+  }
+}
 
 // One libpqxx connection, opened on first use and reopened after it breaks.
 // Not thread-safe: the owner holds `mu` around every use.
@@ -446,10 +576,29 @@ Status PgProjectionStore::Write(const ProjectionBatch& batch) {
   std::lock_guard<std::mutex> lock(writer_->mu);
   return writer_->Run("writing projection batch", [&](pqxx::connection& conn) {
     pqxx::work txn(conn, "projection_batch");
-    WriteOffsets(txn, batch);  // first: a conflict aborts before any other work
+    // First: a conflict aborts before any other work.
+    WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
     WriteJobs(txn, batch);
     WriteExecutions(txn, batch);
+    WriteDeadLetters(txn, batch);
     WriteLogs(txn, batch);
+    txn.commit();
+  });
+}
+
+Status PgProjectionStore::WriteExecutors(const ExecutorBatch& batch) {
+  std::set<int32_t> partitions;
+  for (const OffsetUpdate& u : batch.offsets) {
+    if (!partitions.insert(u.partition).second) {
+      return Status::Invalid("batch names partition " + std::to_string(u.partition) + " twice");
+    }
+  }
+  if (batch.offsets.empty()) return Status::Invalid("batch without offsets");
+  std::lock_guard<std::mutex> lock(writer_->mu);
+  return writer_->Run("writing executors batch", [&](pqxx::connection& conn) {
+    pqxx::work txn(conn, "executors_batch");
+    WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
+    WriteExecutorRows(txn, batch);
     txn.commit();
   });
 }

@@ -1,6 +1,7 @@
-// PgProjectionStore: the ProjectionStore on PostgreSQL (libpqxx), over the
-// tables of infra/migrations (jobs, job_executions, job_logs,
-// projection_offsets). Apply the migrations first (migrations.h).
+// PgProjectionStore: the ProjectionStore (and ExecutorStore) on PostgreSQL
+// (libpqxx), over the tables of infra/migrations (jobs, job_executions,
+// job_logs, dead_letters, executors, projection_offsets). Apply the
+// migrations first (migrations.h).
 //
 // One transaction per Write: the offsets are fenced first
 // (INSERT … ON CONFLICT DO UPDATE … WHERE next_offset = expected), then the
@@ -35,7 +36,7 @@ struct PgProjectionStoreOptions {
 // it breaks: Write() on one, LoadStates()/LoadOffsets() on the other, so the
 // projector can read the states of its next batch while the previous batch
 // commits. Reads see committed data only. Errors follow projection_store.h.
-class PgProjectionStore final : public ProjectionStore {
+class PgProjectionStore final : public ProjectionStore, public ExecutorStore {
  public:
   explicit PgProjectionStore(PgProjectionStoreOptions options);
   ~PgProjectionStore() override;
@@ -48,6 +49,8 @@ class PgProjectionStore final : public ProjectionStore {
                                                  const std::string& topic,
                                                  const std::vector<int32_t>& partitions) override;
   Status Write(const ProjectionBatch& batch) override;
+  // The executors table (ExecutorProjector), on the same writing connection.
+  Status WriteExecutors(const ExecutorBatch& batch) override;
 
  private:
   class Session;

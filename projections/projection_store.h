@@ -50,6 +50,27 @@ struct ExecutionRow {
   v1::RunRecord run;
 };
 
+// A change of dead_letters. JobDead writes the whole row (a job that dies
+// again after a requeue replaces its row, requeued_at back to NULL);
+// JobRequeued only sets requeued_at. Both in one batch: the whole row with
+// requeued_at set.
+struct DeadLetterRow {
+  std::string job_id;
+  bool died = false;  // JobDead in this batch: every field below is set
+  std::string name;
+  std::string type;   // JobTypeName
+  std::string pool;
+  int32_t priority = 0;
+  std::string last_run_id;
+  int32_t attempts = 0;
+  std::string reason;
+  std::string last_error;
+  google::protobuf::Timestamp dead_at;
+  std::string event_id;  // of the JobDead
+  int32_t requeues = 0;  // of the job before this death
+  google::protobuf::Timestamp requeued_at;  // unset: NULL
+};
+
 // The offsets of one partition after a batch.
 struct OffsetUpdate {
   int32_t partition = 0;
@@ -66,6 +87,7 @@ struct ProjectionBatch {
   std::vector<events::JobState> jobs;  // latest state of every job the batch changed, one each
   std::vector<ExecutionRow> executions;  // runs whose record changed, one per run_id
   std::vector<JobLogRow> logs;      // one per decodable record, in log order
+  std::vector<DeadLetterRow> dead_letters;  // one per job, its final change in the batch
   std::vector<OffsetUpdate> offsets;  // every partition the batch consumed from
 };
 
@@ -84,13 +106,45 @@ class ProjectionStore {
                                                          const std::string& topic,
                                                          const std::vector<int32_t>& partitions) = 0;
 
-  // Atomically: upserts jobs and executions, inserts log rows not yet present
-  // (by topic, partition, offset), and sets the offsets. Fails with kConflict and writes
-  // nothing if any partition's stored offset differs from `expected`;
+  // Atomically: upserts jobs, executions and dead letters, inserts log rows
+  // not yet present (by topic, partition, offset), and sets the offsets.
+  // Fails with kConflict and writes nothing if any partition's stored offset
+  // differs from `expected`;
   // kUnavailable when the store cannot be reached or the outcome is unknown
   // (retrying the same batch is then safe: it either applies or conflicts);
   // kInternal for other errors.
   virtual Status Write(const ProjectionBatch& batch) = 0;
+};
+
+// The `executors` topic's projection: the latest heartbeat of every executor.
+struct ExecutorRow {
+  v1::ExecutorHeartbeat heartbeat;  // executor_id set (the record key when the heartbeat has none)
+  int32_t partition = 0;            // where the heartbeat was read
+  int64_t offset = 0;
+};
+
+// Everything one consumed batch of heartbeats changes, written atomically.
+struct ExecutorBatch {
+  std::string projection;  // "executors"
+  std::string topic;       // the consumed topic
+  std::vector<ExecutorRow> executors;  // one per executor id: its latest heartbeat
+  std::vector<std::string> removed;    // executor ids whose record was a tombstone (empty value)
+  std::vector<OffsetUpdate> offsets;   // every partition the batch consumed from
+};
+
+// Where the executors projection is stored. Same exactly-once contract as
+// ProjectionStore: rows and offsets in one transaction, fenced on `expected`.
+// Implementations are thread-safe.
+class ExecutorStore {
+ public:
+  virtual ~ExecutorStore() = default;
+  // As ProjectionStore::LoadOffsets.
+  virtual Result<std::map<int32_t, int64_t>> LoadOffsets(
+      const std::string& projection, const std::string& topic,
+      const std::vector<int32_t>& partitions) = 0;
+  // Atomically: upserts the executors' rows, deletes the removed ones and
+  // sets the offsets. Errors as ProjectionStore::Write.
+  virtual Status WriteExecutors(const ExecutorBatch& batch) = 0;
 };
 
 }  // namespace jobsched::projections

@@ -28,6 +28,58 @@ std::string PartitionList(const std::vector<int32_t>& ps) {
   return out;
 }
 
+// The run id of an event for job_logs: events::RunIdOf, plus the lease and
+// queue events it may not know yet.
+std::string_view RunIdOf(const Envelope& e) {
+  std::string_view id = events::RunIdOf(e);
+  if (!id.empty()) return id;
+  switch (e.event_case()) {
+    case Envelope::kRunLost: return e.run_lost().run_id();
+    case Envelope::kRunTimedOut: return e.run_timed_out().run_id();
+    case Envelope::kRunReleased: return e.run_released().run_id();
+    case Envelope::kRunWaiting: return e.run_waiting().run_id();
+    default: return "";
+  }
+}
+
+// The event's type name: events::EventType, else the name of the message the
+// envelope carries (an event newer than EventType's list).
+std::string_view EventTypeOf(const Envelope& e) {
+  std::string_view type = events::EventType(e);
+  if (!type.empty() || e.event_case() == Envelope::EVENT_NOT_SET) return type;
+  const auto* field = Envelope::descriptor()->FindFieldByNumber(e.event_case());
+  return field != nullptr && field->message_type() != nullptr
+             ? std::string_view(field->message_type()->name())
+             : std::string_view();
+}
+
+// dead_letters follows the applied JobDead (a whole row, from the job's state
+// after it) and JobRequeued (requeued_at) of the batch, in log order.
+void FoldDeadLetter(const Envelope& e, const JobState& state,
+                    std::map<std::string, DeadLetterRow>& rows) {
+  if (e.has_job_dead()) {
+    const v1::JobDead& d = e.job_dead();
+    DeadLetterRow row;
+    row.job_id = e.job_id();
+    row.died = true;
+    row.name = state.spec().name();
+    row.type = JobTypeName(state.spec().type());
+    row.pool = state.spec().pool().empty() ? "default" : state.spec().pool();
+    row.priority = state.spec().priority();
+    row.last_run_id = d.last_run_id();
+    row.attempts = d.attempts();
+    row.reason = d.reason();
+    row.last_error = state.last_error();
+    row.dead_at = e.occurred_at();
+    row.event_id = e.event_id();
+    row.requeues = state.requeues();
+    rows[e.job_id()] = std::move(row);
+  } else if (e.has_job_requeued()) {
+    DeadLetterRow& row = rows[e.job_id()];  // died stays false unless JobDead came first
+    row.job_id = e.job_id();
+    row.requeued_at = e.occurred_at();
+  }
+}
 
 }  // namespace
 
@@ -393,6 +445,7 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
 
   // 3. Fold in log order, describing every event for job_logs.
   b->out.logs.reserve(b->items.size());
+  std::map<std::string, DeadLetterRow> dead_letters;  // by job, its final change
   for (Batch::Item& item : b->items) {
     const Envelope& e = item.event;
     Batch::Job& job = b->jobs[e.job_id()];
@@ -402,6 +455,7 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
       std::string run_id = effects.run->run_id();
       job.runs[run_id] = std::move(*effects.run);
     }
+    if (r.applied()) FoldDeadLetter(e, job.state, dead_letters);
     switch (r.outcome) {
       case events::Outcome::kApplied:
         ++b->counts.applied;
@@ -411,11 +465,11 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
       case events::Outcome::kRejected: ++b->counts.rejected; break;
     }
     EventDescription d = Describe(e, r, &job.state);
-    std::string_view type = events::EventType(e);
+    std::string_view type = EventTypeOf(e);
     if (logger_.ShouldLog(level_enum::debug)) {
       logger_.Log(level_enum::debug, d.message,
                   {{"job_id", e.job_id()},
-                   {"run_id", events::RunIdOf(e)},
+                   {"run_id", RunIdOf(e)},
                    {"event_id", e.event_id()},
                    {"event_type", type},
                    {"outcome", events::OutcomeName(r.outcome)}});
@@ -423,7 +477,7 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     JobLogRow row;
     row.event_id = e.event_id();
     row.job_id = e.job_id();
-    row.run_id = std::string(events::RunIdOf(e));
+    row.run_id = std::string(RunIdOf(e));
     row.ts = e.occurred_at();
     row.level = std::move(d.level);
     row.event_type = type.empty() ? "Unknown" : std::string(type);
@@ -466,6 +520,7 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     }
     cache_->Put(job_id, job.partition, std::move(job.state));
   }
+  for (auto& [job_id, row] : dead_letters) b->out.dead_letters.push_back(std::move(row));
   for (const auto& [p, next] : b->next_offsets) {
     b->out.offsets.push_back({p, positions_[p], next});
     positions_[p] = next;

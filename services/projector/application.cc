@@ -33,6 +33,8 @@ Result<ApplicationOptions> OptionsFromEnv(const services::ServiceConfig& config)
   auto cache = services::EnvInt("JOBSCHED_PROJECTOR_CACHE_JOBS", 50000, 0, 10000000);
   if (!cache.ok()) return cache.status();
   o.projector.state_cache_jobs = static_cast<size_t>(cache.value());
+  o.executors.topic = config.topics().executors;
+  o.executors.client_id = "jobsched-projector-executors/" + config.instance_id;
   return o;
 }
 
@@ -46,6 +48,11 @@ Application::Application(ApplicationOptions options, std::unique_ptr<events::Eve
       store_(projections::PgProjectionStoreOptions{.database_url = options_.database_url}),
       projector_(log, store_, [this] {
         projections::ProjectorOptions o = options_.projector;
+        if (!o.log_sink) o.log_sink = ServiceLogSink();
+        return o;
+      }()),
+      executors_(log, store_, [this] {
+        projections::ExecutorProjectorOptions o = options_.executors;
         if (!o.log_sink) o.log_sink = ServiceLogSink();
         return o;
       }()) {}
@@ -73,9 +80,13 @@ Status Application::Start() {
                  {"group", options_.projector.group_id},
                  {"projection", options_.projector.projection},
                  {"database", database}});
-  return projector_.Start();
+  if (Status s = projector_.Start(); !s.ok()) return s;
+  return executors_.Start();
 }
 
-void Application::Stop() { projector_.Stop(); }
+void Application::Stop() {
+  executors_.Stop();
+  projector_.Stop();
+}
 
 }  // namespace jobsched::projector

@@ -1,6 +1,7 @@
 // The projector service's wiring: configuration from the environment, schema
-// migrations, the event log, the PostgreSQL store and the Projector, so main()
-// stays thin and integration tests can run the service in-process.
+// migrations, the event log, the PostgreSQL store, the Projector (job-events)
+// and the ExecutorProjector (executors), so main() stays thin and integration
+// tests can run the service in-process.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "events/event_log.h"
 #include "events/status.h"
+#include "projections/executor_projector.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
 #include "services/common/config.h"
@@ -17,6 +19,7 @@ namespace jobsched::projector {
 struct ApplicationOptions {
   std::string database_url;
   projections::ProjectorOptions projector;
+  projections::ExecutorProjectorOptions executors;  // the `executors` topic's heartbeats
 };
 
 // Options from `config` (topics, DATABASE_URL, instance id) and:
@@ -46,6 +49,7 @@ class Application {
   void Stop();
 
   projections::ProjectorStats stats() const { return projector_.stats(); }
+  projections::ExecutorProjectorStats executor_stats() const { return executors_.stats(); }
 
  private:
   Application(ApplicationOptions options, std::unique_ptr<events::EventLog> owned,
@@ -55,6 +59,7 @@ class Application {
   ApplicationOptions options_;
   projections::PgProjectionStore store_;
   projections::Projector projector_;
+  projections::ExecutorProjector executors_;
 };
 
 }  // namespace jobsched::projector

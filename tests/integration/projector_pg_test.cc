@@ -20,6 +20,7 @@
 #include "events/fold.h"
 #include "events/kafka_event_log.h"
 #include "events/memory_event_log.h"
+#include "projections/executor_projector.h"
 #include "projections/migrations.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
@@ -501,6 +502,323 @@ TEST_F(ProjectorPgTest, ProjectsFromTheDevBrokerAndResumesAfterRestart) {
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED' AND version = 11"),
             20);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_executions"), 40);
+}
+
+// ---------------------------------------------------------------------------
+// Issue 6: leases, queues, dead letters and executors.
+
+// RunLost / RunReleased / RunWaiting / JobRequeued of job `f`.
+Envelope Lost(const EventFactory& f, TimePoint at, const std::string& run, int64_t epoch,
+              const std::string& executor) {
+  Envelope e = f.Base("RunLost", run + "/" + std::to_string(epoch), at);
+  e.mutable_run_lost()->set_run_id(run);
+  e.mutable_run_lost()->set_lease_epoch(epoch);
+  e.mutable_run_lost()->set_executor_id(executor);
+  e.mutable_run_lost()->set_reason("no heartbeat for 30000 ms");
+  return e;
+}
+
+Envelope Waiting(const EventFactory& f, TimePoint at, const std::string& run,
+                 const std::string& reason) {
+  Envelope e = f.Base("RunWaiting", run + "/" + reason, at);
+  e.mutable_run_waiting()->set_run_id(run);
+  e.mutable_run_waiting()->set_reason(reason);
+  return e;
+}
+
+Envelope Requeued(const EventFactory& f, TimePoint at) {
+  Envelope e = f.Base("JobRequeued", "requeue:1", at);
+  e.mutable_job_requeued()->set_reason("requested through the API");
+  return e;
+}
+
+// RunDispatched to `executor` under lease `epoch`.
+Envelope DispatchedTo(const EventFactory& f, TimePoint at, const std::string& run, int64_t epoch,
+                      const std::string& executor) {
+  Envelope e = f.Dispatched(at, run, epoch);
+  e.mutable_run_dispatched()->set_executor_id(executor);
+  e.mutable_run_dispatched()->set_executor_incarnation(executor + "-inc");
+  return e;
+}
+
+// A late result from an old lease is a job_logs record with a clear message
+// and changes no row: the job and its execution are what the events without
+// it make of them. An at_most_once run lost while running ends LOST.
+TEST_F(ProjectorPgTest, LateResultsFromAnOldLeaseAreRecordedAndChangeNothing) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  EventFactory a(JobId(61)), b(JobId(62));
+  const std::string run = a.RunId(1);
+  std::vector<Envelope> life = {a.Submitted(T(0)),
+                                a.Due(T(1), T(0), 1),
+                                DispatchedTo(a, T(2), run, 1, "exec-1"),
+                                a.Started(T(3), run, 1),
+                                Lost(a, T(40), run, 1, "exec-1"),
+                                DispatchedTo(a, T(41), run, 2, "exec-2")};
+  Envelope late = a.Succeeded(T(42), run, 1);  // the zombie exec-1 reports at last
+  Envelope at_most_once = b.Submitted(T(0));
+  at_most_once.mutable_job_submitted()->mutable_spec()->set_execution_type(
+      v1::EXECUTION_TYPE_AT_MOST_ONCE);
+  std::vector<Envelope> lost = {at_most_once,
+                                b.Due(T(1), T(0), 1),
+                                DispatchedTo(b, T(2), b.RunId(1), 1, "exec-1"),
+                                b.Started(T(3), b.RunId(1), 1),
+                                Lost(b, T(40), b.RunId(1), 1, "exec-1")};
+  PgProjectionStore store({.database_url = url});
+  Projector projector(log_, store, Options());
+  ASSERT_TRUE(projector.Start().ok());
+  Append(life);
+  Append(lost);
+  ASSERT_TRUE(CaughtUp(url));
+  const std::string ja = "'" + a.job_id() + "'";
+  const std::string job_row =
+      "SELECT concat_ws('|', status, version, updated_at, queued_runs, running_runs,"
+      " md5(fold_state)) FROM jobs WHERE job_id = " + ja;
+  const std::string execution_row =
+      "SELECT concat_ws('|', status, lease_epoch, executor_id, executor_incarnation, releases,"
+      " started_at IS NULL, error) FROM job_executions WHERE run_id = '" + run + "'";
+  const std::string job_before = QueryText(url, job_row);
+  const std::string execution_before = QueryText(url, execution_row);
+  EXPECT_EQ(execution_before,
+            "DISPATCHED|2|exec-2|exec-2-inc|1|t|lost: no heartbeat for 30000 ms (executor exec-1)");
+  Append({late});
+  ASSERT_TRUE(CaughtUp(url));
+  projector.Stop();
+
+  EXPECT_EQ(projector.stats().rejected, 1u);
+  EXPECT_EQ(QueryText(url, job_row), job_before);
+  EXPECT_EQ(QueryText(url, execution_row), execution_before);
+  {
+    pqxx::connection c(url);
+    pqxx::nontransaction txn(c);
+    auto r = txn.exec("SELECT fold_state FROM jobs WHERE job_id = " + ja);
+    pqxx::binarystring bytes(r[0][0]);
+    events::JobState state;
+    ASSERT_TRUE(state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    EXPECT_TRUE(MessageDifferencer::Equals(state, events::FoldAll(life)));
+  }
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', level, outcome, event_type, run_id, message)"
+                           " FROM job_logs WHERE event_id = '" + late.event_id() + "'"),
+            "warn|rejected|RunSucceeded|" + run +
+                "|late result from lease 1 ignored: the run was re-dispatched under lease 2"
+                " (run " + run.substr(0, 8) + " attempt 1, RunSucceeded)");
+  EXPECT_EQ(QueryText(url, "SELECT string_agg(event_type || ':' || level || ':' || message, ','"
+                           " ORDER BY kafka_offset) FROM job_logs WHERE job_id = " + ja +
+                           " AND event_type IN ('RunDispatched', 'RunLost')"),
+            "RunDispatched:info:run " + run.substr(0, 8) +
+                " attempt 1 dispatched to executor exec-1 (lease epoch 1),"
+                "RunLost:warn:run " + run.substr(0, 8) +
+                " attempt 1 lost by executor exec-1 (lease epoch 1): no heartbeat for 30000 ms;"
+                " due again under a new lease,"
+                "RunDispatched:info:run " + run.substr(0, 8) +
+                " attempt 1 dispatched to executor exec-2 (lease epoch 2)");
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_executions WHERE job_id = " + ja), 1);
+
+  // at_most_once: lost while running, it ends LOST and is not run again.
+  const std::string jb = "'" + b.job_id() + "'";
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', status, lease_epoch, executor_id, permanent,"
+                           " finished_at IS NOT NULL) FROM job_executions WHERE job_id = " + jb),
+            "LOST|1|exec-1|t|t");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', level, message) FROM job_logs WHERE"
+                           " event_type = 'RunLost' AND job_id = " + jb),
+            "error|run " + b.RunId(1).substr(0, 8) +
+                " attempt 1 lost by executor exec-1 (lease epoch 1): no heartbeat for 30000 ms;"
+                " at_most_once: it had started, so it ends LOST without a rerun");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', execution_type, queued_runs, running_runs)"
+                           " FROM jobs WHERE job_id = " + jb),
+            "at_most_once|0|0");
+}
+
+// jobs carries what queue statistics need (pool, queued / running /
+// retrying runs, the queue reason); dead_letters follows JobDead and
+// JobRequeued; the job's status follows the fold.
+TEST_F(ProjectorPgTest, QueueColumnsAndDeadLetters) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  EventFactory q(JobId(71)), d(JobId(72));
+  Envelope gpu = q.Submitted(T(0), std::nullopt, 2, 8);
+  auto* spec = gpu.mutable_job_submitted()->mutable_spec();
+  spec->set_pool("gpu");
+  (*spec->mutable_resources())["gpu_units"] = 1;
+  const std::string reason = "no live executor in pool gpu has gpu_units 1 free";
+  Envelope fail = d.Failed(T(3), d.RunId(1));
+  fail.mutable_run_failed()->set_permanent(true);
+  fail.mutable_run_failed()->set_http_status(404);
+  fail.mutable_run_failed()->set_error("HTTP 404");
+  fail.mutable_run_failed()->set_retry_after_ms(5000);
+  Envelope dead = d.Dead(T(4), d.RunId(1));
+  dead.mutable_job_dead()->set_attempts(1);
+  dead.mutable_job_dead()->set_reason("permanent failure: HTTP 404");
+
+  PgProjectionStore store({.database_url = url});
+  Projector projector(log_, store, Options());
+  ASSERT_TRUE(projector.Start().ok());
+  Append({gpu, q.Due(T(1), T(0), 1), Waiting(q, T(2), q.RunId(1), reason)});
+  Append({d.Submitted(T(0)), d.Due(T(1), T(0), 1), d.Dispatched(T(2), d.RunId(1)),
+          d.Started(T(2), d.RunId(1)), fail, dead});
+  ASSERT_TRUE(CaughtUp(url));
+  const std::string jq = "'" + q.job_id() + "'", jd = "'" + d.job_id() + "'";
+  const std::string queue_columns =
+      "SELECT concat_ws('|', status, pool, priority, queued_runs, running_runs, retrying_runs,"
+      " queue_reason) FROM jobs WHERE job_id = ";
+  EXPECT_EQ(QueryText(url, queue_columns + jq), "QUEUED|gpu|8|1|0|0|" + reason);
+  EXPECT_EQ(QueryText(url, "SELECT wait_reason FROM job_executions WHERE job_id = " + jq), reason);
+  EXPECT_EQ(QueryText(url, "SELECT message FROM job_logs WHERE event_type = 'RunWaiting'"),
+            "run " + q.RunId(1).substr(0, 8) + " attempt 1 waits for an executor: " + reason);
+  EXPECT_EQ(QueryText(url, queue_columns + jd), "DEAD|default|5|0|0|0");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', status, permanent, retry_after_ms)"
+                           " FROM job_executions WHERE job_id = " + jd),
+            "FAILED|t|5000");
+  EXPECT_EQ(QueryText(url, "SELECT message FROM job_logs WHERE event_type = 'RunFailed'"),
+            "run " + d.RunId(1).substr(0, 8) +
+                " attempt 1 failed: HTTP 404; permanent: not retried;"
+                " the target asks to retry after 5000 ms");
+  const std::string letter =
+      "SELECT concat_ws('|', name, type, pool, priority, last_run_id, attempts, reason,"
+      " last_error, dead_at = to_timestamp(" + std::to_string(ToUnixMillis(T(4)) / 1000) +
+      "), event_id, requeues, requeued_at) FROM dead_letters WHERE job_id = " + jd;
+  EXPECT_EQ(QueryText(url, letter), "test job|echo|default|5|" + d.RunId(1) +
+                                        "|1|permanent failure: HTTP 404|HTTP 404|t|" +
+                                        dead.event_id() + "|0");  // requeued_at NULL
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM dead_letters"), 1);
+
+  // Dispatched: the reason is gone. Requeued: the letter is marked, the job
+  // RETRYING with its run waiting for the retry.
+  Append({DispatchedTo(q, T(5), q.RunId(1), 1, "gpu-1"), Requeued(d, T(6))});
+  ASSERT_TRUE(CaughtUp(url));
+  projector.Stop();
+  EXPECT_EQ(QueryText(url, queue_columns + jq), "QUEUED|gpu|8|1|0|0");  // queue_reason NULL
+  EXPECT_EQ(QueryText(url, "SELECT wait_reason FROM job_executions WHERE job_id = " + jq),
+            "<null>");
+  EXPECT_EQ(QueryText(url, queue_columns + jd), "RETRYING|default|5|0|0|1");
+  EXPECT_EQ(QueryText(url, "SELECT requeued_at = to_timestamp(" +
+                               std::to_string(ToUnixMillis(T(6)) / 1000) +
+                               ") FROM dead_letters WHERE job_id = " + jd),
+            "t");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', level, message) FROM job_logs"
+                           " WHERE event_type = 'JobRequeued'"),
+            "info|job requeued from the dead letters: 3 more attempts; requested through the API");
+}
+
+// One batch holding a death and its requeue writes the whole row, marked.
+TEST_F(ProjectorPgTest, DeathAndRequeueInOneBatch) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  EventFactory d(JobId(73));
+  Append({d.Submitted(T(0)), d.Due(T(1), T(0), 1), d.Dispatched(T(2), d.RunId(1)),
+          d.Started(T(2), d.RunId(1)), d.Failed(T(3), d.RunId(1)), d.Dead(T(4), d.RunId(1)),
+          Requeued(d, T(5))});
+  PgProjectionStore store({.database_url = url});
+  Projector projector(log_, store, Options());
+  ASSERT_TRUE(projector.Start().ok());
+  ASSERT_TRUE(CaughtUp(url));
+  projector.Stop();
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', last_run_id, requeued_at IS NOT NULL)"
+                           " FROM dead_letters"),
+            d.RunId(1) + "|t");
+}
+
+// The `executors` topic: the latest heartbeat of each executor, stored with
+// the offsets in one transaction, resumed from them after a restart.
+TEST_F(ProjectorPgTest, ExecutorsFromHeartbeats) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  constexpr char kExecutors[] = "executors";
+  ASSERT_TRUE(log_.CreateTopic(kExecutors, 4).ok());
+  auto heartbeat = [](const std::string& id, int64_t at, int running) {
+    v1::ExecutorHeartbeat hb;
+    hb.set_executor_id(id);
+    hb.set_host("host-" + id);
+    hb.set_pool(id == "gpu-1" ? "gpu" : "");
+    hb.set_slots(4);
+    hb.set_running(running);
+    (*hb.mutable_resources())["cpu"] = 8;
+    (*hb.mutable_resources())["memory_mb"] = 16384;
+    if (id == "gpu-1") (*hb.mutable_resources())["gpu_units"] = 1.5;
+    hb.set_incarnation("inc-" + id);
+    hb.set_task_partition(3);
+    *hb.mutable_started_at() = ToProto(T(0));
+    *hb.mutable_sent_at() = ToProto(T(at));
+    for (int i = 0; i < running; ++i) {
+      v1::HeldRun* run = hb.add_runs();
+      run->set_run_id("run-" + std::to_string(i));
+      run->set_lease_epoch(i + 1);
+      run->set_started(true);
+    }
+    return hb;
+  };
+  auto append = [&](std::vector<std::pair<std::string, std::string>> records) {
+    std::vector<events::Record> out;
+    for (auto& [key, value] : records) {
+      out.push_back({.topic = kExecutors, .key = key, .value = std::move(value)});
+    }
+    ASSERT_TRUE(producer_->Append(std::move(out)).ok());
+  };
+  auto high = [&] {
+    int64_t sum = 0;
+    for (int p = 0; p < 4; ++p) sum += log_.GetWatermarks({kExecutors, p})->high;
+    return sum;
+  };
+  auto caught_up = [&] {
+    const int64_t want = high();
+    return WaitFor(
+        [&] {
+          return QueryInt(url, "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                               " WHERE projection = 'executors'") == want;
+        },
+        30s, 50ms);
+  };
+  v1::ExecutorHeartbeat stopping = heartbeat("exec-b", 5, 0);
+  stopping.set_stopping(true);
+  append({{"exec-a", events::Encode(heartbeat("exec-a", 1, 0))},
+          {"gpu-1", events::Encode(heartbeat("gpu-1", 1, 0))},
+          {"exec-a", events::Encode(heartbeat("exec-a", 2, 2))},  // the latest wins
+          {"exec-b", events::Encode(stopping)},
+          {"exec-c", events::Encode(heartbeat("exec-c", 1, 0))},
+          {"exec-c", ""},  // tombstone: compacted away
+          {"junk", "not a heartbeat"}});
+  PgProjectionStore store({.database_url = url});
+  ExecutorProjectorOptions o;
+  o.topic = kExecutors;
+  o.retry_backoff_initial = 20ms;
+  o.retry_backoff_max = 200ms;
+  {
+    ExecutorProjector projector(log_, store, o);
+    ASSERT_TRUE(projector.Start().ok());
+    ASSERT_TRUE(caught_up());
+    projector.Stop();
+    EXPECT_EQ(projector.stats().records, 7u);
+    EXPECT_EQ(projector.stats().undecodable, 1u);
+  }
+  EXPECT_EQ(QueryText(url, "SELECT string_agg(executor_id, ',' ORDER BY executor_id)"
+                           " FROM executors"),
+            "exec-a,exec-b,gpu-1");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', host, pool, slots, resources::text, running,"
+                           " held_runs, runs::text, incarnation, task_partition, started_at ="
+                           " to_timestamp(" + std::to_string(ToUnixMillis(T(0)) / 1000) +
+                           "), last_heartbeat = to_timestamp(" +
+                           std::to_string(ToUnixMillis(T(2)) / 1000) +
+                           "), stopping) FROM executors WHERE executor_id = 'exec-a'"),
+            "host-exec-a|default|4|{\"cpu\": 8, \"memory_mb\": 16384}|2|2|"
+            "[{\"run_id\": \"run-0\", \"started\": true, \"lease_epoch\": 1}, "
+            "{\"run_id\": \"run-1\", \"started\": true, \"lease_epoch\": 2}]|inc-exec-a|3|t|t|f");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', pool, resources->>'gpu_units') FROM executors"
+                           " WHERE executor_id = 'gpu-1'"),
+            "gpu|1.5");
+  EXPECT_EQ(QueryText(url, "SELECT stopping FROM executors WHERE executor_id = 'exec-b'"), "t");
+
+  // A restart reads only what is new.
+  append({{"gpu-1", events::Encode(heartbeat("gpu-1", 9, 1))}});
+  {
+    ExecutorProjector projector(log_, store, o);
+    ASSERT_TRUE(projector.Start().ok());
+    ASSERT_TRUE(caught_up());
+    projector.Stop();
+    EXPECT_EQ(projector.stats().records, 1u);
+  }
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', running, held_runs) FROM executors"
+                           " WHERE executor_id = 'gpu-1'"),
+            "1|1");
 }
 
 // Measures a full rebuild: 4,000 jobs × 11 events through PgProjectionStore.
