@@ -34,7 +34,9 @@
 #include "services/api/job_spec.h"
 #include "services/api/job_update.h"
 #include "services/api/job_view.h"
+#include "services/api/ops_routes.h"
 #include "services/api/pg_pool.h"
+#include "services/api/recent_appends.h"
 #include "services/api/request_params.h"
 #include "services/api/schedule_preview.h"
 #include "services/api/worker_pool.h"
@@ -140,6 +142,9 @@ class Responder {
 
   void SetJobId(std::string job_id) { job_id_ = std::move(job_id); }
 
+  // Whether the request was answered (by anyone).
+  bool answered() const { return sent_.load(); }
+
   void SendJson(int status, const json& body, const std::string& location = "") {
     Expect(TrySendBody(status, body.dump(-1, ' ', false, json::error_handler_t::replace), location),
            status);
@@ -154,6 +159,14 @@ class Responder {
     return Send(HttpStatusOf(error.code),
                 ErrorBody(error).dump(-1, ' ', false, json::error_handler_t::replace), "",
                 std::move(allow), error.code, error.message);
+  }
+
+  // An error whose body has members beside "error" (`extra`, an object).
+  bool TrySendErrorWith(const ApiError& error, const json& extra, const std::string& location) {
+    json body = ErrorBody(error);
+    for (const auto& [key, value] : extra.items()) body[key] = value;
+    return Send(HttpStatusOf(error.code), body.dump(-1, ' ', false, json::error_handler_t::replace),
+                location, {}, error.code, error.message);
   }
 
   // Sends a pre-rendered JSON body.
@@ -364,6 +377,52 @@ std::optional<ApiError> CheckJobId(const std::string& id) {
   return ApiError{"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"};
 }
 
+// Job ids as stored and appended (lower case), whatever case a path used.
+std::string CanonicalJobId(std::string id) {
+  for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
+// Read your writes: the pause before the n-th look at projection_offsets.
+SteadyClock::duration ProjectionPollDelay(int attempt) {
+  return std::chrono::milliseconds(std::min(5 << std::min(attempt, 4), 50));
+}
+
+// A submission ready to append: its event and its 201 answer.
+struct Submission {
+  events::Envelope event;
+  std::string view;  // the 201 body
+  std::string location;
+};
+
+// What a client should do about an append whose outcome is unknown.
+std::string UnconfirmedAdvice(const std::string& job_id, bool submission, bool keyed) {
+  std::string lookup = "look it up with GET /api/v1/jobs/" + job_id;
+  if (!submission) return "it may still take effect: " + lookup + " before repeating the command";
+  if (keyed) {
+    return "the job may still be stored: " + lookup +
+           ", or retry with the same Idempotency-Key (that finds the job instead of creating a "
+           "second one)";
+  }
+  return "the job may still be stored: " + lookup +
+         " before submitting again (without an Idempotency-Key a retry creates a second job)";
+}
+
+// Holds an idempotency key in InFlightKeys until the last copy is destroyed,
+// whichever path (answer, failure, dropped callback) lets go of it last.
+class KeyHold {
+ public:
+  KeyHold(std::shared_ptr<InFlightKeys> keys, std::string job_id)
+      : keys_(std::move(keys)), job_id_(std::move(job_id)) {}
+  ~KeyHold() { keys_->Finish(job_id_); }
+  KeyHold(const KeyHold&) = delete;
+  KeyHold& operator=(const KeyHold&) = delete;
+
+ private:
+  std::shared_ptr<InFlightKeys> keys_;
+  std::string job_id_;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -381,7 +440,12 @@ class ApiApplication::Impl final : public RequestSink {
         pool_(std::move(database_url),
               PgPoolOptions{.size = static_cast<size_t>(std::max(options_.threads, 1) + 2)}),
         workers_(static_cast<size_t>(std::max(options_.threads, 1) + 2),
-                 options_.max_queued_queries) {}
+                 options_.max_queued_queries),
+        guard_(std::make_shared<Guard>()),
+        recent_(std::make_shared<RecentAppends>(options_.recent)),
+        in_flight_(std::make_shared<InFlightKeys>()) {
+    guard_->impl = this;
+  }
 
   ~Impl() { Stop(); }
 
@@ -407,19 +471,41 @@ class ApiApplication::Impl final : public RequestSink {
   void Why(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Preview(const ResponderPtr& r, const RequestInfo& req);
   void Health(const ResponderPtr& r);
+  // /api/v1/executors, /queue/stats, /dead-letters[/{id}/requeue] (ops_routes.h).
+  void ServeOps(const ResponderPtr& r, const RequestInfo& req, OpsRoute route);
 
   // Runs `query` on a worker thread with a pooled connection, then `then`
   // with its result on the same thread; PostgreSQL failures answer 503
-  // database_unavailable (500 internal for query bugs), a full queue 503 overloaded.
+  // database_unavailable (500 internal for query bugs), a full queue 503
+  // overloaded, unless `failed` is given: then it gets those failures instead.
   template <typename T>
   void WithDatabase(const ResponderPtr& r, std::function<T(pqxx::connection&)> query,
-                    std::function<void(T)> then);
+                    std::function<void(T)> then,
+                    std::function<void(const Status&)> failed = nullptr);
 
-  // Validates `id` (400 invalid_job_id), loads the job's folded state (404
-  // job_not_found, also for a DELETED job) and calls `found` with it, as
-  // WithDatabase's `then`.
+  // The job's state (nullopt: no row), read your writes: when this process
+  // appended to the job, waits (timer, not a thread) for the projection to
+  // pass its latest append, for at most projection_wait; then answers from
+  // the row plus the appends it lacks. `then` and `failed` as in WithDatabase.
+  void ReadJob(const ResponderPtr& r, const std::string& id,
+               std::function<void(std::optional<v1::JobState>)> then,
+               std::function<void(const Status&)> failed = nullptr);
+  void AwaitProjection(const ResponderPtr& r, const std::string& id,
+                       std::shared_ptr<const RecentJob> recent, SteadyClock::time_point deadline,
+                       int attempt, std::function<void(std::optional<v1::JobState>)> then,
+                       std::function<void(const Status&)> failed);
+
+  // Validates `id` (400 invalid_job_id), loads the job's folded state with
+  // ReadJob (404 job_not_found, also for a DELETED job) and calls `found`
+  // with it, on a worker thread.
   void WithJob(const ResponderPtr& r, const std::string& id,
                std::function<void(v1::JobState)> found);
+
+  // A submission with an idempotency key (see Submit).
+  void SubmitKeyed(const ResponderPtr& r, std::shared_ptr<const Submission> sub,
+                   bool look_in_recent);
+  // 409 duplicate_idempotency_key with `existing` as GET shows it.
+  void SendDuplicate(const ResponderPtr& r, const v1::JobState& existing);
 
   // For the reads that answer for any job with a row, DELETED ones included:
   // validates `id`, runs `query` (nullopt: 404 job_not_found) and answers 200.
@@ -427,9 +513,14 @@ class ApiApplication::Impl final : public RequestSink {
                     std::function<std::optional<json>(pqxx::connection&)> query);
 
   // Appends `event` to job-events; answers `status` with `body` once the log
-  // acknowledged it, else 503 kafka_unavailable. Never blocks.
+  // acknowledged it (remembering the append in recent_ first), 503
+  // kafka_unavailable at once when no broker is reachable (nothing handed
+  // over) or when the log refused it, 503 append_unconfirmed when the outcome
+  // is unknown (ack_timeout passed, or the producer gave up after sending).
+  // `hold` is released once the outcome is known. Never blocks.
   void AppendThenRespond(const ResponderPtr& r, const events::Envelope& event, int status,
-                         std::string body, std::string location);
+                         std::string body, std::string location,
+                         std::shared_ptr<KeyHold> hold = nullptr);
 
   events::Origin MakeOrigin(const RequestInfo& req) const {
     return {"api/" + options_.instance_id, clock_.Now(), req.request_id, ""};
@@ -443,7 +534,18 @@ class ApiApplication::Impl final : public RequestSink {
   const std::shared_ptr<ServerState> state_;
   PgPool pool_;
   WorkerPool workers_;
-  DeadlineTimer timer_;  // overdue Kafka acknowledgements
+  DeadlineTimer timer_;  // overdue Kafka acknowledgements, projection polls
+
+  // How callbacks on threads this object does not own (the producer's) reach
+  // it: Stop() clears `impl`, waiting for such a callback in progress.
+  struct Guard {
+    std::recursive_mutex mu;  // a callback may release a KeyHold inside another
+    Impl* impl = nullptr;     // guarded by mu
+  };
+  const std::shared_ptr<Guard> guard_;
+  // Shared with producer callbacks, which may run after this object is gone.
+  const std::shared_ptr<RecentAppends> recent_;
+  const std::shared_ptr<InFlightKeys> in_flight_;
   std::unique_ptr<Http::Endpoint> endpoint_;
   std::atomic<int> port_{0};
   std::atomic<bool> accepting_{false};
@@ -522,6 +624,10 @@ void ApiApplication::Impl::Stop() {
     endpoint_->shutdown();
     endpoint_.reset();  // joins the I/O threads
   }
+  {
+    std::lock_guard<std::recursive_mutex> lock(guard_->mu);
+    guard_->impl = nullptr;  // late producer callbacks no longer reach us
+  }
   workers_.Stop();
   timer_.Stop();
 }
@@ -586,6 +692,11 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
   }
   if (is({"api", "v1", "schedules", "preview"})) {
     return req.method == M::Get ? Preview(r, req) : not_allowed({M::Get});
+  }
+  if (auto ops = MatchOpsRoute(req.method, parts, req.query, clock_.Now(),
+                               {.executor_timeout = options_.executor_timeout})) {
+    if (auto* m = std::get_if<OpsMethodNotAllowed>(&*ops)) return not_allowed({m->allowed});
+    return ServeOps(r, req, std::move(*ops));
   }
   bool jobs = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "jobs";
   if (jobs && parts.size() == 3) {
@@ -655,13 +766,15 @@ void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req)
     }
     spec.set_idempotency_key(key);
   }
-  const std::string job_id = spec.idempotency_key().empty()
-                                 ? RandomId()
-                                 : ids::JobIdForIdempotencyKey(spec.idempotency_key());
+  const bool keyed = !spec.idempotency_key().empty();
+  const std::string job_id =
+      keyed ? ids::JobIdForIdempotencyKey(spec.idempotency_key()) : RandomId();
   r->SetJobId(job_id);
 
   events::Origin origin = MakeOrigin(req);
   origin.occurred_at = now;
+  // The event id derives from the job id (so from the key): a JobSubmitted
+  // appended twice for one key is one job, the fold ignores the second.
   events::Envelope event =
       events::MakeEnvelope(ids::EventId("JobSubmitted", job_id, ""), job_id, origin);
   *event.mutable_job_submitted()->mutable_spec() = std::move(spec);
@@ -674,103 +787,255 @@ void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req)
     r->SendError({"internal", "the submission could not be folded: " + folded.reason, ""});
     return;
   }
-  std::string view = RenderJob(state).dump(-1, ' ', false, json::error_handler_t::replace);
-  AppendThenRespond(r, event, 201, std::move(view), "/api/v1/jobs/" + job_id);
+  auto sub = std::make_shared<Submission>();
+  sub->view = RenderJob(state).dump(-1, ' ', false, json::error_handler_t::replace);
+  sub->event = std::move(event);
+  sub->location = "/api/v1/jobs/" + job_id;
+  if (keyed) return SubmitKeyed(r, std::move(sub), /*look_in_recent=*/true);
+  AppendThenRespond(r, sub->event, 201, sub->view, sub->location);
+}
+
+// An idempotency key names one job (its id derives from the key): if the job
+// exists, the answer is 409 with the job as it is, and nothing is appended.
+// "Exists" is what PostgreSQL has projected or this process appended
+// (recent_). In this process one request per key looks and appends at a
+// time; the others wait for its outcome and then look again, so concurrent
+// duplicates get one 201 and the rest 409. Across processes two requests can
+// both miss the job before it is projected and both append: the fold keeps
+// the first JobSubmitted and ignores the second (same event id), so there is
+// still one job, which runs once, though both clients got 201.
+void ApiApplication::Impl::SubmitKeyed(const ResponderPtr& r, std::shared_ptr<const Submission> sub,
+                                       bool look_in_recent) {
+  if (r->answered()) return;  // a waiter whose deadline passed
+  const std::string job_id = sub->event.job_id();
+  if (look_in_recent && recent_->Find(job_id)) {
+    // Accepted here before: no need to hold the key to answer 409.
+    return ReadJob(
+        r, job_id,
+        [this, r, sub](std::optional<v1::JobState> existing) {
+          // A row-less job whose JobSubmitted is forgotten: look again, as a first request.
+          if (!existing) return SubmitKeyed(r, sub, /*look_in_recent=*/false);
+          SendDuplicate(r, *existing);
+        },
+        [this, r, job_id](const Status& s) {
+          // PostgreSQL cannot tell; the appended events still show the job.
+          std::optional<RecentJob> recent = recent_->Find(job_id);
+          std::optional<v1::JobState> state =
+              recent ? UnprojectedState(std::nullopt, 0, *recent) : std::nullopt;
+          if (!state) return r->SendError(FromStatus(s, "database_unavailable"));
+          SendDuplicate(r, *state);
+        });
+  }
+  auto resume = [guard = guard_, r, sub] {
+    std::lock_guard<std::recursive_mutex> lock(guard->mu);
+    if (guard->impl != nullptr) guard->impl->SubmitKeyed(r, sub, /*look_in_recent=*/true);
+  };
+  if (!in_flight_->Begin(job_id, std::move(resume))) {
+    // Waits for the request in flight, but not longer than it would itself.
+    if (options_.ack_timeout.count() == 0) return;  // as long as the producer takes
+    std::weak_ptr<Responder> weak = r;
+    timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, job_id] {
+      if (auto r = weak.lock()) {
+        std::string message =
+            "a submission with the same Idempotency-Key is still waiting for the event log; " +
+            UnconfirmedAdvice(job_id, /*submission=*/true, /*keyed=*/true);
+        r->TrySendError({"append_unconfirmed", std::move(message), "", json{{"job_id", job_id}}});
+      }
+    });
+    return;
+  }
+  auto hold = std::make_shared<KeyHold>(in_flight_, job_id);
+  ReadJob(
+      r, job_id,
+      [this, r, sub, hold](std::optional<v1::JobState> existing) {
+        if (existing) return SendDuplicate(r, *existing);
+        AppendThenRespond(r, sub->event, 201, sub->view, sub->location, hold);
+      },
+      [this, r, sub, hold](const Status& s) {
+        // Without PostgreSQL the key cannot be checked; submissions do not
+        // depend on it, and a second JobSubmitted of the key changes nothing.
+        services::Log(*logger_, spdlog::level::warn,
+                      "idempotency key not checked: PostgreSQL unavailable; appending",
+                      {{"job_id", sub->event.job_id()}, {"reason", s.message()}});
+        AppendThenRespond(r, sub->event, 201, sub->view, sub->location, hold);
+      });
+}
+
+void ApiApplication::Impl::SendDuplicate(const ResponderPtr& r, const v1::JobState& existing) {
+  const std::string& id = existing.job_id();
+  const std::string status(events::JobStatusName(existing.status()));
+  std::string message = "a job with this idempotency key exists: job " + id + " (" + status +
+                        "), shown in \"job\" as it is now; nothing was appended. Look it up "
+                        "with GET /api/v1/jobs/" +
+                        id + "; use another key for a new job";
+  // Try: a request that waited for the key may have been answered by its deadline.
+  r->TrySendErrorWith({"duplicate_idempotency_key", std::move(message), "", json{{"job_id", id}}},
+                      json{{"job", RenderJob(existing)}}, "/api/v1/jobs/" + id);
 }
 
 void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events::Envelope& event,
-                                             int status, std::string body, std::string location) {
+                                             int status, std::string body, std::string location,
+                                             std::shared_ptr<KeyHold> hold) {
+  if (r->answered()) return;
+  std::string event_type(events::EventType(event));
+  const std::string& job_id = event.job_id();
+  if (!producer_.Reachable()) {
+    // Fail fast, and truthfully: nothing was handed to the producer.
+    r->SendError({"kafka_unavailable",
+                  "no Kafka broker is reachable; nothing was appended: retry later", ""});
+    return;
+  }
+  const bool submission = event.has_job_submitted();
+  const bool keyed = submission && !event.job_submitted().spec().idempotency_key().empty();
+  std::string advice = UnconfirmedAdvice(job_id, submission, keyed);
   events::Record record;
   record.topic = topics_.job_events;
-  record.key = event.job_id();
+  record.key = job_id;
   record.value = events::Encode(event);
   auto logger = logger_;
-  std::string event_id = event.event_id();
-  std::string job_id = event.job_id();
-  std::string event_type(events::EventType(event));
   if (options_.ack_timeout.count() > 0) {
     std::weak_ptr<Responder> weak = r;
     std::string ms = std::to_string(options_.ack_timeout.count());
-    timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, ms] {
+    timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, ms, advice, job_id] {
       if (auto r = weak.lock()) {
-        r->TrySendError({"kafka_unavailable",
-                         "the event log did not confirm the request within " + ms +
-                             " ms; it may still be stored: retry with the same Idempotency-Key",
-                         ""});
+        r->TrySendError(
+            {"append_unconfirmed",
+             "the event log did not confirm the request within " + ms + " ms; " + advice, "",
+             json{{"job_id", job_id}}});
       }
     });
   }
-  producer_.AppendAsync(std::move(record), [r, logger, status, body = std::move(body),
-                                            location = std::move(location), event_id, job_id,
-                                            event_type](const Status& s,
-                                                        const events::Record& acked) {
-    bool answered = false;
-    if (s.ok()) {
-      services::Log(*logger, spdlog::level::debug, "event appended",
-                    {{"event_type", event_type},
-                     {"event_id", event_id},
-                     {"job_id", job_id},
-                     {"partition", std::to_string(acked.partition)},
-                     {"offset", std::to_string(acked.offset)}});
-      answered = r->TrySendBody(status, body, location);
-    } else {
-      answered =
-          r->TrySendError({"kafka_unavailable",
-                           "the event log did not confirm the request (" + s.message() +
-                               "); retry later (with an Idempotency-Key a retry cannot create a "
-                               "second job)",
-                           ""});
-    }
-    if (!answered) {  // the deadline answered 503 first
-      services::Log(*logger, spdlog::level::warn,
-                    "event log answered after the client was told 503",
-                    {{"event_type", event_type},
-                     {"event_id", event_id},
-                     {"job_id", job_id},
-                     {"outcome", s.ok() ? "appended" : s.message()}});
-    }
-  });
+  // The callback may run after this object is gone: it touches only what it holds.
+  producer_.AppendAsync(
+      std::move(record),
+      [r, logger, recent = recent_, appended = std::make_shared<const events::Envelope>(event),
+       status, body = std::move(body), location = std::move(location), advice = std::move(advice),
+       event_type, hold = std::move(hold)](const Status& s, const events::Record& acked) mutable {
+        const std::string& job_id = appended->job_id();
+        bool answered = false;
+        if (s.ok()) {
+          // Remembered before the answer: the client's next request must find it.
+          recent->Record(appended, acked.partition, acked.offset);
+          services::Log(*logger, spdlog::level::debug, "event appended",
+                        {{"event_type", event_type},
+                         {"event_id", appended->event_id()},
+                         {"job_id", job_id},
+                         {"partition", std::to_string(acked.partition)},
+                         {"offset", std::to_string(acked.offset)}});
+          answered = r->TrySendBody(status, body, location);
+        } else if (s.code() == ErrorCode::kTimeout) {
+          answered = r->TrySendError(
+              {"append_unconfirmed",
+               "the event log did not confirm the request (" + s.message() + "); " + advice, "",
+               json{{"job_id", job_id}}});
+        } else {
+          answered = r->TrySendError({"kafka_unavailable",
+                                      "the event log did not take the request (" + s.message() +
+                                          "); nothing was appended: retry later",
+                                      ""});
+        }
+        hold.reset();     // after Record: a duplicate waiting for the key finds the job
+        if (!answered) {  // the deadline answered 503 first
+          services::Log(*logger, spdlog::level::warn,
+                        "event log answered after the client was told 503",
+                        {{"event_type", event_type},
+                         {"event_id", appended->event_id()},
+                         {"job_id", job_id},
+                         {"outcome", s.ok() ? "appended" : s.message()}});
+        }
+      });
 }
 
 template <typename T>
 void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
                                         std::function<T(pqxx::connection&)> query,
-                                        std::function<void(T)> then) {
+                                        std::function<void(T)> then,
+                                        std::function<void(const Status&)> failed) {
   auto logger = logger_;
-  bool queued = workers_.Submit([this, r, logger, query = std::move(query),
-                                 then = std::move(then)] {
+  auto task = [this, r, logger, query = std::move(query), then = std::move(then), failed] {
     try {
       Result<T> result = pool_.Run<T>(query);
       if (!result.ok()) {
+        if (failed) return failed(result.status());
         r->SendError(FromStatus(result.status(), "database_unavailable"));
         return;
       }
       then(std::move(result).value());
     } catch (const std::exception& e) {  // a bug in `then`: answer and log, keep the worker alive
       services::Log(*logger, spdlog::level::err, "query handler failed", {{"reason", e.what()}});
-      r->SendError({"internal", "internal error; the request was not processed", ""});
+      r->TrySendError({"internal", "internal error; the request was not processed", ""});
     }
-  });
-  if (!queued) {
-    r->SendError({"overloaded", "too many queries are waiting for PostgreSQL; retry later", ""});
+  };
+  if (!workers_.Submit(std::move(task))) {
+    if (failed) return failed(Status::Unavailable("too many queries are waiting for PostgreSQL"));
+    r->TrySendError({"overloaded", "too many queries are waiting for PostgreSQL; retry later", ""});
   }
+}
+
+void ApiApplication::Impl::ReadJob(const ResponderPtr& r, const std::string& id,
+                                   std::function<void(std::optional<v1::JobState>)> then,
+                                   std::function<void(const Status&)> failed) {
+  std::optional<RecentJob> recent = recent_->Find(CanonicalJobId(id));
+  if (!recent) {
+    WithDatabase<std::optional<v1::JobState>>(
+        r, [id](pqxx::connection& c) { return LoadJob(c, id); }, std::move(then),
+        std::move(failed));
+    return;
+  }
+  AwaitProjection(r, id, std::make_shared<const RecentJob>(std::move(*recent)),
+                  SteadyClock::now() + options_.projection_wait, 0, std::move(then),
+                  std::move(failed));
+}
+
+void ApiApplication::Impl::AwaitProjection(const ResponderPtr& r, const std::string& id,
+                                           std::shared_ptr<const RecentJob> recent,
+                                           SteadyClock::time_point deadline, int attempt,
+                                           std::function<void(std::optional<v1::JobState>)> then,
+                                           std::function<void(const Status&)> failed) {
+  if (r->answered()) return;  // e.g. answered 503 shutting_down while waiting
+  const int32_t partition = recent->partition;
+  WithDatabase<ProjectedJob>(
+      r,
+      [id, projection = options_.projection, topic = topics_.job_events, partition](
+          pqxx::connection& c) { return LoadProjectedJob(c, id, projection, topic, partition); },
+      [this, r, id, recent, deadline, attempt, then, failed](ProjectedJob projected) {
+        if (projected.next_offset > recent->last_offset() ||
+            (projected.state &&
+             ReflectsAppends(*projected.state, projected.next_offset, *recent))) {
+          return then(std::move(projected.state));
+        }
+        const auto now = SteadyClock::now();
+        if (now < deadline) {
+          const auto delay = std::min(ProjectionPollDelay(attempt), deadline - now);
+          timer_.At(now + delay, [this, r, id, recent, deadline, attempt, then, failed] {
+            AwaitProjection(r, id, recent, deadline, attempt + 1, then, failed);
+          });
+          return;
+        }
+        services::Log(*logger_, spdlog::level::info,
+                      "projection behind this process's appends: answering from them",
+                      {{"job_id", id},
+                       {"partition", std::to_string(recent->partition)},
+                       {"projected_to", std::to_string(projected.next_offset)},
+                       {"appended_at", std::to_string(recent->last_offset())}});
+        then(UnprojectedState(std::move(projected.state), projected.next_offset, *recent));
+      },
+      failed);
 }
 
 void ApiApplication::Impl::WithJob(const ResponderPtr& r, const std::string& id,
                                    std::function<void(v1::JobState)> found) {
   if (auto error = CheckJobId(id)) return r->SendError(*error);
   r->SetJobId(id);
-  WithDatabase<std::optional<v1::JobState>>(
-      r, [id](pqxx::connection& c) { return LoadJob(c, id); },
-      [r, id, found = std::move(found)](std::optional<v1::JobState> state) {
-        if (!state) return r->SendError(JobNotFound(id));
-        if (state->status() == v1::JOB_STATUS_DELETED) {
-          return r->SendError(
-              {"job_not_found",
-               "job " + id + " was deleted; its history stays under /logs and /executions", ""});
-        }
-        found(std::move(*state));
-      });
+  ReadJob(r, id, [r, id, found = std::move(found)](std::optional<v1::JobState> state) {
+    if (!state) return r->SendError(JobNotFound(id));
+    if (state->status() == v1::JOB_STATUS_DELETED) {
+      return r->SendError(
+          {"job_not_found",
+           "job " + id + " was deleted; its history stays under /logs and /executions", ""});
+    }
+    found(std::move(*state));
+  });
 }
 
 void ApiApplication::Impl::WithJobQuery(
@@ -778,10 +1043,15 @@ void ApiApplication::Impl::WithJobQuery(
     std::function<std::optional<json>(pqxx::connection&)> query) {
   if (auto error = CheckJobId(id)) return r->SendError(*error);
   r->SetJobId(id);
-  WithDatabase<std::optional<json>>(r, std::move(query), [r, id](std::optional<json> answer) {
-    if (!answer) return r->SendError(JobNotFound(id));
-    r->SendJson(200, *answer);
-  });
+  auto run = [this, r, id, query = std::move(query)] {
+    WithDatabase<std::optional<json>>(r, query, [r, id](std::optional<json> answer) {
+      if (!answer) return r->SendError(JobNotFound(id));
+      r->SendJson(200, *answer);
+    });
+  };
+  if (!recent_->Find(CanonicalJobId(id))) return run();
+  // Read your writes: first let the projection reach this process's appends.
+  ReadJob(r, id, [run](std::optional<v1::JobState>) { run(); });
 }
 
 void ApiApplication::Impl::GetJob(const ResponderPtr& r, const std::string& id) {
@@ -940,6 +1210,28 @@ void ApiApplication::Impl::Preview(const ResponderPtr& r, const RequestInfo& req
   r->SendJson(200, std::get<json>(answer));
 }
 
+// The ops routes: reads on the worker threads; the requeue loads the job,
+// checks JobRequeued against the fold and appends it like the other commands.
+void ApiApplication::Impl::ServeOps(const ResponderPtr& r, const RequestInfo& req,
+                                    OpsRoute route) {
+  if (auto* error = std::get_if<ApiError>(&route)) return r->SendError(*error);
+  if (auto* read = std::get_if<OpsRead>(&route)) {
+    return WithDatabase<json>(r, std::move(read->query), [r](json answer) {
+      r->SendJson(200, answer);
+    });
+  }
+  if (auto error = CheckIdempotencyKeyHeader(req)) return r->SendError(*error);
+  events::Origin origin = MakeOrigin(req);
+  std::optional<std::string> key = req.idempotency_key;
+  WithJob(r, std::get<OpsRequeue>(route).job_id, [this, r, origin, key](v1::JobState state) {
+    auto planned = PlanRequeue(state, key, origin);
+    if (auto* error = std::get_if<ApiError>(&planned)) return r->SendError(*error);
+    auto& requeue = std::get<PlannedRequeue>(planned);
+    AppendThenRespond(r, requeue.event, 202,
+                      requeue.view.dump(-1, ' ', false, json::error_handler_t::replace), "");
+  });
+}
+
 void ApiApplication::Impl::Health(const ResponderPtr& r) {
   bool queued = workers_.Submit([this, r] {
     Result<bool> ok = pool_.Run<bool>([](pqxx::connection& c) {
@@ -952,10 +1244,16 @@ void ApiApplication::Impl::Health(const ResponderPtr& r) {
       services::Log(*logger_, spdlog::level::warn, "health: PostgreSQL is down",
                     {{"reason", ok.status().message()}});
     }
-    // Liveness: the process serves; PostgreSQL's state is information.
-    r->SendJson(200, {{"status", "ok"}, {"postgres", ok.ok() ? "ok" : "down"}});
+    // Liveness: the process serves; PostgreSQL's and Kafka's states are information.
+    r->SendJson(200, {{"status", "ok"},
+                      {"postgres", ok.ok() ? "ok" : "down"},
+                      {"kafka", producer_.Reachable() ? "ok" : "down"}});
   });
-  if (!queued) r->SendJson(200, {{"status", "ok"}, {"postgres", "busy"}});
+  if (!queued) {
+    r->SendJson(
+        200,
+        {{"status", "ok"}, {"postgres", "busy"}, {"kafka", producer_.Reachable() ? "ok" : "down"}});
+  }
 }
 
 // ---------------------------------------------------------------------------

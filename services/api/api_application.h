@@ -15,6 +15,10 @@
 //   GET    /api/v1/jobs/{id}/logs?level=&since=&until=&event_type=&limit=&cursor=
 //   GET    /api/v1/jobs/{id}/why?at=          200 verdict (why.h)
 //   GET    /api/v1/schedules/preview?cron=&timezone=&from=&count=&dst_gap=&dst_overlap=
+//   GET    /api/v1/executors                  200 {executors}
+//   GET    /api/v1/queue/stats                200 queue statistics
+//   GET    /api/v1/dead-letters?limit=&cursor=&include_requeued=  200 {dead_letters, next_cursor}
+//   POST   /api/v1/dead-letters/{id}/requeue  202 job   (ops_routes.h)
 //   GET    /health                            200 {status, postgres}
 //
 // Submissions and commands depend on Kafka (commands read the job first),
@@ -23,6 +27,19 @@
 // acknowledgements answer from the producer's thread, so no I/O thread ever
 // waits. Errors are {"error": {"code", "message", "field"?}} (api_error.h);
 // a rejected request appends nothing.
+//
+// Robustness on the write path:
+//  - Read your writes: a read or command on a job this process appended to
+//    waits (up to projection_wait) until the projection has passed the
+//    append's offset, else answers from the appended events (recent_appends.h).
+//  - Idempotency: a submission whose key names an existing job answers 409
+//    duplicate_idempotency_key with {"error", "job": <as GET shows it>} and
+//    appends nothing; concurrent ones with one key in this process append once
+//    (the later ones wait for the first's outcome).
+//  - Fail fast: while the producer reaches no broker, writes answer 503
+//    kafka_unavailable at once and hand nothing over. An event handed over
+//    but not confirmed within ack_timeout answers 503 append_unconfirmed with
+//    its job_id: it may be stored, so look it up or retry with the same key.
 #pragma once
 
 #include <chrono>
@@ -34,6 +51,7 @@
 #include "events/status.h"
 #include "events/time.h"
 #include "events/topics.h"
+#include "services/api/recent_appends.h"
 
 namespace jobsched::api {
 
@@ -46,10 +64,21 @@ struct ApiOptions {
   size_t max_request_bytes = (2u << 20) + (64u << 10);
   std::string instance_id = "api";  // events are produced by "api/<instance_id>"
   // A write not acknowledged by Kafka within this time is answered 503
-  // kafka_unavailable ("not confirmed": it may still be stored, so clients
-  // retry with the same Idempotency-Key). 0: wait as long as the producer does
-  // (librdkafka's message.timeout.ms, 5 minutes by default).
-  std::chrono::milliseconds ack_timeout{15'000};
+  // append_unconfirmed (it may still be stored, so clients look it up or
+  // retry with the same Idempotency-Key). 0: wait as long as the producer
+  // does. jobsched-api sets the producer's message.timeout.ms below this
+  // (main.cc), so the producer gives up first and nothing is appended long
+  // after the client was answered.
+  std::chrono::milliseconds ack_timeout{5'000};
+  // Read your writes: how long a read or command on a job this process
+  // appended to waits for the projection to reach the append, polling
+  // projection_offsets, before it answers from the appended events.
+  std::chrono::milliseconds projection_wait{2'000};
+  std::string projection = "jobs";  // projection_offsets.projection of the projector
+  RecentAppendsOptions recent;      // how much of its appends the API remembers
+  // GET /api/v1/executors: an executor whose last heartbeat is older is STALE
+  // (JOBSCHED_EXECUTOR_TIMEOUT_MS, the dispatcher's lease timeout).
+  std::chrono::milliseconds executor_timeout{30'000};
   // Stop() waits this long for requests in flight, then answers the rest 503
   // shutting_down. Longer than ack_timeout, so Kafka's verdict usually arrives.
   std::chrono::milliseconds drain_timeout{20'000};

@@ -6,7 +6,7 @@
 namespace jobsched::api {
 
 int HttpStatusOf(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, int>, 21> kTable = {{
+  static constexpr std::array<std::pair<std::string_view, int>, 24> kTable = {{
       {"invalid_json", 400},
       {"unknown_field", 400},
       {"missing_field", 400},
@@ -21,9 +21,12 @@ int HttpStatusOf(std::string_view code) {
       {"request_timeout", 408},
       {"job_terminal", 409},
       {"job_not_recurring", 409},
+      {"job_not_dead", 409},  // requeue of a job that is not DEAD
       {"conflict", 409},
+      {"duplicate_idempotency_key", 409},
       {"payload_too_large", 413},
       {"kafka_unavailable", 503},
+      {"append_unconfirmed", 503},
       {"database_unavailable", 503},
       {"overloaded", 503},
       {"shutting_down", 503},

@@ -30,9 +30,11 @@ struct ApiError {
 //       invalid_parameter, invalid_job_id, idempotency_key_conflict, invalid_argument
 //   404 not_found, job_not_found        405 method_not_allowed
 //   408 request_timeout (Pistache's header/body timeouts)
-//   409 job_terminal, job_not_recurring, conflict
+//   409 job_terminal, job_not_recurring, job_not_dead, conflict, duplicate_idempotency_key
 //   413 payload_too_large
-//   503 kafka_unavailable, database_unavailable, overloaded, shutting_down
+//   503 kafka_unavailable (nothing appended), append_unconfirmed (handed to
+//       Kafka, not confirmed: may be stored), database_unavailable, overloaded,
+//       shutting_down
 //   500 internal
 int HttpStatusOf(std::string_view code);
 

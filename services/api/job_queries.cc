@@ -91,6 +91,22 @@ std::optional<v1::JobState> LoadJob(pqxx::connection& c, const std::string& job_
   return DecodeFoldState(rows[0][0]);
 }
 
+ProjectedJob LoadProjectedJob(pqxx::connection& c, const std::string& job_id,
+                              const std::string& projection, const std::string& topic,
+                              int32_t partition) {
+  pqxx::read_transaction tx(c);
+  // One statement: one snapshot of both tables.
+  pqxx::result rows = tx.exec_params(
+      "SELECT (SELECT next_offset FROM projection_offsets"
+      "         WHERE projection = $2 AND topic = $3 AND partition = $4),"
+      "       (SELECT fold_state FROM jobs WHERE job_id = $1::uuid)",
+      job_id, projection, topic, partition);
+  ProjectedJob out;
+  if (!rows[0][0].is_null()) out.next_offset = rows[0][0].as<int64_t>();
+  if (!rows[0][1].is_null()) out.state = DecodeFoldState(rows[0][1]);
+  return out;
+}
+
 json ListJobsPage(pqxx::connection& c, const JobListQuery& query) {
   std::vector<std::string> params;
   std::string sql = "SELECT fold_state, job_id::text, " + Micros("created_at") +
@@ -128,6 +144,7 @@ std::optional<json> ExecutionsPage(pqxx::connection& c, const std::string& job_i
                     ", http_status, duration_ms, error, executor_id, fire_id::text, kind, "
                     "nominal_time, drift_ms, " +
                     Micros("due_at") +
+                    ", lease_epoch, releases, permanent, retry_after_ms, wait_reason"
                     " FROM job_executions WHERE job_id = $1::uuid AND due_at IS NOT NULL";
   if (query.cursor) {
     std::string due = Param(params, query.cursor->due_at) + "::timestamptz";
@@ -165,6 +182,11 @@ std::optional<json> ExecutionsPage(pqxx::connection& c, const std::string& job_i
     e.kind = OptionalField<std::string>(row[11]);
     e.nominal_time = OptionalField<std::string>(row[12]);
     e.drift_ms = OptionalField<int64_t>(row[13]);
+    e.lease_epoch = row[15].as<int64_t>();
+    e.releases = row[16].as<int>();
+    e.permanent = row[17].as<bool>();
+    e.retry_after_ms = OptionalField<int64_t>(row[18]).value_or(0);
+    e.wait_reason = OptionalField<std::string>(row[19]);
     executions.push_back(RenderExecution(e));
   }
   return json{{"executions", std::move(executions)}, {"next_cursor", std::move(next)}};

@@ -22,6 +22,18 @@ namespace jobsched::api {
 // (DELETED jobs have one: callers that hide them check the status).
 std::optional<v1::JobState> LoadJob(pqxx::connection& c, const std::string& job_id);
 
+// The job's row together with how far the projection `projection` has read
+// `partition` of `topic` (projection_offsets.next_offset, 0 when it has not
+// started), from one snapshot: the projector writes both in one transaction,
+// so the row reflects exactly the records below next_offset.
+struct ProjectedJob {
+  std::optional<v1::JobState> state;
+  int64_t next_offset = 0;
+};
+ProjectedJob LoadProjectedJob(pqxx::connection& c, const std::string& job_id,
+                              const std::string& projection, const std::string& topic,
+                              int32_t partition);
+
 struct JobListQuery {
   std::string status;  // a JobStatusName, "" = any
   int limit = 50;

@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 19> kTopLevelFields = {"name",
+constexpr std::array<std::string_view, 22> kTopLevelFields = {"name",
                                                               "type",
                                                               "http",
                                                               "payload",
@@ -23,6 +23,9 @@ constexpr std::array<std::string_view, 19> kTopLevelFields = {"name",
                                                               "max_retries",
                                                               "retry_policy",
                                                               "timeout_seconds",
+                                                              "resources",
+                                                              "pool",
+                                                              "execution_type",
                                                               "idempotency_key",
                                                               "schedule",
                                                               "timezone",
@@ -374,6 +377,84 @@ std::optional<FieldError> ParsePayload(const json* payload, v1::JobType type, v1
   return std::nullopt;
 }
 
+bool IsResourceName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxResourceNameChars) return false;
+  if (name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool IsPoolName(std::string_view name) {
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > kMaxPoolChars || !lower_or_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return lower_or_digit(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// What one run needs of an executor: {"cpu": 2, "memory_mb": 512, "gpu_units": 1}.
+std::optional<FieldError> ParseResources(const json* resources, v1::JobSpec* spec) {
+  if (resources == nullptr) return std::nullopt;
+  if (!resources->is_object()) {
+    return Invalid("resources",
+                   "must be an object of resource names to non-negative numbers such as "
+                   "{\"cpu\": 2, \"memory_mb\": 512, \"gpu_units\": 1}, got " +
+                       DescribeValue(*resources));
+  }
+  if (resources->size() > kMaxResources) {
+    return Invalid("resources", "must name at most " + std::to_string(kMaxResources) +
+                                    " resources, got " + std::to_string(resources->size()));
+  }
+  for (const auto& [name, value] : resources->items()) {
+    const std::string field = "resources." + name;
+    if (!IsResourceName(name)) {
+      return Invalid(field, "is not a valid resource name: 1 to " +
+                                std::to_string(kMaxResourceNameChars) +
+                                " lower-case letters, digits and '_', starting with a letter "
+                                "(e.g. \"cpu\", \"memory_mb\", \"gpu_units\")");
+    }
+    // JSON has no NaN or infinity, so a number here is finite.
+    if (!value.is_number() || value.get<double>() < 0) {
+      return Invalid(field, "must be a non-negative number, got " + DescribeValue(value));
+    }
+    (*spec->mutable_resources())[name] = value.get<double>();
+  }
+  return std::nullopt;
+}
+
+std::optional<FieldError> ParsePool(const json* pool, v1::JobSpec* spec) {
+  std::string name(kDefaultPool);
+  if (pool != nullptr) {
+    RETURN_IF_ERROR(ReadString(*pool, "pool", &name));
+    if (!IsPoolName(name)) {
+      return Invalid("pool", "must be 1 to " + std::to_string(kMaxPoolChars) +
+                                 " lower-case letters, digits, '_', '.' and '-', starting with a "
+                                 "letter or digit (e.g. \"default\", \"gpu\"), got " +
+                                 DescribeValue(*pool));
+    }
+  }
+  spec->set_pool(std::move(name));
+  return std::nullopt;
+}
+
+std::optional<FieldError> ParseExecutionType(const json* type, v1::JobSpec* spec) {
+  v1::ExecutionType parsed = v1::EXECUTION_TYPE_AT_LEAST_ONCE;
+  if (type != nullptr) {
+    std::string name = type->is_string() ? type->get<std::string>() : "";
+    if (name == ExecutionTypeName(v1::EXECUTION_TYPE_AT_MOST_ONCE)) {
+      parsed = v1::EXECUTION_TYPE_AT_MOST_ONCE;
+    } else if (name != ExecutionTypeName(v1::EXECUTION_TYPE_AT_LEAST_ONCE)) {
+      return Invalid("execution_type",
+                     "must be one of at_least_once (a run whose executor is lost runs again), "
+                     "at_most_once (it fails instead), got " +
+                         DescribeValue(*type));
+    }
+  }
+  spec->set_execution_type(parsed);
+  return std::nullopt;
+}
+
 // The schedule fields of a recurring job (see ParseJobSpec).
 std::optional<FieldError> ParseSchedule(const json& body, TimePoint now,
                                         const SpecParseOptions& options, v1::JobSpec* spec) {
@@ -544,6 +625,9 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now,
   RETURN_IF_ERROR(ParseRetryPolicy(Member(body, "retry_policy"), spec.mutable_retry_policy()));
   RETURN_IF_ERROR(OptionalInt(body, "timeout_seconds", "timeout_seconds", 1, 86'400, 300, &n));
   spec.set_timeout_seconds(static_cast<int32_t>(n));
+  RETURN_IF_ERROR(ParseResources(Member(body, "resources"), &spec));
+  RETURN_IF_ERROR(ParsePool(Member(body, "pool"), &spec));
+  RETURN_IF_ERROR(ParseExecutionType(Member(body, "execution_type"), &spec));
 
   if (const json* key = Member(body, "idempotency_key")) {
     std::string text;
@@ -596,6 +680,14 @@ std::string JobTypeName(v1::JobType type) {
     default:
       return "";
   }
+}
+
+std::string ExecutionTypeName(v1::ExecutionType type) {
+  return type == v1::EXECUTION_TYPE_AT_MOST_ONCE ? "at_most_once" : "at_least_once";
+}
+
+std::string_view PoolOf(const v1::JobSpec& spec) {
+  return spec.pool().empty() ? kDefaultPool : std::string_view(spec.pool());
 }
 
 std::string RetryStrategyName(v1::RetryStrategy strategy) {

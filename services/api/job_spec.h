@@ -38,6 +38,10 @@ inline constexpr int64_t kMaxSleepMs = 3'600'000;
 inline constexpr int kMaxRetries = 100;             // attempts = max_retries + 1
 inline constexpr int64_t kMaxDelayMs = 86'400'000;  // retry_policy.max_delay_ms cap (1 day)
 inline constexpr auto kMaxRunAtAhead = std::chrono::days(365);
+inline constexpr size_t kMaxResources = 16;          // names in `resources`
+inline constexpr size_t kMaxResourceNameChars = 40;  // [a-z][a-z0-9_]{0,39}
+inline constexpr size_t kMaxPoolChars = 63;          // [a-z0-9][a-z0-9_.-]{0,62}
+inline constexpr std::string_view kDefaultPool = "default";
 
 // How ParseJobSpec checks fields against `now`.
 struct SpecParseOptions {
@@ -51,7 +55,11 @@ struct SpecParseOptions {
 //   type http when `http` is given (else required), name derived when absent
 //   (DefaultJobName), priority 5, max_retries 3, timeout_seconds 300,
 //   http.method POST, retry_policy {exponential, base 1000 ms, max
-//   max(60000, base) ms}.
+//   max(60000, base) ms}, pool "default", execution_type AT_LEAST_ONCE.
+// resources: at most kMaxResources names ([a-z][a-z0-9_]{0,39}: "cpu",
+// "memory_mb", any custom one such as "gpu_units") to non-negative numbers;
+// pool: [a-z0-9][a-z0-9_.-]{0,62}; execution_type: "at_least_once" |
+// "at_most_once". A bad resource names its entry ("resources.gpu_units").
 // A run_at in the past becomes `now`; an absent run_at stays unset (run now).
 // payload_json is nlohmann's compact dump (object keys sorted).
 // Recurring jobs: `schedule` (cron text, events/cron.h, or "@every 90s") makes
@@ -73,6 +81,10 @@ std::string DefaultJobName(const v1::JobSpec& spec);
 
 // "http", "echo", "sleep", "fail"; "" for JOB_TYPE_UNSPECIFIED.
 std::string JobTypeName(v1::JobType type);
+// "at_least_once" (also for EXECUTION_TYPE_UNSPECIFIED) or "at_most_once".
+std::string ExecutionTypeName(v1::ExecutionType type);
+// The job's pool: "default" when the spec leaves it empty.
+std::string_view PoolOf(const v1::JobSpec& spec);
 // "fixed", "exponential", "jitter"; "" for RETRY_STRATEGY_UNSPECIFIED.
 std::string RetryStrategyName(v1::RetryStrategy strategy);
 

@@ -96,6 +96,13 @@ json SpecToBody(const v1::JobSpec& spec) {
   if (rp.base_delay_ms() > 0) policy["base_delay_ms"] = rp.base_delay_ms();
   if (rp.max_delay_ms() > 0) policy["max_delay_ms"] = rp.max_delay_ms();
   body["retry_policy"] = std::move(policy);
+  if (!spec.resources().empty()) {
+    json resources = json::object();
+    for (const auto& [name, amount] : spec.resources()) resources[name] = amount;
+    body["resources"] = std::move(resources);
+  }
+  body["pool"] = std::string(PoolOf(spec));
+  body["execution_type"] = ExecutionTypeName(spec.execution_type());
   if (spec.type() == v1::JOB_TYPE_HTTP) {
     json http = {{"url", spec.http().url()}};
     if (!spec.http().method().empty()) http["method"] = spec.http().method();

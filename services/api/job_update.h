@@ -19,13 +19,16 @@ namespace jobsched::api {
 
 // The fields an update may name (API field names, as JobUpdated.changed
 // lists them, in this order). The schedule's fields need a recurring job.
-inline constexpr std::array<std::string_view, 15> kUpdatableFields = {"name",
+inline constexpr std::array<std::string_view, 18> kUpdatableFields = {"name",
                                                                       "http",
                                                                       "payload",
                                                                       "priority",
                                                                       "max_retries",
                                                                       "retry_policy",
                                                                       "timeout_seconds",
+                                                                      "resources",
+                                                                      "pool",
+                                                                      "execution_type",
                                                                       "schedule",
                                                                       "timezone",
                                                                       "dst_gap",

@@ -1,5 +1,7 @@
 #include "services/api/job_view.h"
 
+#include <cmath>
+
 #include "events/fold.h"
 #include "services/api/job_spec.h"
 #include "services/api/schedule_spec.h"
@@ -34,6 +36,44 @@ json RenderSchedule(const v1::ScheduleSpec& s) {
           {"max_runs", s.max_runs() > 0 ? json(s.max_runs()) : json(nullptr)},
           {"concurrency_policy", ConcurrencyPolicyName(s.concurrency_policy())},
           {"misfire_policy", MisfirePolicyName(s.misfire_policy())}};
+}
+
+// Integral amounts render as integers ({"cpu": 2}, not 2.0).
+json Amount(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 9e15) return json(static_cast<int64_t>(v));
+  return json(v);
+}
+
+json RenderResources(const google::protobuf::Map<std::string, double>& resources) {
+  json out = json::object();
+  for (const auto& [name, amount] : resources) out[name] = Amount(amount);
+  return out;
+}
+
+// Why the job's queued run is not dispatched (RunWaiting), or null: the first
+// run waiting with a reason (a one-off job has one run).
+json QueueReason(const v1::JobState& state) {
+  if (events::IsTerminal(state.status())) return nullptr;
+  for (const v1::RunRecord& run : state.runs()) {
+    if (run.status() == v1::RUN_STATUS_DUE && !run.wait_reason().empty()) {
+      return run.wait_reason();
+    }
+  }
+  return nullptr;
+}
+
+// The lease of the current run while an executor holds it, or null.
+json Lease(const v1::JobState& state) {
+  const v1::RunRecord* run = events::CurrentRun(state);
+  if (run == nullptr || events::IsTerminal(state.status()) ||
+      (run->status() != v1::RUN_STATUS_DISPATCHED && run->status() != v1::RUN_STATUS_RUNNING)) {
+    return nullptr;
+  }
+  return {{"run_id", run->run_id()},
+          {"epoch", run->lease_epoch()},
+          {"executor_id", StringOrNull(run->executor_id())},
+          {"executor_incarnation", StringOrNull(run->executor_incarnation())},
+          {"dispatched_at", TimeOrNull(run->dispatched_at())}};
 }
 
 json RenderPercentiles(const Percentiles& p) {
@@ -75,6 +115,11 @@ json RenderJob(const v1::JobState& state) {
       {"next_run_at", TimeOrNull(state.next_fire_at())},
       {"next_fire_at", TimeOrNull(state.next_fire_at())},
       {"timeout_seconds", spec.timeout_seconds()},
+      {"resources", RenderResources(spec.resources())},
+      {"pool", std::string(PoolOf(spec))},
+      {"execution_type", ExecutionTypeName(spec.execution_type())},
+      {"queue_reason", QueueReason(state)},
+      {"lease", Lease(state)},
       {"retry_policy",
        {{"strategy", RetryStrategyName(spec.retry_policy().strategy())},
         {"base_delay_ms", spec.retry_policy().base_delay_ms()},
@@ -126,6 +171,12 @@ json RenderExecution(const ExecutionRow& row) {
       {"error", row.error && !row.error->empty() ? json(*row.error) : json(nullptr)},
       {"executor_id",
        row.executor_id && !row.executor_id->empty() ? json(*row.executor_id) : json(nullptr)},
+      {"lease_epoch", row.lease_epoch > 0 ? json(row.lease_epoch) : json(nullptr)},
+      {"releases", row.releases},
+      {"permanent", row.permanent},
+      {"retry_after_ms", row.retry_after_ms > 0 ? json(row.retry_after_ms) : json(nullptr)},
+      {"queue_reason",
+       row.wait_reason && !row.wait_reason->empty() ? json(*row.wait_reason) : json(nullptr)},
   };
 }
 

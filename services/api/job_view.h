@@ -18,8 +18,12 @@ namespace jobsched::api {
 //  run_at, next_run_at, next_fire_at, timeout_seconds, retry_policy{strategy,
 //  base_delay_ms, max_delay_ms}, http{url, method, headers, body} | null,
 //  payload, idempotency_key, cancel_requested, last_error, created_at,
-//  updated_at}; next_fire_at and next_run_at are the same instant (the
-//  fold's next_fire_at: null while paused or ended).
+//  updated_at, resources{name: amount}, pool, execution_type, queue_reason,
+//  lease}; next_fire_at and next_run_at are the same instant (the fold's
+//  next_fire_at: null while paused or ended). queue_reason is why a queued
+//  run waits (RunWaiting: no live executor of the pool fits it), null once
+//  dispatched; lease {run_id, epoch, executor_id, executor_incarnation,
+//  dispatched_at} is the current run's while an executor holds it, else null.
 // Recurring jobs add schedule{cron, timezone, dst_gap, dst_overlap, start_at,
 //  end_at, max_runs, concurrency_policy, misfire_policy} (names as the API
 //  takes them; max_runs null = unlimited), last_fire_at (the schedule's
@@ -45,13 +49,22 @@ struct ExecutionRow {
   std::optional<int64_t> drift_ms;  // started_at - scheduled_for
   std::optional<std::string> error;
   std::optional<std::string> executor_id;
+  int64_t lease_epoch = 0;  // of the latest dispatch; 0 = never dispatched
+  int releases = 0;         // leases lost or handed back, the attempt made due again
+  bool permanent = false;   // a failure not worth retrying
+  int64_t retry_after_ms = 0;
+  std::optional<std::string> wait_reason;  // RunWaiting, while queued
 };
 
 // {run_id, fire_id, attempt, kind, nominal_time, scheduled_for, started_at,
 //  finished_at, status, http_status, duration_ms, drift_ms, error,
-//  executor_id}; status is RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELED or
-// LOST as stored, and QUEUED for a run that is DUE or DISPATCHED (not
-// started yet). Empty strings render as null.
+//  executor_id, lease_epoch, releases, permanent, retry_after_ms,
+//  queue_reason}; status is RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELED
+// or LOST (the lease was lost while an at_most_once run ran) as stored, and
+// QUEUED for a run that is DUE or DISPATCHED (not started yet). One row per
+// attempt: a lease lost or handed back makes the same attempt due again
+// (releases + 1) and its next dispatch a higher lease_epoch. Empty strings,
+// lease_epoch 0 and retry_after_ms 0 render as null.
 nlohmann::json RenderExecution(const ExecutionRow& row);
 
 // Percentiles of one measure over the stats window; null when no attempt

@@ -2,6 +2,10 @@
 //   JOBSCHED_API_PORT       port to listen on (default 8080; 0 = any free port, logged)
 //   JOBSCHED_API_THREADS    HTTP I/O threads (default 2)
 //   JOBSCHED_API_PORT_FILE  if set, the bound port is written there once serving (for tests)
+//   JOBSCHED_EXECUTOR_TIMEOUT_MS  executors not heard for this long are STALE (default 30000)
+//   JOBSCHED_API_APPEND_TIMEOUT_MS  a write Kafka has not confirmed by then answers 503
+//                           append_unconfirmed (default 5000)
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -75,10 +79,42 @@ Result<std::unique_ptr<services::Service>> MakeApiService(const services::Servic
     return migrated;
   }
 
-  auto producer = log.NewProducer("jobsched-api-" + config.instance_id);
+  auto append_timeout = services::EnvInt("JOBSCHED_API_APPEND_TIMEOUT_MS", 5000, 1000, 600'000);
+  if (!append_timeout.ok()) return append_timeout.status();
+
+  // The API's producer gets a client of its own, tuned to its deadline (the
+  // other services' producers may wait for Kafka as long as they like):
+  //  - message.timeout.ms (= delivery.timeout.ms) one second below the
+  //    deadline: librdkafka checks message timeouts about once a second, so
+  //    its own verdict (not stored -> 503 kafka_unavailable, maybe stored ->
+  //    503 append_unconfirmed) usually arrives before the API's timer answers,
+  //    and it stops retrying by the deadline: an event cannot be appended
+  //    long after its client was told 503.
+  //  - socket.timeout.ms the same: a produce request already in flight to a
+  //    broker that went silent fails by then too (default 60 s).
+  //  - reconnect.backoff.max.ms 1000: back within a second of the broker
+  //    (the default backs off up to 10 s), which Producer::Reachable() needs.
+  // An explicit KAFKA_CONFIG_* setting wins, at the operator's risk.
+  (void)log;  // the shared log's settings do not fit; see above
+  services::ServiceConfig api_config = config;
+  const std::string producer_timeout_ms =
+      std::to_string(std::max<int64_t>(*append_timeout - 1000, 500));
+  api_config.kafka_extra.try_emplace("message.timeout.ms", producer_timeout_ms);
+  api_config.kafka_extra.try_emplace("socket.timeout.ms", producer_timeout_ms);
+  api_config.kafka_extra.try_emplace("reconnect.backoff.max.ms", "1000");
+  auto api_log = services::MakeEventLog(api_config);
+  if (!api_log.ok()) return api_log.status();
+  auto producer = api_log.value()->NewProducer("jobsched-api-" + config.instance_id);
   if (!producer.ok()) return producer.status();
 
+  // The dispatcher's lease timeout: GET /api/v1/executors calls older heartbeats STALE.
+  auto executor_timeout =
+      services::EnvInt("JOBSCHED_EXECUTOR_TIMEOUT_MS", 30'000, 100, 86'400'000);
+  if (!executor_timeout.ok()) return executor_timeout.status();
+
   ApiOptions options;
+  options.executor_timeout = std::chrono::milliseconds(*executor_timeout);
+  options.ack_timeout = std::chrono::milliseconds(*append_timeout);
   options.port = static_cast<int>(port.value());
   options.threads = static_cast<int>(threads.value());
   options.instance_id = config.instance_id;

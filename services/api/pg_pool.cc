@@ -29,7 +29,7 @@ std::string PgPool::WithConnectTimeout(const std::string& url, std::chrono::seco
   return url.empty() ? value : url + " " + value;
 }
 
-std::unique_ptr<pqxx::connection> PgPool::Acquire(bool* reused, Status* error) {
+std::unique_ptr<pqxx::connection> PgPool::Acquire(bool fresh, bool* reused, Status* error) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     bool ready = cv_.wait_for(lock, options_.acquire_timeout,
@@ -39,7 +39,13 @@ std::unique_ptr<pqxx::connection> PgPool::Acquire(bool* reused, Status* error) {
                                    " PostgreSQL connections are busy");
       return nullptr;
     }
-    if (!idle_.empty()) {
+    if (fresh && open_ >= options_.size) {
+      // Make room for a new connection: an idle one is as suspect as the
+      // broken one it would replace.
+      idle_.pop_back();
+      --open_;
+    }
+    if (!fresh && !idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
       *reused = true;
@@ -72,30 +78,70 @@ void PgPool::Release(std::unique_ptr<pqxx::connection> conn) {
   cv_.notify_one();
 }
 
+void PgPool::DropIdle() {
+  std::vector<std::unique_ptr<pqxx::connection>> stale;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stale.swap(idle_);
+    open_ -= stale.size();
+  }
+  cv_.notify_all();
+  // Closed outside the lock: closing a dead socket may take a moment.
+}
+
+size_t PgPool::idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_.size();
+}
+
 Status PgPool::RunImpl(const std::function<void(pqxx::connection&)>& fn) {
-  for (int attempt = 1;; ++attempt) {
+  // After the server restarted, every pooled connection is dead but looks
+  // fine until used. The first one that fails proves it: drop them all and
+  // run `fn` once more on a new connection, so the request still succeeds.
+  bool retried = false;
+  while (true) {
     bool reused = false;
     Status error;
-    std::unique_ptr<pqxx::connection> conn = Acquire(&reused, &error);
+    std::unique_ptr<pqxx::connection> conn = Acquire(/*fresh=*/retried, &reused, &error);
     if (!conn) return error;
+    Status failure;
+    bool broken = false;
     try {
       fn(*conn);
       Release(std::move(conn));
       return Status::Ok();
     } catch (const pqxx::broken_connection& e) {
-      Release(nullptr);
-      // A stale pooled connection (server restarted since): retry once on a fresh one.
-      if (reused && attempt == 1) continue;
-      return Status::Unavailable(std::string("PostgreSQL connection lost: ") + e.what());
+      broken = true;
+      failure = Status::Unavailable(std::string("PostgreSQL connection lost: ") + e.what());
     } catch (const pqxx::sql_error& e) {
       bool unavailable = IsUnavailableState(e.sqlstate());
-      Release(conn->is_open() && !unavailable ? std::move(conn) : nullptr);
-      if (unavailable) return Status::Unavailable(std::string("PostgreSQL: ") + e.what());
-      return Status::Internal(std::string("PostgreSQL query failed: ") + e.what());
+      // 57P01 admin_shutdown and the like end the session: the connection is gone.
+      broken = !conn->is_open() || e.sqlstate().rfind("57P", 0) == 0;
+      if (unavailable || broken) {
+        failure = Status::Unavailable(std::string("PostgreSQL: ") + e.what());
+      } else {
+        failure = Status::Internal(std::string("PostgreSQL query failed: ") + e.what());
+      }
+      if (!unavailable && !broken) {
+        Release(std::move(conn));
+        return failure;
+      }
     } catch (const std::exception& e) {
-      Release(conn->is_open() ? std::move(conn) : nullptr);
-      return Status::Internal(e.what());
+      broken = !conn->is_open();
+      failure = broken ? Status::Unavailable(std::string("PostgreSQL connection lost: ") + e.what())
+                       : Status::Internal(e.what());
+      if (!broken) {
+        Release(std::move(conn));
+        return failure;
+      }
     }
+    Release(nullptr);
+    if (!broken) return failure;  // unavailable (e.g. statement timeout): not a stale pool
+    DropIdle();
+    // Retry once, and only a connection that had been idle in the pool: a
+    // fresh one that breaks means the server is down now.
+    if (retried || !reused) return failure;
+    retried = true;
   }
 }
 

@@ -41,7 +41,8 @@ class PgPool {
   //   timeout, no free connection in time      -> kUnavailable
   //   any other exception from libpqxx or `fn` -> kInternal (message kept)
   // A connection that was idle in the pool and turns out to be broken (the
-  // server restarted) is replaced and `fn` runs once more, so `fn` must be
+  // server restarted) is dropped with every other idle connection (they are
+  // as stale) and `fn` runs once more on a new connection, so `fn` must be
   // safe to repeat: reads, or writes inside one transaction.
   template <typename T>
   Result<T> Run(const std::function<T(pqxx::connection&)>& fn) {
@@ -54,11 +55,15 @@ class PgPool {
   // Adds connect_timeout to a libpq connection string unless it has one.
   static std::string WithConnectTimeout(const std::string& url, std::chrono::seconds timeout);
 
+  size_t idle();  // connections waiting in the pool (for tests)
+
  private:
   Status RunImpl(const std::function<void(pqxx::connection&)>& fn);
-  // Returns an idle connection, or opens one; nullptr (and `error`) on failure.
-  std::unique_ptr<pqxx::connection> Acquire(bool* reused, Status* error);
+  // Returns an idle connection (unless `fresh`), or opens one; nullptr (and
+  // `error`) on failure.
+  std::unique_ptr<pqxx::connection> Acquire(bool fresh, bool* reused, Status* error);
   void Release(std::unique_ptr<pqxx::connection> conn);  // nullptr: it was broken
+  void DropIdle();                                       // closes every idle connection
 
   const std::string url_;
   const PgPoolOptions options_;

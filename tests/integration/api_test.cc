@@ -19,12 +19,15 @@
 #include "events/envelope.h"
 #include "events/fold.h"
 #include "events/ids.h"
+#include "events/kafka_event_log.h"
 #include "events/memory_event_log.h"
+#include "projections/executor_projector.h"
 #include "projections/migrations.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
 #include "services/api/api_application.h"
 #include "services/api/job_view.h"
+#include "tests/support/devbroker.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
@@ -75,12 +78,15 @@ class ApiTest : public ::testing::Test {
     options.port = 0;
     options.threads = 2;
     options.instance_id = "test-1";
+    Configure(options);
     app_ = std::make_unique<ApiApplication>(options, *producer_, database_url, topics_, clock_);
     Status started = app_->Start();
     ASSERT_TRUE(started.ok()) << started.ToString();
     ASSERT_GT(app_->port(), 0);
     base_ = "http://127.0.0.1:" + std::to_string(app_->port());
   }
+
+  virtual void Configure(ApiOptions&) {}
 
   HttpResponse Call(const std::string& method, const std::string& path,
                     const std::string& body = "", std::vector<std::string> headers = kJsonHeader) {
@@ -148,18 +154,23 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
+  // Starts the real projector over the log (projection "jobs", as the API
+  // expects); it runs until the test ends.
+  void StartProjector() {
+    if (projector_) return;
+    store_ = std::make_unique<projections::PgProjectionStore>(
+        projections::PgProjectionStoreOptions{.database_url = database_url_});
+    projections::ProjectorOptions o;
+    o.topic = topics_.job_events;
+    o.progress_log_interval = Millis(0);
+    o.poll_timeout = Millis(20);
+    projector_ = std::make_unique<projections::Projector>(log_, *store_, o);
+    ASSERT_TRUE(projector_->Start().ok());
+  }
+
   // Runs the real projector over the log until PostgreSQL reflects every record.
   void ProjectLog() {
-    if (!projector_) {
-      store_ = std::make_unique<projections::PgProjectionStore>(
-          projections::PgProjectionStoreOptions{.database_url = database_url_});
-      projections::ProjectorOptions o;
-      o.topic = topics_.job_events;
-      o.progress_log_interval = Millis(0);
-      o.poll_timeout = Millis(20);
-      projector_ = std::make_unique<projections::Projector>(log_, *store_, o);
-      ASSERT_TRUE(projector_->Start().ok());
-    }
+    StartProjector();
     int64_t high = 0;
     for (int p = 0; p < 4; ++p) high += log_.GetWatermarks({topics_.job_events, p})->high;
     pqxx::connection c(database_url_);
@@ -487,28 +498,100 @@ TEST_F(ApiTest, KafkaFailureAnswers503AndStoresNothing) {
   EXPECT_EQ(Events().size(), 1u);
 }
 
-TEST_F(ApiTest, IdempotencyKeyGivesTheSameJobId) {
+// A repeated key names the job that exists: 409 with that job as it really
+// is (GET's JSON, with what happened to it since), whether or not the body
+// differs, and nothing appended.
+TEST_F(ApiTest, RepeatedIdempotencyKeyIs409WithTheJobAsItIs) {
+  StartProjector();
   std::vector<std::string> headers = {"Content-Type: application/json", "Idempotency-Key: order-7"};
   HttpResponse a = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
-  HttpResponse b = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
-  json body_key = ValidJob();
-  body_key["idempotency_key"] = "order-7";
-  HttpResponse c = Call("POST", "/api/v1/jobs", body_key.dump());
   ASSERT_EQ(a.status, 201) << a.body;
-  ASSERT_EQ(b.status, 201) << b.body;
-  ASSERT_EQ(c.status, 201) << c.body;
   const std::string id = ids::JobIdForIdempotencyKey("order-7");
   EXPECT_EQ(Body(a)["job_id"], id);
-  EXPECT_EQ(Body(b)["job_id"], id);
-  EXPECT_EQ(Body(c)["job_id"], id);
   EXPECT_EQ(Body(a)["idempotency_key"], "order-7");
-  // Three appends of one event id: the fold keeps the first, ignores the rest.
-  std::vector<events::Envelope> events = Events();
-  ASSERT_EQ(events.size(), 3u);
-  v1::JobState s;
-  EXPECT_TRUE(events::Apply(s, events[0]).applied());
-  EXPECT_EQ(events::Apply(s, events[1]).outcome, events::Outcome::kDuplicate);
-  EXPECT_EQ(events::Apply(s, events[2]).outcome, events::Outcome::kDuplicate);
+  EXPECT_EQ(Body(a)["status"], "PENDING");
+
+  // The job moves on (the scheduler, dispatcher and executor append), and time passes.
+  const std::string run_id = ids::RunId(id, ids::OnceFireId(id), 1);
+  events::Envelope due = Event(id, "RunDue", clock_.Now());
+  due.mutable_run_due()->set_run_id(run_id);
+  due.mutable_run_due()->set_attempt(1);
+  due.mutable_run_due()->set_fire_id(ids::OnceFireId(id));
+  *due.mutable_run_due()->mutable_scheduled_for() = ToProto(clock_.Now());
+  events::Envelope dispatched = Event(id, "RunDispatched", clock_.Now());
+  dispatched.mutable_run_dispatched()->set_run_id(run_id);
+  dispatched.mutable_run_dispatched()->set_lease_epoch(1);
+  events::Envelope started = Event(id, "RunStarted", clock_.Now());
+  started.mutable_run_started()->set_run_id(run_id);
+  started.mutable_run_started()->set_executor_id("exec-1");
+  started.mutable_run_started()->set_lease_epoch(1);
+  Append({due, dispatched, started});
+  clock_.Advance(std::chrono::minutes(5));
+  ProjectLog();
+  HttpResponse got = Call("GET", "/api/v1/jobs/" + id);
+  ASSERT_EQ(got.status, 200) << got.body;
+  ASSERT_EQ(Body(got)["status"], "RUNNING");
+
+  json other = ValidJob();
+  other["name"] = "a different body";
+  other["idempotency_key"] = "order-7";
+  for (const HttpResponse& r : {Call("POST", "/api/v1/jobs", ValidJob().dump(), headers),
+                                Call("POST", "/api/v1/jobs", other.dump())}) {
+    ExpectError(r, 409, "duplicate_idempotency_key");
+    json b = Body(r);
+    EXPECT_EQ(b["error"]["job_id"], id);
+    EXPECT_NE(b["error"]["message"].get<std::string>().find("/api/v1/jobs/" + id),
+              std::string::npos)
+        << r.body;
+    EXPECT_EQ(b["job"], Body(got));  // as it is: RUNNING, created 5 minutes ago
+    EXPECT_EQ(b["job"]["created_at"], Body(a)["created_at"]);
+    EXPECT_EQ(r.headers.at("location"), "/api/v1/jobs/" + id);
+  }
+  std::vector<events::Envelope> mine = EventsOf(id);
+  ASSERT_EQ(mine.size(), 4u);  // no second JobSubmitted
+  EXPECT_EQ(mine[0].event_case(), events::Envelope::kJobSubmitted);
+}
+
+// Before the projector has stored it, this process still knows its own job.
+TEST_F(ApiTest, RepeatedIdempotencyKeyIs409BeforeTheJobIsProjected) {
+  std::vector<std::string> headers = {"Content-Type: application/json", "Idempotency-Key: k-1"};
+  HttpResponse a = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
+  ASSERT_EQ(a.status, 201) << a.body;
+  HttpResponse b = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
+  ExpectError(b, 409, "duplicate_idempotency_key");
+  EXPECT_EQ(Body(b)["job"], Body(a));  // the appended view: nothing happened to it yet
+  EXPECT_EQ(Events().size(), 1u);
+}
+
+// 100 submissions with one key at once: one 201, 99 409s, one JobSubmitted.
+TEST_F(ApiTest, ConcurrentDuplicateSubmissionsAppendOnce) {
+  StartProjector();
+  constexpr int kRequests = 100;
+  std::vector<std::future<HttpResponse>> calls;
+  for (int i = 0; i < kRequests; ++i) {
+    calls.push_back(std::async(std::launch::async, [this, i] {
+      json body = ValidJob();
+      body["priority"] = i % 10;  // bodies differ: the key decides
+      return Call("POST", "/api/v1/jobs", body.dump(),
+                  {"Content-Type: application/json", "Idempotency-Key: same-key"});
+    }));
+  }
+  int created = 0;
+  int duplicates = 0;
+  const std::string id = ids::JobIdForIdempotencyKey("same-key");
+  for (auto& c : calls) {
+    HttpResponse r = c.get();
+    if (r.status == 201) {
+      ++created;
+    } else {
+      ExpectError(r, 409, "duplicate_idempotency_key");
+      EXPECT_EQ(Body(r)["job"]["job_id"], id);
+      ++duplicates;
+    }
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(duplicates, kRequests - 1);
+  EXPECT_EQ(Events().size(), 1u);
 }
 
 TEST_F(ApiTest, GetUnknownOrMalformedJob) {
@@ -653,7 +736,7 @@ TEST_F(ApiTest, ExecutionsNewestFirst) {
 TEST_F(ApiTest, HealthReportsPostgres) {
   HttpResponse r = Call("GET", "/health");
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(Body(r), (json{{"status", "ok"}, {"postgres", "ok"}}));
+  EXPECT_EQ(Body(r), (json{{"status", "ok"}, {"postgres", "ok"}, {"kafka", "ok"}}));
 }
 
 TEST_F(ApiTest, KeepsConnectionsAliveOnlyWhenAsked) {
@@ -685,6 +768,107 @@ TEST_F(ApiTest, ConcurrentSubmissionsAreEachAnsweredOnce) {
   std::set<std::string> logged;
   for (const auto& e : Events()) logged.insert(e.job_id());
   EXPECT_EQ(logged, ids);
+}
+
+// Read your writes, with the projector running as in production: a client's
+// next request sees its own accepted job and its own command, every time.
+TEST_F(ApiTest, ReadsAndCommandsRightAfterTheAnswerSeeTheWrite) {
+  StartProjector();
+  std::vector<std::string> misses;
+  for (int i = 0; i < 100; ++i) {
+    HttpResponse created = Call("POST", "/api/v1/jobs", ValidJob().dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id = Body(created)["job_id"];
+    HttpResponse got = Call("GET", "/api/v1/jobs/" + id);
+    if (got.status != 200 || Body(got) != Body(created)) misses.push_back("GET: " + got.body);
+    HttpResponse cancel = Call("POST", "/api/v1/jobs/" + id + "/cancel");
+    if (cancel.status != 202) misses.push_back("cancel: " + cancel.body);
+    HttpResponse after = Call("GET", "/api/v1/jobs/" + id);
+    if (after.status != 200 || Body(after)["cancel_requested"] != true) {
+      misses.push_back("GET after cancel: " + after.body);
+    }
+  }
+  EXPECT_TRUE(misses.empty()) << misses.size() << " misses, first: " << misses.front();
+  EXPECT_EQ(Events().size(), 200u);
+}
+
+// Without a projector the wait is bounded, and the answer comes from what
+// was appended: the view of the submission, commands checked against it.
+class ApiWithoutProjectorTest : public ApiTest {
+ protected:
+  void Configure(ApiOptions& options) override { options.projection_wait = Millis(300); }
+};
+
+TEST_F(ApiWithoutProjectorTest, AnswersFromTheAppendsWhenTheProjectionLags) {
+  HttpResponse created = Call("POST", "/api/v1/jobs", ValidJob().dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = Body(created)["job_id"];
+  const auto t0 = std::chrono::steady_clock::now();
+  HttpResponse got = Call("GET", "/api/v1/jobs/" + id);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, Millis(300));  // waited for the projection
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Body(got), Body(created));
+
+  HttpResponse cancel = Call("POST", "/api/v1/jobs/" + id + "/cancel");
+  ASSERT_EQ(cancel.status, 202) << cancel.body;
+  EXPECT_EQ(Body(cancel),
+            (json{{"job_id", id}, {"status", "PENDING"}, {"cancel_requested", true}}));
+  json after = Body(Call("GET", "/api/v1/jobs/" + id));
+  EXPECT_EQ(after["cancel_requested"], true);
+  EXPECT_EQ(after["status"], "PENDING");
+  // Checked against the fold of the appended state.
+  ExpectError(Call("POST", "/api/v1/jobs/" + id + "/pause"), 409, "job_not_recurring");
+  EXPECT_EQ(EventsOf(id).size(), 2u);
+
+  // Jobs this process did not append to are not waited for.
+  const auto t1 = std::chrono::steady_clock::now();
+  ExpectError(Call("GET", "/api/v1/jobs/" + RandomId()), 404, "job_not_found");
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, Millis(300));
+}
+
+// While no broker is reachable, writes answer 503 at once and hand nothing
+// to the producer (the memory log would store anything handed over).
+TEST_F(ApiTest, UnreachableKafkaFailsFastAndHandsNothingOver) {
+  v1::JobState active = MakeJob("active", clock_.Now(), 0);
+  Project({active});
+  log_.SetReachable(false);
+  const auto t0 = std::chrono::steady_clock::now();
+  ExpectError(Call("POST", "/api/v1/jobs", ValidJob().dump()), 503, "kafka_unavailable");
+  ExpectError(Call("POST", "/api/v1/jobs", ValidJob().dump(),
+                   {"Content-Type: application/json", "Idempotency-Key: down-1"}),
+              503, "kafka_unavailable");
+  ExpectError(Call("POST", "/api/v1/jobs/" + active.job_id() + "/cancel"), 503,
+              "kafka_unavailable");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(Body(Call("GET", "/health"))["kafka"], "down");
+  EXPECT_TRUE(Events().empty());
+
+  log_.SetReachable(true);
+  EXPECT_EQ(Call("POST", "/api/v1/jobs", ValidJob().dump(),
+                 {"Content-Type: application/json", "Idempotency-Key: down-1"})
+                .status,
+            201);
+  EXPECT_EQ(Events().size(), 1u);
+}
+
+// The producer gave up on an event it had sent (its outcome is unknown):
+// 503 append_unconfirmed naming the job, and a retry with the key is safe.
+TEST_F(ApiTest, AnAppendWithAnUnknownOutcomeNamesItsJob) {
+  log_.FailNextAppends(1, Status::Timeout("message timed out; it may have been stored"));
+  const std::vector<std::string> headers = {"Content-Type: application/json",
+                                            "Idempotency-Key: maybe-1"};
+  HttpResponse r = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
+  ExpectError(r, 503, "append_unconfirmed");
+  const std::string id = ids::JobIdForIdempotencyKey("maybe-1");
+  EXPECT_EQ(Body(r)["error"]["job_id"], id);
+  const std::string message = Body(r)["error"]["message"];
+  EXPECT_NE(message.find("may still be stored"), std::string::npos) << message;
+  EXPECT_NE(message.find("same Idempotency-Key"), std::string::npos) << message;
+  // (The memory log did not store it, so the retry is the first append.)
+  HttpResponse retry = Call("POST", "/api/v1/jobs", ValidJob().dump(), headers);
+  ASSERT_EQ(retry.status, 201) << retry.body;
+  EXPECT_EQ(Body(retry)["job_id"], id);
+  EXPECT_EQ(Events().size(), 1u);
 }
 
 // ---------------------------------------------------------------------------
@@ -1039,7 +1223,12 @@ TEST_F(ApiTest, ExecutionsPageNewestFirstWithACursor) {
                                           {"duration_ms", 3},
                                           {"drift_ms", 1},
                                           {"error", nullptr},
-                                          {"executor_id", "exec-1"}}));
+                                          {"executor_id", "exec-1"},
+                                          {"lease_epoch", 1},
+                                          {"releases", 0},
+                                          {"permanent", false},
+                                          {"retry_after_ms", nullptr},
+                                          {"queue_reason", nullptr}}));
   EXPECT_FALSE(first["next_cursor"].is_null());
 }
 
@@ -1285,7 +1474,8 @@ TEST(ApiAckTimeoutTest, OverdueAcknowledgementIs503AndALateOneIsHarmless) {
   auto elapsed = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(r.status, 503) << r.body;
   json b = json::parse(r.body, nullptr, false);
-  EXPECT_EQ(b["error"]["code"], "kafka_unavailable");
+  EXPECT_EQ(b["error"]["code"], "append_unconfirmed");
+  EXPECT_TRUE(LooksLikeUuid(b["error"].value("job_id", ""))) << r.body;
   EXPECT_NE(b["error"]["message"].get<std::string>().find("may still be stored"),
             std::string::npos);
   EXPECT_GE(elapsed, std::chrono::milliseconds(300));
@@ -1344,6 +1534,361 @@ TEST_F(ApiWithoutPostgresTest, QueriesAre503SubmissionsStillWork) {
   ASSERT_EQ(preview.status, 200) << preview.body;
   EXPECT_EQ(Body(preview)["fires"][0]["at"], "2026-03-02T00:00:00Z");
   EXPECT_EQ(Events().size(), 1u);
+}
+
+// After a PostgreSQL restart every pooled connection is dead: the first
+// request that meets one drops them all and retries on a new connection.
+TEST(ApiPostgresRestartTest, FirstRequestsAfterARestartSucceed) {
+  testing::ScopedPostgres pg;  // its own server: the test restarts it
+  const std::string url = pg.CreateDatabase("restart");
+  ASSERT_TRUE(projections::ApplyMigrations(url).ok());
+  v1::JobState job;
+  {
+    const std::string id = RandomId();
+    events::Envelope sub = events::MakeEnvelope(ids::EventId("JobSubmitted", id, ""), id,
+                                                {"test", TimePoint(), "corr", ""});
+    sub.mutable_job_submitted()->mutable_spec()->set_name("survivor");
+    sub.mutable_job_submitted()->mutable_spec()->set_type(v1::JOB_TYPE_ECHO);
+    ASSERT_TRUE(events::Apply(job, sub).applied());
+    projections::PgProjectionStore store({.database_url = url});
+    projections::ProjectionBatch batch;
+    batch.projection = "jobs";
+    batch.topic = "job-events";
+    batch.jobs = {job};
+    batch.offsets.push_back({.partition = 0, .expected = std::nullopt, .next_offset = 1});
+    ASSERT_TRUE(store.Write(batch).ok());
+  }
+  events::MemoryEventLog log;
+  auto producer = log.NewProducer("api");
+  ASSERT_TRUE(producer.ok());
+  ManualClock clock(*ParseRfc3339("2026-03-01T12:00:00Z"));
+  ApiApplication app(LocalOptions(), *producer.value(), url, events::Topics{}, clock);
+  ASSERT_TRUE(app.Start().ok());
+  const std::string get =
+      "http://127.0.0.1:" + std::to_string(app.port()) + "/api/v1/jobs/" + job.job_id();
+  auto count_sessions = [&] {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx
+        .exec(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'restart'"
+            " AND pid <> pg_backend_pid()")[0][0]
+        .as<int>();
+  };
+  // Several requests at once leave several connections in the pool.
+  std::vector<std::future<HttpResponse>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] { return HttpRequest("GET", get); }));
+  }
+  for (auto& c : calls) ASSERT_EQ(c.get().status, 200);
+  ASSERT_GE(count_sessions(), 2);  // so a retry on the next pooled one would meet a stale one
+
+  pg.StopServer();
+  pg.StartServer();
+  for (int i = 0; i < 8; ++i) {
+    HttpResponse r = HttpRequest("GET", get);
+    EXPECT_EQ(r.status, 200) << "request " << i << " after the restart: " << r.body;
+  }
+  app.Stop();
+}
+
+// ---------------------------------------------------------------------------
+// Operations routes (ops_routes.h): executors, queue statistics, dead letters.
+
+class ApiOpsTest : public ApiTest {
+ protected:
+  enum class Stage { kDue, kWaiting, kDispatched, kRunning, kRetrying, kDead };
+
+  // A one-off echo job's events as the other services append them, from
+  // `at`: submitted (priority, pool), then up to `stage`.
+  std::vector<events::Envelope> JobUpTo(const std::string& id, Stage stage, TimePoint at,
+                                        int priority = 5, const std::string& pool = "default",
+                                        const std::string& reason = "") {
+    std::vector<events::Envelope> out;
+    events::Envelope sub = Event(id, "JobSubmitted", at);
+    auto* spec = sub.mutable_job_submitted()->mutable_spec();
+    spec->set_name("ops " + id.substr(0, 4));
+    spec->set_type(v1::JOB_TYPE_ECHO);
+    spec->set_priority(priority);
+    spec->set_pool(pool);
+    spec->set_max_retries(stage == Stage::kRetrying ? 1 : 0);
+    out.push_back(sub);
+    const std::string run = ids::RunId(id, ids::OnceFireId(id), 1);
+    events::Envelope due = Event(id, "RunDue", at + Millis(1));
+    due.mutable_run_due()->set_run_id(run);
+    due.mutable_run_due()->set_attempt(1);
+    due.mutable_run_due()->set_fire_id(ids::OnceFireId(id));
+    due.mutable_run_due()->set_priority(priority);
+    *due.mutable_run_due()->mutable_scheduled_for() = ToProto(at);
+    out.push_back(due);
+    if (stage == Stage::kWaiting) {
+      events::Envelope w = Event(id, "RunWaiting", at + Millis(2));
+      w.mutable_run_waiting()->set_run_id(run);
+      w.mutable_run_waiting()->set_reason(reason);
+      out.push_back(w);
+      return out;
+    }
+    if (stage == Stage::kDue) return out;
+    events::Envelope d = Event(id, "RunDispatched", at + Millis(3));
+    d.mutable_run_dispatched()->set_run_id(run);
+    d.mutable_run_dispatched()->set_lease_epoch(1);
+    d.mutable_run_dispatched()->set_executor_id("exec-1");
+    out.push_back(d);
+    if (stage == Stage::kDispatched) return out;
+    events::Envelope st = Event(id, "RunStarted", at + Millis(4));
+    st.mutable_run_started()->set_run_id(run);
+    st.mutable_run_started()->set_lease_epoch(1);
+    st.mutable_run_started()->set_executor_id("exec-1");
+    out.push_back(st);
+    if (stage == Stage::kRunning) return out;
+    events::Envelope f = Event(id, "RunFailed", at + Millis(5));
+    f.mutable_run_failed()->set_run_id(run);
+    f.mutable_run_failed()->set_lease_epoch(1);
+    f.mutable_run_failed()->set_kind(v1::FAILURE_KIND_HTTP_STATUS);
+    f.mutable_run_failed()->set_http_status(500);
+    f.mutable_run_failed()->set_error("HTTP 500");
+    out.push_back(f);
+    if (stage == Stage::kRetrying) {
+      events::Envelope r = Event(id, "RetryScheduled", at + Millis(6));
+      r.mutable_retry_scheduled()->set_failed_run_id(run);
+      r.mutable_retry_scheduled()->set_next_attempt(2);
+      *r.mutable_retry_scheduled()->mutable_retry_at() = ToProto(at + Millis(60'000));
+      out.push_back(r);
+      return out;
+    }
+    events::Envelope dead = Event(id, "JobDead", at + Millis(6));
+    dead.mutable_job_dead()->set_last_run_id(run);
+    dead.mutable_job_dead()->set_attempts(1);
+    dead.mutable_job_dead()->set_reason("retries exhausted");
+    out.push_back(dead);
+    return out;
+  }
+
+  std::string AddJob(Stage stage, TimePoint at, int priority = 5,
+                     const std::string& pool = "default", const std::string& reason = "") {
+    const std::string id = RandomId();
+    Append(JobUpTo(id, stage, at, priority, pool, reason));
+    return id;
+  }
+};
+
+TEST_F(ApiOpsTest, QueueStatsCountRunsByPriorityAndPoolWithTheirWaitingReasons) {
+  HttpResponse empty = Call("GET", "/api/v1/queue/stats");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(Body(empty), (json{{"queued", {{"by_priority", json::object()},
+                                           {"by_pool", json::object()},
+                                           {"total", 0}}},
+                               {"running", 0},
+                               {"retrying", 0},
+                               {"dead", 0},
+                               {"waiting_reasons", json::array()}}));
+  const TimePoint t = clock_.Now();
+  const std::string no_gpu = "no live executor in pool gpu has gpu_units 1 free";
+  AddJob(Stage::kDue, t, 9);
+  AddJob(Stage::kWaiting, t, 2, "gpu", no_gpu);
+  AddJob(Stage::kWaiting, t, 2, "gpu", no_gpu);
+  AddJob(Stage::kWaiting, t, 9, "default", "no executor is alive");
+  AddJob(Stage::kDispatched, t, 9, "gpu");  // not started: still queued
+  AddJob(Stage::kRunning, t, 7);
+  AddJob(Stage::kRunning, t, 7, "gpu");
+  AddJob(Stage::kRetrying, t);
+  AddJob(Stage::kDead, t);
+  ProjectLog();
+  HttpResponse r = Call("GET", "/api/v1/queue/stats");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r),
+            (json{{"queued", {{"by_priority", {{"9", 3}, {"2", 2}}},
+                              {"by_pool", {{"default", 2}, {"gpu", 3}}},
+                              {"total", 5}}},
+                  {"running", 2},
+                  {"retrying", 1},
+                  {"dead", 1},
+                  {"waiting_reasons", json::array({{{"reason", no_gpu}, {"count", 2}},
+                                                   {{"reason", "no executor is alive"},
+                                                    {"count", 1}}})}}));
+  ExpectError(Call("GET", "/api/v1/queue/stats?pool=gpu"), 400, "invalid_parameter", "pool");
+  ExpectError(Call("POST", "/api/v1/queue/stats"), 405, "method_not_allowed");
+}
+
+TEST_F(ApiOpsTest, DeadLettersListPagesAndRequeue) {
+  const TimePoint t = clock_.Now();
+  const std::string first = AddJob(Stage::kDead, t + Millis(10'000));
+  const std::string second = AddJob(Stage::kDead, t + Millis(20'000));
+  const std::string third = AddJob(Stage::kDead, t + Millis(30'000));
+  const std::string queued = AddJob(Stage::kDue, t);
+  ProjectLog();
+
+  HttpResponse list = Call("GET", "/api/v1/dead-letters");
+  ASSERT_EQ(list.status, 200) << list.body;
+  json letters = Body(list)["dead_letters"];
+  ASSERT_EQ(letters.size(), 3u) << list.body;
+  EXPECT_EQ(letters[0]["job_id"], third);  // newest first
+  EXPECT_EQ(letters[1]["job_id"], second);
+  EXPECT_EQ(letters[2]["job_id"], first);
+  EXPECT_EQ(letters[0], (json{{"job_id", third},
+                              {"name", "ops " + third.substr(0, 4)},
+                              {"type", "echo"},
+                              {"pool", "default"},
+                              {"priority", 5},
+                              {"status", "DEAD"},
+                              {"last_run_id", ids::RunId(third, ids::OnceFireId(third), 1)},
+                              {"attempts", 1},
+                              {"reason", "retries exhausted"},
+                              {"last_error", "HTTP 500"},
+                              {"dead_at", "2026-03-01T12:00:30.006Z"},
+                              {"requeued_at", nullptr},
+                              {"requeues", 0}}));
+  EXPECT_TRUE(Body(list)["next_cursor"].is_null());
+
+  // Pages of two: the cursor continues where the first page ended.
+  json page1 = Body(Call("GET", "/api/v1/dead-letters?limit=2"));
+  ASSERT_EQ(page1["dead_letters"].size(), 2u);
+  ASSERT_TRUE(page1["next_cursor"].is_string()) << page1.dump();
+  json page2 = Body(Call("GET", "/api/v1/dead-letters?limit=2&cursor=" +
+                                    page1["next_cursor"].get<std::string>()));
+  ASSERT_EQ(page2["dead_letters"].size(), 1u);
+  EXPECT_EQ(page2["dead_letters"][0]["job_id"], first);
+  EXPECT_TRUE(page2["next_cursor"].is_null());
+  ExpectError(Call("GET", "/api/v1/dead-letters?cursor=nope"), 400, "invalid_parameter",
+              "cursor");
+  ExpectError(Call("GET", "/api/v1/dead-letters?include_requeued=1"), 400, "invalid_parameter",
+              "include_requeued");
+
+  // Requeue: 202 with the job as the fold makes it, one JobRequeued appended.
+  const size_t before = Events().size();
+  HttpResponse requeued = Call("POST", "/api/v1/dead-letters/" + second + "/requeue");
+  ASSERT_EQ(requeued.status, 202) << requeued.body;
+  json job = Body(requeued);
+  EXPECT_EQ(job["job_id"], second);
+  EXPECT_EQ(job["status"], "RETRYING");
+  std::vector<events::Envelope> appended = EventsOf(second);
+  ASSERT_FALSE(appended.empty());
+  const events::Envelope& e = appended.back();
+  ASSERT_TRUE(e.has_job_requeued());
+  EXPECT_EQ(e.event_id(), ids::EventId("JobRequeued", second, "requeue:1"));
+  EXPECT_EQ(e.producer(), "api/test-1");
+  EXPECT_EQ(Events().size(), before + 1);
+  // With an Idempotency-Key, the key decides the event id.
+  HttpResponse keyed = Call("POST", "/api/v1/dead-letters/" + first + "/requeue", "",
+                            {"Idempotency-Key: requeue-first"});
+  ASSERT_EQ(keyed.status, 202) << keyed.body;
+  EXPECT_EQ(EventsOf(first).back().event_id(),
+            ids::EventId("JobRequeued", first, "Idempotency-Key:requeue-first"));
+  EXPECT_EQ(Events().size(), before + 2);
+
+  // Not dead, unknown, malformed, wrong method: nothing appended.
+  HttpResponse not_dead = Call("POST", "/api/v1/dead-letters/" + queued + "/requeue");
+  ExpectError(not_dead, 409, "job_not_dead");
+  EXPECT_EQ(Body(not_dead)["error"]["status"], "QUEUED");
+  ExpectError(Call("POST", "/api/v1/dead-letters/" + RandomId() + "/requeue"), 404,
+              "job_not_found");
+  ExpectError(Call("POST", "/api/v1/dead-letters/42/requeue"), 400, "invalid_job_id", "job_id");
+  ExpectError(Call("GET", "/api/v1/dead-letters/" + third + "/requeue"), 405,
+              "method_not_allowed");
+  EXPECT_EQ(Events().size(), before + 2);
+
+  // Projected: requeued letters leave the default list; the jobs follow the fold.
+  ProjectLog();
+  json after = Body(Call("GET", "/api/v1/dead-letters"));
+  ASSERT_EQ(after["dead_letters"].size(), 1u) << after.dump();
+  EXPECT_EQ(after["dead_letters"][0]["job_id"], third);
+  json all = Body(Call("GET", "/api/v1/dead-letters?include_requeued=true"));
+  ASSERT_EQ(all["dead_letters"].size(), 3u);
+  EXPECT_EQ(all["dead_letters"][1]["job_id"], second);
+  EXPECT_EQ(all["dead_letters"][1]["status"], "RETRYING");
+  EXPECT_EQ(all["dead_letters"][1]["requeued_at"], "2026-03-01T12:00:00.000Z");
+  EXPECT_TRUE(all["dead_letters"][0]["requeued_at"].is_null());
+  EXPECT_EQ(Body(Call("GET", "/api/v1/jobs/" + second))["status"], "RETRYING");
+  // Now RETRYING: a second requeue is a 409 again only once it ran; right
+  // after the requeue it is the same request repeated (duplicate), 202.
+  HttpResponse repeat = Call("POST", "/api/v1/dead-letters/" + second + "/requeue");
+  EXPECT_EQ(repeat.status, 202) << repeat.body;
+  EXPECT_EQ(EventsOf(second).back().event_id(), e.event_id());
+  json stats = Body(Call("GET", "/api/v1/queue/stats"));
+  EXPECT_EQ(stats["dead"], 1);
+  EXPECT_EQ(stats["retrying"], 2);
+}
+
+// Heartbeats appended to the dev broker, projected by the real
+// ExecutorProjector, listed with ACTIVE / STALE decided at read time.
+TEST_F(ApiOpsTest, ExecutorsFromHeartbeatsOnTheDevBroker) {
+  testing::ScopedDevBroker broker({{topics_.executors, 4}});
+  events::KafkaConfig kafka_config;
+  kafka_config.brokers = broker.bootstrap();
+  auto kafka = events::KafkaEventLog::Make(kafka_config);
+  ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();
+  auto producer = kafka.value()->NewProducer("executor-stand-in");
+  ASSERT_TRUE(producer.ok());
+  const TimePoint now = clock_.Now();
+  auto heartbeat = [&](const std::string& id, TimePoint sent, bool stopping) {
+    v1::ExecutorHeartbeat hb;
+    hb.set_executor_id(id);
+    hb.set_host(id + ".local");
+    hb.set_pool(id == "gpu-1" ? "gpu" : "default");
+    hb.set_slots(4);
+    hb.set_running(id == "gpu-1" ? 1 : 0);
+    (*hb.mutable_resources())["cpu"] = 8;
+    (*hb.mutable_resources())["memory_mb"] = 16384;
+    if (id == "gpu-1") {
+      (*hb.mutable_resources())["gpu_units"] = 1;
+      v1::HeldRun* run = hb.add_runs();
+      run->set_run_id(RandomId());
+      run->set_lease_epoch(1);
+      run->set_started(true);
+    }
+    hb.set_incarnation("inc-" + id);
+    hb.set_task_partition(2);
+    *hb.mutable_started_at() = ToProto(now - Millis(600'000));
+    *hb.mutable_sent_at() = ToProto(sent);
+    hb.set_stopping(stopping);
+    return events::Record{
+        .topic = topics_.executors, .key = id, .value = events::Encode(hb)};
+  };
+  ASSERT_TRUE(producer.value()
+                  ->Append({heartbeat("gpu-1", now - Millis(2'000), false),
+                            heartbeat("old-1", now - Millis(31'000), false),
+                            heartbeat("stop-1", now, true)})
+                  .ok());
+  projections::PgProjectionStore store({.database_url = database_url_});
+  projections::ExecutorProjectorOptions o;
+  o.topic = topics_.executors;
+  o.poll_timeout = Millis(20);
+  projections::ExecutorProjector projector(*kafka.value(), store, o);
+  ASSERT_TRUE(projector.Start().ok());
+  json listed;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        HttpResponse r = Call("GET", "/api/v1/executors");
+        if (r.status != 200) return false;
+        listed = Body(r)["executors"];
+        return listed.size() == 3;
+      },
+      std::chrono::seconds(30), Millis(100)))
+      << listed.dump();
+  projector.Stop();
+  EXPECT_EQ(listed[0], (json{{"id", "gpu-1"},
+                             {"host", "gpu-1.local"},
+                             {"pool", "gpu"},
+                             {"slots", 4},
+                             {"resources", {{"cpu", 8}, {"memory_mb", 16384}, {"gpu_units", 1}}},
+                             {"running", 1},
+                             {"held_runs", 1},
+                             {"incarnation", "inc-gpu-1"},
+                             {"task_partition", 2},
+                             {"started_at", "2026-03-01T11:50:00.000Z"},
+                             {"last_heartbeat", "2026-03-01T11:59:58.000Z"},
+                             {"stopping", false},
+                             {"status", "ACTIVE"}}));
+  EXPECT_EQ(listed[1]["id"], "old-1");
+  EXPECT_EQ(listed[1]["status"], "STALE");  // 31 s without a heartbeat
+  EXPECT_EQ(listed[2]["id"], "stop-1");
+  EXPECT_EQ(listed[2]["status"], "STALE");  // its last heartbeat said it stopped
+  // Staleness is decided when asked: 29 s later gpu-1 has been silent 31 s.
+  clock_.Advance(Millis(29'000));
+  json later = Body(Call("GET", "/api/v1/executors"))["executors"];
+  ASSERT_EQ(later.size(), 3u);
+  EXPECT_EQ(later[0]["status"], "STALE");
+  ExpectError(Call("DELETE", "/api/v1/executors"), 405, "method_not_allowed");
 }
 
 }  // namespace

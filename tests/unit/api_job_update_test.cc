@@ -83,8 +83,9 @@ TEST(UpdateShape, RejectsWhatNoJobCouldAccept) {
   EXPECT_EQ(empty.code, "missing_field");
   EXPECT_EQ(empty.message,
             "the request body names no field to change; send one or more of name, http, payload, "
-            "priority, max_retries, retry_policy, timeout_seconds, schedule, timezone, dst_gap, "
-            "dst_overlap, end_at, max_runs, concurrency_policy, misfire_policy");
+            "priority, max_retries, retry_policy, timeout_seconds, resources, pool, "
+            "execution_type, schedule, timezone, dst_gap, dst_overlap, end_at, max_runs, "
+            "concurrency_policy, misfire_policy");
   for (const char* field : {"type", "run_at", "start_at", "idempotency_key"}) {
     FieldError e = CheckUpdateShape(json{{field, "x"}}).value();
     EXPECT_EQ(e.code, "invalid_field") << field;
@@ -172,9 +173,32 @@ TEST(ParseJobUpdate, OneOffJobs) {
   EXPECT_EQ(MustFail({{"payload", {{"seconds", 5}}}}, sleep).field, "payload.ms");
 }
 
+TEST(ParseJobUpdate, CapacityFieldsChangeLikeTheOthers) {
+  const v1::JobSpec echo =
+      Spec({{"type", "echo"}, {"resources", {{"cpu", 1}, {"memory_mb", 256}}}, {"pool", "a"}});
+  JobUpdate u = MustUpdate({{"resources", {{"gpu_units", 1}}}, {"execution_type", "at_most_once"}},
+                           echo);
+  EXPECT_EQ(u.changed, (std::vector<std::string>{"resources", "execution_type"}));
+  // The object replaces the old one whole, like http.
+  EXPECT_EQ(u.spec.resources().size(), 1u);
+  EXPECT_EQ(u.spec.resources().at("gpu_units"), 1.0);
+  EXPECT_EQ(u.spec.execution_type(), v1::EXECUTION_TYPE_AT_MOST_ONCE);
+  EXPECT_EQ(u.spec.pool(), "a");
+  u = MustUpdate({{"pool", nullptr}, {"resources", nullptr}}, echo);
+  EXPECT_EQ(u.spec.pool(), "default");
+  EXPECT_TRUE(u.spec.resources().empty());
+  EXPECT_EQ(MustFail({{"pool", "A"}}, echo).field, "pool");
+  EXPECT_EQ(MustFail({{"resources", {{"cpu", -1}}}}, echo).field, "resources.cpu");
+  EXPECT_EQ(MustFail({{"execution_type", "once"}}, echo).field, "execution_type");
+}
+
 TEST(SpecToBody, RoundTripsThroughTheParser) {
   for (const json& body :
        {RecurringBody(),
+        json{{"type", "echo"},
+             {"resources", {{"cpu", 0.25}, {"gpu_units", 2}}},
+             {"pool", "gpu.eu-1"},
+             {"execution_type", "at_most_once"}},
         json{{"name", "s"}, {"type", "sleep"}, {"payload", {{"ms", 5}}}, {"max_retries", 0}},
         json{{"type", "echo"},
              {"schedule", "@every 90s"},
@@ -202,6 +226,7 @@ TEST(ParseJobUpdate, TheFoldMergesToTheSameSpec) {
       {{"schedule", "@hourly"}, {"timezone", "Asia/Tokyo"}, {"dst_gap", "skip"}},
       {{"dst_overlap", "both"}, {"end_at", nullptr}, {"max_runs", 2}},
       {{"concurrency_policy", "allow"}, {"misfire_policy", "fire_all"}},
+      {{"resources", {{"cpu", 2}}}, {"pool", "big"}, {"execution_type", "at_most_once"}},
   };
   int n = 0;
   for (const json& patch : patches) {

@@ -115,9 +115,9 @@ TEST(WhyQuery, AtIsRequired) {
 
 TEST(KnownEventTypes, EveryEventOfTheSchema) {
   const auto& types = KnownEventTypes();
-  EXPECT_EQ(types.size(), 20u);
+  EXPECT_EQ(types.size(), 25u);
   EXPECT_EQ(types.front(), "JobSubmitted");
-  EXPECT_EQ(types.back(), "DeleteRequested");
+  EXPECT_EQ(types.back(), "JobRequeued");
   for (const auto& t : types) EXPECT_FALSE(t.empty());
 }
 
@@ -154,10 +154,13 @@ TEST(RenderExecution, RecurringFields) {
   EXPECT_EQ(v["kind"], "manual");
   EXPECT_EQ(v["nominal_time"], nullptr);
   EXPECT_EQ(v["drift_ms"], 250);
-  EXPECT_EQ(v.size(), 14u);
+  EXPECT_EQ(v["lease_epoch"], nullptr);
+  EXPECT_EQ(v["releases"], 0);
+  EXPECT_EQ(v.size(), 19u);
   for (const char* key : {"run_id", "fire_id", "attempt", "kind", "nominal_time", "scheduled_for",
                           "started_at", "finished_at", "status", "http_status", "duration_ms",
-                          "drift_ms", "error", "executor_id"}) {
+                          "drift_ms", "error", "executor_id", "lease_epoch", "releases",
+                          "permanent", "retry_after_ms", "queue_reason"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   row.nominal_time = "2026-03-01T13:00:00";
