@@ -1,5 +1,7 @@
 #include "tests/e2e/local_system.h"
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -10,13 +12,25 @@
 namespace jobsched::testing {
 
 LocalSystem::LocalSystem(LocalSystemOptions options) : options_(std::move(options)) {
+  for (const char* service : kServices) {
+    if (std::string(service) != "executor") {
+      Register(service, {service, {}});
+      continue;
+    }
+    for (const ExecutorSpec& e : options_.executors) {
+      bool taken = e.name.empty() || specs_.count(e.name) != 0;
+      for (const char* other : kServices) taken |= e.name != "executor" && e.name == other;
+      if (taken) throw std::invalid_argument("executor name '" + e.name + "' is empty or taken");
+      Register(e.name, {"executor", e.env});
+    }
+  }
   dir_ = MakeTempDir("jobsched-e2e-");
   postgres_ = std::make_unique<ScopedPostgres>();
   database_url_ = postgres_->CreateDatabase("jobsched");
   broker_ = std::make_unique<ScopedDevBroker>(
       events::Topics().WithDefaultPartitions(options_.partitions));
   api_port_ = FreeTcpPort();
-  for (const char* name : kServices) Start(name);
+  for (const std::string& name : order_) Start(name);
   bool healthy = WaitFor(
       [&] {
         try {
@@ -30,29 +44,97 @@ LocalSystem::LocalSystem(LocalSystemOptions options) : options_(std::move(option
 }
 
 LocalSystem::~LocalSystem() {
-  // The api first, so no request lands while the rest stops.
-  for (auto it = std::rbegin(kServices); it != std::rend(kServices); ++it) {
+  // In reverse start order: the api first, so no request lands while the rest stops.
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     auto s = services_.find(*it);
-    if (s != services_.end() && s->second) s->second->Stop(std::chrono::seconds(15));
+    if (s == services_.end() || !s->second) continue;
+    if (paused_.count(*it) != 0) s->second->Signal(SIGCONT);  // else SIGTERM waits in vain
+    s->second->Stop(std::chrono::seconds(15));
   }
 }
 
-void LocalSystem::Start(const std::string& service) {
+void LocalSystem::Register(const std::string& name, ProcessSpec spec) {
+  specs_[name] = std::move(spec);
+  order_.push_back(name);
+}
+
+LocalSystem::ProcessSpec& LocalSystem::SpecOf(const std::string& name) {
+  auto it = specs_.find(name);
+  if (it == specs_.end()) {
+    throw std::invalid_argument("LocalSystem: no process named '" + name + "'");
+  }
+  return it->second;
+}
+
+ChildProcess& LocalSystem::ProcessOf(const std::string& name) {
+  SpecOf(name);  // throws for an unknown name
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second) {
+    throw std::invalid_argument("LocalSystem: process '" + name + "' was never started");
+  }
+  return *it->second;
+}
+
+void LocalSystem::Start(const std::string& name) {
+  const ProcessSpec& spec = SpecOf(name);
   ChildOptions opts;
-  opts.log_path = dir_ + "/" + service + ".log";
+  opts.log_path = dir_ + "/" + name + ".log";
   opts.env = {{"KAFKA_BROKERS", broker_->bootstrap()},
               {"DATABASE_URL", database_url_},
               {"JOBSCHED_API_PORT", std::to_string(api_port_)},
               {"JOBSCHED_EXECUTOR_SLOTS", std::to_string(options_.executor_slots)},
               {"JOBSCHED_LOG_LEVEL", options_.log_level}};
+  // A stable executor id across restarts (a restart is a new incarnation of
+  // the same executor), unless the test chose one.
+  if (spec.service == "executor") opts.env["JOBSCHED_EXECUTOR_ID"] = name;
   for (const auto& [k, v] : options_.extra_env) opts.env[k] = v;
-  services_[service] = std::make_unique<ChildProcess>(BinPath("jobsched-" + service),
-                                                      std::vector<std::string>{}, opts);
+  for (const auto& [k, v] : spec.env) opts.env[k] = v;
+  auto old = services_.find(name);
+  if (old != services_.end() && old->second) old->second->Kill();  // no-op once it exited
+  paused_.erase(name);
+  services_[name] = std::make_unique<ChildProcess>(BinPath("jobsched-" + spec.service),
+                                                   std::vector<std::string>{}, opts);
 }
 
-void LocalSystem::Kill(const std::string& service) { services_.at(service)->Kill(); }
-void LocalSystem::Stop(const std::string& service) { services_.at(service)->Stop(); }
-bool LocalSystem::Running(const std::string& service) { return services_.at(service)->Running(); }
+void LocalSystem::Kill(const std::string& name) {
+  ProcessOf(name).Kill();
+  paused_.erase(name);
+}
+
+void LocalSystem::Stop(const std::string& name) {
+  ChildProcess& p = ProcessOf(name);
+  if (paused_.erase(name) != 0) p.Signal(SIGCONT);
+  p.Stop();
+}
+
+bool LocalSystem::Running(const std::string& name) { return ProcessOf(name).Running(); }
+
+void LocalSystem::Pause(const std::string& name) {
+  ChildProcess& p = ProcessOf(name);
+  if (!p.Running()) throw std::logic_error("LocalSystem: cannot pause '" + name + "': not running");
+  p.Signal(SIGSTOP);
+  paused_.insert(name);
+}
+
+void LocalSystem::Resume(const std::string& name) {
+  ProcessOf(name).Signal(SIGCONT);
+  paused_.erase(name);
+}
+
+void LocalSystem::AddExecutor(const ExecutorSpec& spec) {
+  AddProcess(spec.name, "executor", spec.env);
+}
+
+void LocalSystem::AddProcess(const std::string& name, const std::string& service,
+                             std::map<std::string, std::string> env) {
+  if (name.empty() || specs_.count(name) != 0) {
+    throw std::invalid_argument("LocalSystem: process name '" + name + "' is empty or taken");
+  }
+  Register(name, {service, std::move(env)});
+  Start(name);
+}
+
+std::vector<std::string> LocalSystem::Processes() const { return order_; }
 
 pid_t LocalSystem::Pid(const std::string& name) const {
   if (name == "devbroker") return broker_->process().Running() ? broker_->process().pid() : 0;
@@ -87,8 +169,8 @@ ApiReply LocalSystem::Api(const std::string& method, const std::string& path,
 
 std::string LocalSystem::LogTails() const {
   std::string out;
-  for (const char* name : kServices) {
-    out += "---- " + std::string(name) + " ----\n" + TailFile(dir_ + "/" + name + ".log", 3000);
+  for (const std::string& name : order_) {
+    out += "---- " + name + " ----\n" + TailFile(dir_ + "/" + name + ".log", 3000);
   }
   out += "---- devbroker ----\n" + TailFile(broker_->log_path(), 1500);
   return out;

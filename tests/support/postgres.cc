@@ -65,6 +65,20 @@ void ScopedPostgres::Cleanup() noexcept {
   }
 }
 
+void ScopedPostgres::StopServer() {
+  if (RunProcess("bash", {pg_sh_, "stop", data_dir_}, log_path_, kPgShTimeout) != 0) {
+    throw std::runtime_error("PostgreSQL did not stop (infra/pg.sh stop):\n" + TailFile(log_path_));
+  }
+}
+
+void ScopedPostgres::StartServer() {
+  if (RunProcess("bash", {pg_sh_, "start", data_dir_, std::to_string(port_)}, log_path_,
+                 kPgShTimeout) != 0) {
+    throw std::runtime_error("PostgreSQL did not start again (infra/pg.sh start):\n" +
+                             TailFile(log_path_));
+  }
+}
+
 ScopedPostgres& ScopedPostgres::Shared() {
   static ScopedPostgres instance;
   return instance;

@@ -32,6 +32,12 @@ class ScopedPostgres {
   // its connection string. Throws std::runtime_error on failure.
   std::string CreateDatabase(const std::string& name);
 
+  // Fault injection: stops the server (fast shutdown: sessions are ended) /
+  // starts it again on the same port with the same data. Throw
+  // std::runtime_error with pg.sh's output on failure.
+  void StopServer();
+  void StartServer();
+
  private:
   // Stops the watchdog and the cluster, removes the folder; reports errors on stderr.
   void Cleanup() noexcept;
