@@ -8,6 +8,11 @@ namespace {
 // A stopping executor hands its runs back (RunReleased) before its last
 // heartbeat; leases still held this long after that heartbeat are lost.
 constexpr Millis kReleaseGrace{2000};
+// New work goes only to executors heard from this recently (a few heartbeat
+// intervals), though their leases are declared lost only after
+// executor_timeout: a dead executor then strands the runs it held, not the
+// runs admitted in the half minute before anyone noticed.
+constexpr Millis kFreshHeartbeat{5000};
 
 std::string PoolOf(const std::string& pool) { return pool.empty() ? "default" : pool; }
 
@@ -78,7 +83,8 @@ const Lease* Placement::FindLease(const std::string& run_id) const {
 }
 
 bool Placement::Live(const Executor& x, TimePoint now) const {
-  return !x.hb.stopping() && now - FromProto(x.hb.sent_at()) < executor_timeout_;
+  return !x.hb.stopping() &&
+         now - FromProto(x.hb.sent_at()) < std::min(executor_timeout_, kFreshHeartbeat);
 }
 
 bool Placement::Fits(const Executor& x, const Resources& need) const {

@@ -13,8 +13,9 @@
 // the last heartbeat (at most one heartbeat interval of admissions); the
 // executor queues such excess and never runs more than its slots.
 //
-// Liveness. An executor is live while its last heartbeat was sent within
-// `executor_timeout` and it is not stopping. A lease is lost when its holder
+// Liveness. An executor takes new work while its last heartbeat was sent
+// within 5 s (or `executor_timeout` if shorter) and it is not stopping. A
+// lease is lost when its holder
 // restarted (the heartbeat names a new incarnation), stopped with the run
 // not handed back, or was not heard for `executor_timeout` (counted from the
 // later of its last heartbeat's arrival and this dispatcher's start, so that

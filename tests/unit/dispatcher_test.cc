@@ -116,7 +116,9 @@ TEST(Placement, PicksTheLiveExecutorOfThePoolWithMostRoom) {
   p.Hold(LeaseOn("r3", "b"));
   EXPECT_EQ(p.Choose({}, At(1), nullptr)->executor_id, "a");
   EXPECT_EQ(p.FreeSlots(At(1)), 2 + 1 + 8);
-  EXPECT_FALSE(p.Choose({}, At(kTimeout.count() + 1), &why)) << "every heartbeat expired";
+  EXPECT_TRUE(p.Choose({}, At(4'999), nullptr));
+  EXPECT_FALSE(p.Choose({}, At(5'000), &why)) << "no new work without a fresh heartbeat";
+  EXPECT_TRUE(p.LostLeases(At(29'999)).empty()) << "though its leases are not lost yet";
 }
 
 TEST(Placement, ResourcesMustFitWhatIsFree) {
