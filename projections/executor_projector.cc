@@ -29,18 +29,22 @@ ExecutorProjector::ExecutorProjector(events::EventLog& log, ExecutorStore& store
 
 ExecutorProjector::~ExecutorProjector() { Stop(); }
 
+Result<std::unique_ptr<events::Consumer>> ExecutorProjector::NewConsumer() {
+  events::ConsumerOptions o;
+  o.group_id = options_.group_id;
+  o.topics = {options_.topic};
+  o.listener = this;
+  o.client_id = options_.client_id;
+  return log_.NewConsumer(o);
+}
+
 Status ExecutorProjector::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_) return Status::Conflict("executor projector already started");
   }
   if (options_.topic.empty()) return Status::Invalid("executor projector needs a topic");
-  events::ConsumerOptions o;
-  o.group_id = options_.group_id;
-  o.topics = {options_.topic};
-  o.listener = this;
-  o.client_id = options_.client_id;
-  auto consumer = log_.NewConsumer(o);
+  auto consumer = NewConsumer();
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(consumer).value();
   {
@@ -106,12 +110,7 @@ void ExecutorProjector::Loop() {
       Count({.consumer_restarts = 1});
     }
     if (consumer_ == nullptr) {
-      events::ConsumerOptions o;
-      o.group_id = options_.group_id;
-      o.topics = {options_.topic};
-      o.listener = this;
-      o.client_id = options_.client_id;
-      auto consumer = log_.NewConsumer(o);
+      auto consumer = NewConsumer();
       if (!consumer.ok()) {
         logger_.Log(level_enum::err, "cannot create the executors consumer",
                     {{"topic", options_.topic}, {"error", consumer.status().ToString()}});

@@ -81,6 +81,7 @@ class ExecutorProjector final : public events::RebalanceListener {
  private:
   void Loop();
   void CloseConsumer();
+  Result<std::unique_ptr<events::Consumer>> NewConsumer();
   // Folds `records` into one batch and writes it; false if the consumer must
   // restart from the stored offsets (another writer moved them).
   bool Project(std::vector<events::Record> records);

@@ -565,14 +565,24 @@ Result<std::map<int32_t, int64_t>> PgProjectionStore::LoadOffsets(
   return out;
 }
 
-Status PgProjectionStore::Write(const ProjectionBatch& batch) {
+namespace {
+
+// A batch names each partition's next offset once, and at least one.
+Status CheckOffsets(const std::vector<OffsetUpdate>& offsets) {
   std::set<int32_t> partitions;
-  for (const OffsetUpdate& u : batch.offsets) {
+  for (const OffsetUpdate& u : offsets) {
     if (!partitions.insert(u.partition).second) {
       return Status::Invalid("batch names partition " + std::to_string(u.partition) + " twice");
     }
   }
-  if (batch.offsets.empty()) return Status::Invalid("batch without offsets");
+  if (offsets.empty()) return Status::Invalid("batch without offsets");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status PgProjectionStore::Write(const ProjectionBatch& batch) {
+  if (Status st = CheckOffsets(batch.offsets); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(writer_->mu);
   return writer_->Run("writing projection batch", [&](pqxx::connection& conn) {
     pqxx::work txn(conn, "projection_batch");
@@ -587,13 +597,7 @@ Status PgProjectionStore::Write(const ProjectionBatch& batch) {
 }
 
 Status PgProjectionStore::WriteExecutors(const ExecutorBatch& batch) {
-  std::set<int32_t> partitions;
-  for (const OffsetUpdate& u : batch.offsets) {
-    if (!partitions.insert(u.partition).second) {
-      return Status::Invalid("batch names partition " + std::to_string(u.partition) + " twice");
-    }
-  }
-  if (batch.offsets.empty()) return Status::Invalid("batch without offsets");
+  if (Status st = CheckOffsets(batch.offsets); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(writer_->mu);
   return writer_->Run("writing executors batch", [&](pqxx::connection& conn) {
     pqxx::work txn(conn, "executors_batch");

@@ -91,14 +91,39 @@ std::string EncodeCursor(const ListCursor& cursor) {
   return Base64UrlEncode(cursor.created_at + "|" + cursor.job_id);
 }
 
-std::optional<ListCursor> DecodeCursor(std::string_view text) {
+namespace {
+
+// "<tag><time>|<uuid>" -> (time, uuid), both well-formed.
+std::optional<std::pair<std::string, std::string>> DecodeTimeAndId(std::string_view text,
+                                                                   std::string_view tag) {
   auto raw = Base64UrlDecode(text);
-  if (!raw) return std::nullopt;
-  auto bar = raw->find('|');
+  if (!raw || !std::string_view(*raw).starts_with(tag)) return std::nullopt;
+  std::string rest = raw->substr(tag.size());
+  auto bar = rest.find('|');
   if (bar == std::string::npos) return std::nullopt;
-  ListCursor c{raw->substr(0, bar), raw->substr(bar + 1)};
-  if (!IsMicrosTimestamp(c.created_at) || !LooksLikeUuid(c.job_id)) return std::nullopt;
-  return c;
+  std::pair<std::string, std::string> out{rest.substr(0, bar), rest.substr(bar + 1)};
+  if (!IsMicrosTimestamp(out.first) || !LooksLikeUuid(out.second)) return std::nullopt;
+  return out;
+}
+
+constexpr std::string_view kDeadLetterTag = "dead|";
+
+}  // namespace
+
+std::optional<ListCursor> DecodeCursor(std::string_view text) {
+  auto d = DecodeTimeAndId(text, "");
+  if (!d) return std::nullopt;
+  return ListCursor{std::move(d->first), std::move(d->second)};
+}
+
+std::string EncodeDeadLetterCursor(const DeadLetterCursor& cursor) {
+  return Base64UrlEncode(std::string(kDeadLetterTag) + cursor.dead_at + "|" + cursor.job_id);
+}
+
+std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text) {
+  auto d = DecodeTimeAndId(text, kDeadLetterTag);
+  if (!d) return std::nullopt;
+  return DeadLetterCursor{std::move(d->first), std::move(d->second)};
 }
 
 std::string EncodeExecutionCursor(const ExecutionCursor& cursor) {

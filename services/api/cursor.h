@@ -5,6 +5,7 @@
 //   GET /api/v1/jobs                    "<created_at>|<job_id>"
 //   GET /api/v1/jobs/{id}/executions    "x|<due_at>|<attempt>|<run_id>"
 //   GET /api/v1/jobs/{id}/logs          "log|<kafka_offset>"
+//   GET /api/v1/dead-letters            "dead|<dead_at>|<job_id>"
 // Pure, thread-compatible.
 #pragma once
 
@@ -41,6 +42,17 @@ std::optional<ExecutionCursor> DecodeExecutionCursor(std::string_view text);
 std::string EncodeLogCursor(int64_t offset);
 // nullopt unless `text` is a cursor EncodeLogCursor made (offset >= 0).
 std::optional<int64_t> DecodeLogCursor(std::string_view text);
+
+// Dead letters are listed newest first by (dead_at, job_id).
+struct DeadLetterCursor {
+  std::string dead_at;  // "YYYY-MM-DDTHH:MM:SS.ffffffZ"
+  std::string job_id;   // a UUID
+  bool operator==(const DeadLetterCursor&) const = default;
+};
+
+std::string EncodeDeadLetterCursor(const DeadLetterCursor& cursor);
+// nullopt unless `text` is a cursor EncodeDeadLetterCursor made.
+std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text);
 
 std::string Base64UrlEncode(std::string_view bytes);
 std::optional<std::string> Base64UrlDecode(std::string_view text);

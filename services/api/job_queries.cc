@@ -7,23 +7,16 @@
 #include "events/ids.h"
 #include "services/api/job_spec.h"
 #include "services/api/job_view.h"
+#include "services/api/sql_text.h"
 #include "services/api/why.h"
 
 namespace jobsched::api {
 namespace {
 
 using nlohmann::json;
-
-// A timestamptz column as Unix milliseconds.
-std::string Millis(const char* column) {
-  return std::string("floor(extract(epoch FROM ") + column + ") * 1000)::bigint";
-}
-
-// A timestamptz column as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (exact, for cursors).
-std::string Micros(const char* column) {
-  return std::string("to_char(") + column +
-         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
-}
+using sql::Micros;
+using sql::Millis;
+using sql::Param;
 
 std::string Bytes(const pqxx::field& field) {
   pqxx::binarystring bytes(field);
@@ -57,11 +50,6 @@ std::optional<TimePoint> OptionalMillis(const pqxx::field& f) {
 
 bool JobExists(pqxx::transaction_base& tx, const std::string& job_id) {
   return !tx.exec_params("SELECT 1 FROM jobs WHERE job_id = $1::uuid", job_id).empty();
-}
-
-std::string Param(std::vector<std::string>& params, std::string value) {
-  params.push_back(std::move(value));
-  return "$" + std::to_string(params.size());
 }
 
 // Status and attempt count of the latest attempt of fire `fire_id`'s run.

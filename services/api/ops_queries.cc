@@ -1,29 +1,18 @@
 #include "services/api/ops_queries.h"
 
-#include <cctype>
 #include <map>
 #include <vector>
 
-#include "events/ids.h"
 #include "services/api/cursor.h"
+#include "services/api/sql_text.h"
 
 namespace jobsched::api {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::string_view kDeadLetterCursorTag = "dead|";
-
-// A timestamptz column as Unix milliseconds.
-std::string Millis(const char* column) {
-  return std::string("floor(extract(epoch FROM ") + column + ") * 1000)::bigint";
-}
-
-// A timestamptz column as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (exact, for cursors).
-std::string Micros(const char* column) {
-  return std::string("to_char(") + column +
-         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
-}
+using sql::Micros;
+using sql::Millis;
+using sql::Param;
 
 json MillisOrNull(const pqxx::field& f) {
   return f.is_null() ? json(nullptr) : json(FormatRfc3339(FromUnixMillis(f.as<int64_t>())));
@@ -48,22 +37,6 @@ json IntegralNumbers(json object) {
     }
   }
   return object;
-}
-
-bool IsMicrosTimestamp(std::string_view s) {
-  constexpr std::string_view kPattern = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-  if (s.size() != kPattern.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool ok = kPattern[i] == 'd' ? std::isdigit(static_cast<unsigned char>(s[i])) != 0
-                                 : s[i] == kPattern[i];
-    if (!ok) return false;
-  }
-  return true;
-}
-
-std::string Param(std::vector<std::string>& params, std::string value) {
-  params.push_back(std::move(value));
-  return "$" + std::to_string(params.size());
 }
 
 }  // namespace
@@ -141,22 +114,6 @@ json QueueStats(pqxx::connection& c) {
               {"retrying", retrying},
               {"dead", dead},
               {"waiting_reasons", std::move(reasons)}};
-}
-
-std::string EncodeDeadLetterCursor(const DeadLetterCursor& cursor) {
-  return Base64UrlEncode(std::string(kDeadLetterCursorTag) + cursor.dead_at + "|" +
-                         cursor.job_id);
-}
-
-std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text) {
-  auto raw = Base64UrlDecode(text);
-  if (!raw || !std::string_view(*raw).starts_with(kDeadLetterCursorTag)) return std::nullopt;
-  std::string_view rest = std::string_view(*raw).substr(kDeadLetterCursorTag.size());
-  size_t bar = rest.find('|');
-  if (bar == std::string_view::npos) return std::nullopt;
-  DeadLetterCursor cursor{std::string(rest.substr(0, bar)), std::string(rest.substr(bar + 1))};
-  if (!IsMicrosTimestamp(cursor.dead_at) || !LooksLikeUuid(cursor.job_id)) return std::nullopt;
-  return cursor;
 }
 
 json DeadLettersPage(pqxx::connection& c, const DeadLettersQuery& query) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "events/time.h"
+#include "services/api/cursor.h"
 
 namespace jobsched::api {
 
@@ -31,16 +32,6 @@ nlohmann::json ListExecutors(pqxx::connection& c, TimePoint now,
 // retry (or requeued); dead = jobs DEAD; waiting_reasons = jobs whose queued
 // run waits for an executor (RunWaiting), by reason, most first.
 nlohmann::json QueueStats(pqxx::connection& c);
-
-// "Dead letter" list position: newest first by (dead_at, job_id).
-struct DeadLetterCursor {
-  std::string dead_at;  // "YYYY-MM-DDTHH:MM:SS.ffffffZ"
-  std::string job_id;
-  bool operator==(const DeadLetterCursor&) const = default;
-};
-std::string EncodeDeadLetterCursor(const DeadLetterCursor& cursor);
-// nullopt unless `text` is a cursor EncodeDeadLetterCursor made.
-std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text);
 
 struct DeadLettersQuery {
   int limit = 50;

@@ -125,21 +125,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   // Run from the build tree without ctest: find the services beside this binary.
-  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
-  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
-  setenv("JOBSCHED_SOURCE_DIR", JOBSCHED_DEFAULT_SOURCE_DIR, /*overwrite=*/0);
+  UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
 
   LocalSystemOptions options;
   options.executor_slots = slots;
   options.log_level = "warn";
-  for (const auto& kv : env) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos) {
-      std::fprintf(stderr, "--env wants NAME=VALUE, got %s\n", kv.c_str());
-      return 2;
-    }
-    options.extra_env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  if (!AddEnvSettings(env, options.extra_env)) return 2;
   LocalSystem system(options);
   std::printf("jobsched e2e bench: %d echo jobs x %d rounds, %d clients, %d executor slots\n", jobs,
               rounds, clients, slots);

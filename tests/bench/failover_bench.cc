@@ -175,24 +175,15 @@ int main(int argc, char** argv) {
   app.add_option("--env", env, "NAME=VALUE for every service");
   CLI11_PARSE(app, argc, argv);
 
-  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
-  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
-  setenv("JOBSCHED_SOURCE_DIR", JOBSCHED_DEFAULT_SOURCE_DIR, /*overwrite=*/0);
+  UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
 
   LocalSystemOptions options;
   options.executor_slots = slots;
   options.log_level = "warn";
   options.executors.clear();
-  for (int i = 1; i <= executors; ++i) options.executors.push_back({"exec-" + std::to_string(i)});
+  for (int i = 1; i <= executors; ++i) options.executors.push_back({"exec-" + std::to_string(i), {}});
   options.extra_env["JOBSCHED_EXECUTOR_TIMEOUT_MS"] = std::to_string(executor_timeout_ms);
-  for (const auto& kv : env) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos) {
-      std::fprintf(stderr, "--env wants NAME=VALUE, got %s\n", kv.c_str());
-      return 2;
-    }
-    options.extra_env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  if (!AddEnvSettings(env, options.extra_env)) return 2;
   LocalSystem system(options);
   std::printf("jobsched failover bench: %d sleep(%d ms) jobs per phase, %d executors x %d slots, "
               "%d clients, executor_timeout %d ms\n",

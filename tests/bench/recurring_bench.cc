@@ -1210,23 +1210,14 @@ int main(int argc, char** argv) {
       "described at the top of tests/bench/recurring_bench.cc.");
   CLI11_PARSE(app, argc, argv);
   o.end_at = !no_end_at;
-  for (const auto& kv : env) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos) {
-      std::fprintf(stderr, "--env wants NAME=VALUE, got %s\n", kv.c_str());
-      return 2;
-    }
-    o.env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  if (!AddEnvSettings(env, o.env)) return 2;
   if (!o.extra_json.empty() && !json::parse(o.extra_json, nullptr, false).is_object()) {
     std::fprintf(stderr, "--job-json wants a JSON object, got %s\n", o.extra_json.c_str());
     return 2;
   }
 
   // Run from the build tree without ctest: find the services beside this binary.
-  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
-  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
-  setenv("JOBSCHED_SOURCE_DIR", JOBSCHED_DEFAULT_SOURCE_DIR, /*overwrite=*/0);
+  UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   const auto began = Steady::now();

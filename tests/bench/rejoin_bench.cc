@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "events/topics.h"
+#include "tests/e2e/local_system.h"
 #include "tests/support/devbroker.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
@@ -215,9 +216,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   // Run from the build tree without ctest: find the services beside this binary.
-  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
-  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
-  setenv("JOBSCHED_SOURCE_DIR", JOBSCHED_DEFAULT_SOURCE_DIR, /*overwrite=*/0);
+  UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
 
   const int s = session_ms;
   const std::vector<Scenario> scenarios = {

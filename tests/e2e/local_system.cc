@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 #include "events/topics.h"
@@ -190,6 +192,25 @@ nlohmann::json AwaitJobStatus(const LocalSystem& system, const std::string& job_
       },
       timeout, std::chrono::milliseconds(25));
   return last;
+}
+
+void UseServicesBesideThisBinary(const std::string& source_dir) {
+  std::string self = std::filesystem::canonical("/proc/self/exe").parent_path();
+  setenv("JOBSCHED_BIN_DIR", self.c_str(), /*overwrite=*/0);
+  setenv("JOBSCHED_SOURCE_DIR", source_dir.c_str(), /*overwrite=*/0);
+}
+
+bool AddEnvSettings(const std::vector<std::string>& settings,
+                    std::map<std::string, std::string>& env) {
+  for (const auto& kv : settings) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "--env wants NAME=VALUE, got %s\n", kv.c_str());
+      return false;
+    }
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return true;
 }
 
 }  // namespace jobsched::testing

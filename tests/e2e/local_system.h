@@ -127,6 +127,15 @@ class LocalSystem {
   std::set<std::string> paused_;
 };
 
+// For benchmarks run from the build tree without ctest: the services are the
+// binaries beside the running one, the migrations under `source_dir` (either
+// unless JOBSCHED_BIN_DIR / JOBSCHED_SOURCE_DIR already say otherwise).
+void UseServicesBesideThisBinary(const std::string& source_dir);
+// Adds each "NAME=VALUE" of a benchmark's --env options to `env`; false,
+// saying why on stderr, for one without '='.
+bool AddEnvSettings(const std::vector<std::string>& settings,
+                    std::map<std::string, std::string>& env);
+
 // GETs /api/v1/jobs/{id} until its status is `status` (or any terminal
 // status, which ends the wait early). Returns the last job JSON seen.
 nlohmann::json AwaitJobStatus(const LocalSystem& system, const std::string& job_id,
