@@ -131,7 +131,9 @@ void Dispatcher::OnEvent(int32_t partition, int64_t offset, const Envelope& e, c
                          const events::FoldResult& r, bool) {
   if (r.applied() && e.has_run_due()) due_offsets_[e.run_due().run_id()] = {offset, partition};
   if (r.applied()) {
-    if (e.has_run_lost()) declared_.erase(LeaseKey(e.run_lost().run_id(), e.run_lost().lease_epoch()));
+    if (e.has_run_lost()) {
+      declared_.erase(LeaseKey(e.run_lost().run_id(), e.run_lost().lease_epoch()));
+    }
     if (e.has_run_timed_out()) {
       declared_.erase(LeaseKey(e.run_timed_out().run_id(), e.run_timed_out().lease_epoch()));
     }
@@ -360,7 +362,9 @@ void Dispatcher::DispatchReady(TimePoint now) {
     }
     Need need = NeedOf(s->spec());
     std::string need_key = need.pool;
-    for (const auto& [name, amount] : need.resources) need_key += "|" + name + "=" + std::to_string(amount);
+    for (const auto& [name, amount] : need.resources) {
+      need_key += "|" + name + "=" + std::to_string(amount);
+    }
     std::string unplaceable;
     std::optional<Target> target;
     if (auto known = no_room.find(need_key); known != no_room.end()) {

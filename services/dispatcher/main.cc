@@ -20,7 +20,8 @@ int main() {
           if (!v.ok()) return v.status();
           return Millis(*v);
         };
-        auto executor_timeout = millis("JOBSCHED_EXECUTOR_TIMEOUT_MS", options.executor_timeout, 100);
+        auto executor_timeout =
+            millis("JOBSCHED_EXECUTOR_TIMEOUT_MS", options.executor_timeout, 100);
         if (!executor_timeout.ok()) return executor_timeout.status();
         auto aging = millis("JOBSCHED_PRIORITY_AGING_MS", options.priority_aging, 1);
         if (!aging.ok()) return aging.status();

@@ -181,7 +181,9 @@ int main(int argc, char** argv) {
   options.executor_slots = slots;
   options.log_level = "warn";
   options.executors.clear();
-  for (int i = 1; i <= executors; ++i) options.executors.push_back({"exec-" + std::to_string(i), {}});
+  for (int i = 1; i <= executors; ++i) {
+    options.executors.push_back({"exec-" + std::to_string(i), {}});
+  }
   options.extra_env["JOBSCHED_EXECUTOR_TIMEOUT_MS"] = std::to_string(executor_timeout_ms);
   if (!AddEnvSettings(env, options.extra_env)) return 2;
   LocalSystem system(options);
