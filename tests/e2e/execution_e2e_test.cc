@@ -22,6 +22,8 @@ using std::chrono::seconds;
 
 constexpr auto kLong = seconds(60);
 
+// Sleeps are long (seconds) so that a run is still going when a test acts on
+// its executor, even while the projector lags on a loaded machine.
 class ExecutionE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -103,7 +105,7 @@ class ExecutionE2eTest : public ::testing::Test {
 LocalSystem* ExecutionE2eTest::system_ = nullptr;
 
 TEST_F(ExecutionE2eTest, AKilledExecutorsRunCompletesElsewhereAndCountsOnce) {
-  std::string job = Submit(SleepJob(2000));
+  std::string job = Submit(SleepJob(5000));
   std::string victim = AwaitRunningOn(job);
   ASSERT_FALSE(victim.empty());
   system_->Kill(victim);
@@ -123,7 +125,7 @@ TEST_F(ExecutionE2eTest, AKilledExecutorsRunCompletesElsewhereAndCountsOnce) {
 }
 
 TEST_F(ExecutionE2eTest, AZombiesLateResultIsRecordedAndChangesNothing) {
-  std::string job = Submit(SleepJob(1500));
+  std::string job = Submit(SleepJob(5000));
   std::string zombie = AwaitRunningOn(job);
   ASSERT_FALSE(zombie.empty());
   system_->Pause(zombie);  // no heartbeats: its lease is lost after 3 s
@@ -145,7 +147,7 @@ TEST_F(ExecutionE2eTest, AZombiesLateResultIsRecordedAndChangesNothing) {
 }
 
 TEST_F(ExecutionE2eTest, SigtermHandsARunningRunBackWithoutSpendingAnAttempt) {
-  std::string job = Submit(SleepJob(3000));
+  std::string job = Submit(SleepJob(5000));
   std::string leaving = AwaitRunningOn(job);
   ASSERT_FALSE(leaving.empty());
   system_->Stop(leaving);
@@ -163,7 +165,7 @@ TEST_F(ExecutionE2eTest, SigtermHandsARunningRunBackWithoutSpendingAnAttempt) {
 
 TEST_F(ExecutionE2eTest, WithOneSlotJobsStartInPriorityOrder) {
   // The solo pool's one slot is taken while the 50 are submitted.
-  std::string blocker = Submit(SleepJob(2000, "solo"));
+  std::string blocker = Submit(SleepJob(6000, "solo"));
   ASSERT_EQ(AwaitRunningOn(blocker), "solo");
   std::vector<std::pair<int, std::string>> jobs;  // (priority, job id) in submission order
   for (int i = 0; i < 50; ++i) {
