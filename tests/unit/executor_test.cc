@@ -549,11 +549,10 @@ TEST_F(ExecutorTest, CancelOfARunningTaskAbortsTheHandler) {
   Dispatch(*ex, task);
   ASSERT_TRUE(WaitFor([&] { return EventsOf("job-s").size() == 1; }, kWait));  // RunStarted
   ASSERT_TRUE(WaitFor([&] { return ex->running() == 1; }, kWait));
-  const auto t0 = std::chrono::steady_clock::now();
   Dispatch(*ex, CancelOf(task, "user asked"));
 
+  // The sleep lasts ten minutes: a result within the wait is the abort's.
   Envelope result = AwaitResult("job-s");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   ASSERT_TRUE(result.has_run_failed());
   EXPECT_EQ(result.event_id(), ids::EventId("RunFailed", "job-s", "run-s/1"));
   EXPECT_EQ(result.run_failed().kind(), v1::FAILURE_KIND_CANCELED);
