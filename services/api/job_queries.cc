@@ -100,13 +100,9 @@ json ListJobsPage(pqxx::connection& c, const JobListQuery& query) {
   std::string sql = "SELECT fold_state, job_id::text, " + Micros("created_at") +
                     " FROM jobs WHERE status <> 'DELETED'";
   if (!query.status.empty()) sql += " AND status = " + Param(params, query.status);
-  if (query.cursor) {
-    std::string at = Param(params, query.cursor->created_at);
-    std::string id = Param(params, query.cursor->job_id);
-    sql += " AND (created_at, job_id) < (" + at + "::timestamptz, " + id + "::uuid)";
-  }
-  // One row more than asked tells whether another page exists.
-  sql += " ORDER BY created_at DESC, job_id DESC LIMIT " + std::to_string(query.limit + 1);
+  sql::AppendNewestFirstPage(sql, params, "created_at", "job_id",
+                             query.cursor ? &query.cursor->created_at : nullptr,
+                             query.cursor ? &query.cursor->job_id : nullptr, query.limit);
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
   json jobs = json::array();

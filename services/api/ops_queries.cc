@@ -12,7 +12,6 @@ namespace {
 using nlohmann::json;
 using sql::Micros;
 using sql::Millis;
-using sql::Param;
 
 json MillisOrNull(const pqxx::field& f) {
   return f.is_null() ? json(nullptr) : json(FormatRfc3339(FromUnixMillis(f.as<int64_t>())));
@@ -127,13 +126,9 @@ json DeadLettersPage(pqxx::connection& c, const DeadLettersQuery& query) {
       Millis("d.dead_at") + ", " + Millis("d.requeued_at") + ", d.requeues, " +
       Micros("d.dead_at") + " FROM dead_letters d LEFT JOIN jobs j ON j.job_id = d.job_id WHERE " +
       (query.include_requeued ? "true" : "d.requeued_at IS NULL");
-  if (query.cursor) {
-    std::string at = Param(params, query.cursor->dead_at) + "::timestamptz";
-    std::string id = Param(params, query.cursor->job_id) + "::uuid";
-    sql += " AND (d.dead_at, d.job_id) < (" + at + ", " + id + ")";
-  }
-  // One row more than asked tells whether another page exists.
-  sql += " ORDER BY d.dead_at DESC, d.job_id DESC LIMIT " + std::to_string(query.limit + 1);
+  sql::AppendNewestFirstPage(sql, params, "d.dead_at", "d.job_id",
+                             query.cursor ? &query.cursor->dead_at : nullptr,
+                             query.cursor ? &query.cursor->job_id : nullptr, query.limit);
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
   json letters = json::array();

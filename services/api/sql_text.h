@@ -23,4 +23,21 @@ inline std::string Param(std::vector<std::string>& params, std::string value) {
   return "$" + std::to_string(params.size());
 }
 
+// Keyset pagination newest first by (time_column, id_column), both unique
+// together: the rows after `after` (a cursor's time and id; none for the
+// first page), and one more row than `limit` to tell whether another page
+// exists. Appended to a statement that ends in a WHERE clause.
+inline void AppendNewestFirstPage(std::string& sql, std::vector<std::string>& params,
+                                  const std::string& time_column, const std::string& id_column,
+                                  const std::string* after_time, const std::string* after_id,
+                                  int limit) {
+  if (after_time != nullptr && after_id != nullptr) {
+    std::string at = Param(params, *after_time) + "::timestamptz";
+    std::string id = Param(params, *after_id) + "::uuid";
+    sql += " AND (" + time_column + ", " + id_column + ") < (" + at + ", " + id + ")";
+  }
+  sql += " ORDER BY " + time_column + " DESC, " + id_column + " DESC LIMIT " +
+         std::to_string(limit + 1);
+}
+
 }  // namespace jobsched::api::sql
