@@ -102,6 +102,15 @@ bool Placement::Fits(const Executor& x, const Resources& need) const {
   return true;
 }
 
+bool Placement::FitsEmpty(const Executor& x, const Resources& need) const {
+  if (x.hb.slots() < 1) return false;
+  for (const auto& [name, amount] : need) {
+    auto cap = x.capacity.find(name);
+    if ((cap == x.capacity.end() ? 0 : cap->second) < amount) return false;
+  }
+  return true;
+}
+
 std::optional<Target> Placement::Choose(const Need& need, TimePoint now,
                                         std::string* unplaceable) const {
   const Executor* best = nullptr;
@@ -115,16 +124,7 @@ std::optional<Target> Placement::Choose(const Need& need, TimePoint now,
       if (best == nullptr || Free(x) > Free(*best)) best = &x;
       continue;
     }
-    if (!could_fit) {
-      could_fit = x.hb.slots() > 0 && std::all_of(need.resources.begin(), need.resources.end(),
-                                                  [&](const auto& r) {
-                                                    auto cap = x.capacity.find(r.first);
-                                                    double have = cap == x.capacity.end()
-                                                                      ? 0
-                                                                      : cap->second;
-                                                    return have >= r.second;
-                                                  });
-    }
+    could_fit = could_fit || FitsEmpty(x, need.resources);
   }
   if (best != nullptr) {
     return Target{best->hb.executor_id(), best->hb.incarnation(), best->hb.task_partition()};

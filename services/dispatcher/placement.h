@@ -108,6 +108,8 @@ class Placement {
   bool Live(const Executor& x, TimePoint now) const;
   int Free(const Executor& x) const { return x.hb.slots() - x.others_slots - x.mine_slots; }
   bool Fits(const Executor& x, const Resources& need) const;
+  // Whether `x` could take `need` with nothing else running on it.
+  bool FitsEmpty(const Executor& x, const Resources& need) const;
   void Count(const Lease& lease, int sign);
 
   std::string dispatcher_id_;
