@@ -44,6 +44,14 @@ std::string_view EventType(const Envelope& e) {
     case Envelope::kRunReleased: return "RunReleased";
     case Envelope::kRunWaiting: return "RunWaiting";
     case Envelope::kJobRequeued: return "JobRequeued";
+    case Envelope::kDependencyRegistered: return "DependencyRegistered";
+    case Envelope::kDependenciesRegistered: return "DependenciesRegistered";
+    case Envelope::kDependencySatisfied: return "DependencySatisfied";
+    case Envelope::kDependencyFailed: return "DependencyFailed";
+    case Envelope::kDependentsNotified: return "DependentsNotified";
+    case Envelope::kWorkflowSubmitted: return "WorkflowSubmitted";
+    case Envelope::kWorkflowExpanded: return "WorkflowExpanded";
+    case Envelope::kWorkflowStarted: return "WorkflowStarted";
     case Envelope::EVENT_NOT_SET: return "";
   }
   return "";
@@ -66,6 +74,7 @@ std::string_view RunIdOf(const Envelope& e) {
     case Envelope::kRunTimedOut: return e.run_timed_out().run_id();
     case Envelope::kRunReleased: return e.run_released().run_id();
     case Envelope::kRunWaiting: return e.run_waiting().run_id();
+    case Envelope::kWorkflowStarted: return e.workflow_started().run_id();
     default: return "";
   }
 }

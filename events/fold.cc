@@ -2,20 +2,19 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "events/fold_internal.h"
 #include "events/ids.h"
 #include "events/job_schedule.h"
 
 namespace jobsched::events {
 namespace {
 
+using internal::Duplicate;
+using internal::Reject;
+using internal::StatusText;
 using v1::JobStatus;
 using v1::RunRecord;
 using v1::RunStatus;
-
-FoldResult Reject(std::string reason) { return {Outcome::kRejected, std::move(reason)}; }
-FoldResult Duplicate(std::string reason) { return {Outcome::kDuplicate, std::move(reason)}; }
-
-std::string StatusText(const JobState& s) { return std::string(JobStatusName(s.status())); }
 
 int RunIndex(const JobState& s, std::string_view run_id) {
   for (int i = 0; i < s.runs_size(); ++i) {
@@ -145,6 +144,7 @@ FoldResult ApplySubmitted(JobState& s, const Envelope& e) {
   s.set_submitted_event_id(e.event_id());
   *s.mutable_cursor() = schedule->InitialCursor();
   if (schedule->recurring()) {
+    if (!spec.depends_on().empty()) return Reject("a recurring job cannot have depends_on");
     s.set_status(v1::JOB_STATUS_ACTIVE);
     UpdateNextFire(s);
     return {};
@@ -152,6 +152,7 @@ FoldResult ApplySubmitted(JobState& s, const Envelope& e) {
   bool delayed = IsSet(spec.run_at()) && FromProto(spec.run_at()) > FromProto(e.occurred_at());
   s.set_status(delayed ? v1::JOB_STATUS_SCHEDULED : v1::JOB_STATUS_PENDING);
   *s.mutable_next_fire_at() = delayed ? spec.run_at() : e.occurred_at();
+  internal::InitDependencies(s, e);  // WAITING / BLOCKED while parents hold it
   return {};
 }
 
@@ -464,6 +465,29 @@ FoldResult ApplyLeaseEnd(JobState& s, const Envelope& e, std::string_view run_id
   return {};
 }
 
+// A JOB_TYPE_WORKFLOW job's run is not executed: the scheduler appends the
+// workflow run it starts, then this, which ends the run as a success.
+FoldResult ApplyWorkflowStarted(JobState& s, const Envelope& e, FoldEffects* fx) {
+  const v1::WorkflowStarted& w = e.workflow_started();
+  int i;
+  if (auto c = LocateRun(s, w.run_id(), &i); !c.applied()) return c;
+  RunRecord* run = s.mutable_runs(i);
+  if (run->status() == v1::RUN_STATUS_SUCCEEDED) return Duplicate("workflow already started");
+  if (s.spec().type() != v1::JOB_TYPE_WORKFLOW) return Reject("not a workflow trigger");
+  if (run->status() != v1::RUN_STATUS_DUE) {
+    return Reject("run is " + std::string(RunStatusName(run->status())) + ", not DUE");
+  }
+  if (IsTerminal(s.status())) return Reject("job is already " + StatusText(s));
+  FinishRun(s, run, e, v1::RUN_STATUS_SUCCEEDED, "", 0, 0,
+            R"({"workflow_id":")" + w.workflow_id() + R"("})");
+  if (OneOff(s)) {
+    if (fx) fx->run = *run;
+  } else {
+    EndRun(s, i, v1::RUN_STATUS_SUCCEEDED, fx);
+  }
+  return {};
+}
+
 FoldResult ApplyRunWaiting(JobState& s, const Envelope& e, FoldEffects* fx) {
   const v1::RunWaiting& w = e.run_waiting();
   int i;
@@ -477,6 +501,18 @@ FoldResult ApplyRunWaiting(JobState& s, const Envelope& e, FoldEffects* fx) {
 }
 
 FoldResult ApplyJobRequeued(JobState& s, const Envelope& e) {
+  if (s.status() == v1::JOB_STATUS_UNSPECIFIED) {
+    // The reader evicted the job long after it died: resume from the state
+    // the API read (Apply lets this one event through for an unknown job).
+    JobState carried;
+    if (!carried.ParseFromString(e.job_requeued().state()) || carried.job_id() != e.job_id()) {
+      return Reject("job does not exist here and the requeue carries no state of it");
+    }
+    if (carried.status() != v1::JOB_STATUS_DEAD) {
+      return Reject("the requeue carries a state that is not DEAD");
+    }
+    s = std::move(carried);
+  }
   if (!OneOff(s)) return Reject("a recurring job is never DEAD; its failed runs are RunDead");
   if (s.status() != v1::JOB_STATUS_DEAD) {
     // Requeued, and its next attempt not made due yet.
@@ -746,6 +782,14 @@ FoldResult Dispatch(JobState& s, const Envelope& e, FoldEffects* fx) {
     }
     case Envelope::kRunWaiting: return ApplyRunWaiting(s, e, fx);
     case Envelope::kJobRequeued: return ApplyJobRequeued(s, e);
+    case Envelope::kWorkflowStarted: return ApplyWorkflowStarted(s, e, fx);
+    case Envelope::kDependencyRegistered:
+    case Envelope::kDependenciesRegistered:
+    case Envelope::kDependencySatisfied:
+    case Envelope::kDependencyFailed:
+    case Envelope::kDependentsNotified:
+    case Envelope::kWorkflowSubmitted:
+    case Envelope::kWorkflowExpanded: return internal::ApplyDependencyEvent(s, e);
     case Envelope::EVENT_NOT_SET: break;
   }
   return Reject("envelope carries no event");
@@ -759,7 +803,8 @@ FoldResult Apply(JobState& state, const Envelope& e, FoldEffects* effects) {
   if (!state.job_id().empty() && state.job_id() != e.job_id()) {
     return Reject("event for job " + e.job_id() + " applied to job " + state.job_id());
   }
-  if (state.status() == v1::JOB_STATUS_UNSPECIFIED && e.event_case() != Envelope::kJobSubmitted) {
+  if (state.status() == v1::JOB_STATUS_UNSPECIFIED && e.event_case() != Envelope::kJobSubmitted &&
+      e.event_case() != Envelope::kWorkflowSubmitted && e.event_case() != Envelope::kJobRequeued) {
     return Reject("job does not exist (no JobSubmitted applied)");
   }
   if (!state.last_event_id().empty() && state.last_event_id() == e.event_id()) {
@@ -796,6 +841,8 @@ std::string_view JobStatusName(v1::JobStatus s) {
     case v1::JOB_STATUS_PAUSED: return "PAUSED";
     case v1::JOB_STATUS_COMPLETED: return "COMPLETED";
     case v1::JOB_STATUS_DELETED: return "DELETED";
+    case v1::JOB_STATUS_WAITING: return "WAITING";
+    case v1::JOB_STATUS_BLOCKED: return "BLOCKED";
     default: return "UNKNOWN";
   }
 }

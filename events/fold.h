@@ -48,6 +48,16 @@
 //   ACTIVE | PAUSED --JobCompleted--> COMPLETED  (schedule exhausted, nothing in flight)
 //   runs: RunSucceeded ends a run (succeeded); a failed run waits for
 //   RetryScheduled (then RunDue attempt n+1) or RunDead; RunCanceled ends it.
+// Dependencies (one-off jobs with depends_on; fold_dependencies.cc):
+//   (none)  --JobSubmitted(depends_on)-->  WAITING (a parent pending) | BLOCKED (one failed)
+//   WAITING | BLOCKED --DependencySatisfied / DependencyFailed--> WAITING | BLOCKED, or,
+//                      every parent SATISFIED: PENDING (SCHEDULED before run_at)
+//   any (a parent) --DependencyRegistered-->  same status, one more dependent
+//   any (a parent) --DependentsNotified-->    same status, dependents told the outcome
+//   (none)  --JobRequeued(state)-->  RETRYING  (a reader that evicted the dead job)
+// Workflow runs (JobState.workflow_run; keyed by the workflow id):
+//   (none)  --WorkflowSubmitted-->  PENDING  --WorkflowExpanded-->  COMPLETED
+// A JOB_TYPE_WORKFLOW job's run: DUE --WorkflowStarted--> SUCCEEDED (never dispatched).
 // Any job:
 //   any non-terminal --CancelRequested--> same status, cancel_requested
 //   any non-terminal --JobCanceled-->     CANCELED
@@ -69,6 +79,7 @@ namespace jobsched::events {
 inline constexpr int kMaxRunsInFlight = 32;   // per job (concurrency_policy allow)
 inline constexpr int kMaxRequestedRuns = 10;  // manual runs waiting per job
 inline constexpr int kRecentOutcomes = 5;     // RunSummary.recent
+inline constexpr int kMaxDependents = 1000;   // children per job (JobState.dependents)
 
 enum class Outcome {
   kApplied,    // the state changed
@@ -126,6 +137,16 @@ bool ApplySpecChange(std::string_view field, const v1::JobSpec& from, v1::JobSpe
                      std::string* why);
 // Whether an update's `field` belongs to the schedule (recurring jobs only).
 bool IsScheduleField(std::string_view field);
+
+// What a job's dependents are to be told: SATISFIED once it SUCCEEDED;
+// FAILED when it ended otherwise (DEAD, CANCELED, DELETED) or is BLOCKED;
+// UNSPECIFIED while it may still succeed.
+v1::DependencyStatus DependentsOutcome(const JobState& state);
+// Whether a dependent has not been told DependentsOutcome yet (its parent's
+// scheduler owes it a DependencySatisfied / DependencyFailed).
+bool HasUnnotifiedDependents(const JobState& state);
+// "PENDING", "SATISFIED", "FAILED".
+std::string_view DependencyStatusName(v1::DependencyStatus status);
 
 // The id of the last event applied to the job ("" for a new job): the
 // causation id of a decision made from this state.

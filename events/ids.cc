@@ -60,6 +60,14 @@ std::string OnceFireId(std::string_view job_id) {
   return DeterministicId({"fire", job_id, "once"});
 }
 
+std::string WorkflowJobId(std::string_view workflow_id, std::string_view key) {
+  return DeterministicId({"workflow-job", workflow_id, key});
+}
+
+std::string WorkflowRunId(std::string_view trigger_job_id, std::string_view fire_id) {
+  return DeterministicId({"workflow-run", trigger_job_id, fire_id});
+}
+
 std::string ManualFireId(std::string_view job_id, std::string_view request_event_id) {
   return DeterministicId({"fire", job_id, "manual", request_event_id});
 }

@@ -33,6 +33,10 @@ std::string OnceFireId(std::string_view job_id);
 std::string ManualFireId(std::string_view job_id, std::string_view request_event_id);
 // Attempt `attempt` (1-based) of a fire's run.
 std::string RunId(std::string_view job_id, std::string_view fire_id, int attempt);
+// A job of a workflow run: stable, so a repeated expansion is a no-op.
+std::string WorkflowJobId(std::string_view workflow_id, std::string_view key);
+// The workflow run a fire of a JOB_TYPE_WORKFLOW job starts.
+std::string WorkflowRunId(std::string_view trigger_job_id, std::string_view fire_id);
 // The id of an event that is the unique consequence of `cause` within a job:
 // e.g. EventId("RunDue", job_id, run_id).
 std::string EventId(std::string_view event_type, std::string_view job_id, std::string_view cause);

@@ -44,7 +44,9 @@ void PartitionState::ForEach(const std::function<void(const JobState&)>& fn) con
 size_t PartitionState::EvictTerminal(TimePoint before) {
   return std::erase_if(jobs_, [&](const auto& kv) {
     const JobState& s = kv.second.state;
-    return events::IsTerminal(s.status()) && FromProto(s.updated_at()) < before;
+    // A job that still owes its dependents a word stays until it told them.
+    return events::IsTerminal(s.status()) && FromProto(s.updated_at()) < before &&
+           !events::HasUnnotifiedDependents(s);
   });
 }
 

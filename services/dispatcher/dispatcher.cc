@@ -77,7 +77,9 @@ void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const 
   JobRuns& known = job_runs_[job_id];
   known.partition = partition;
   std::vector<std::string> now_known;
-  const bool live = s != nullptr && !events::IsTerminal(s->status());
+  // A workflow trigger's runs start workflows in the scheduler; nothing to execute.
+  const bool live = s != nullptr && !events::IsTerminal(s->status()) &&
+                    s->spec().type() != v1::JOB_TYPE_WORKFLOW;
   const bool caught_up = follower().CaughtUp(partition);
   if (live) {
     for (const v1::RunRecord& run : s->runs()) {

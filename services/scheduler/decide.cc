@@ -1,5 +1,7 @@
 #include "services/scheduler/decide.h"
 
+#include <unordered_map>
+
 #include "events/fold.h"
 #include "events/ids.h"
 #include "events/job_schedule.h"
@@ -32,17 +34,40 @@ class Decider {
       : s_(s), now_(now), ctx_(ctx), in_flight_(s.runs_size()), after_(s.cursor().fire_id()) {}
 
   Decision Run() {
-    if (s_.status() == v1::JOB_STATUS_UNSPECIFIED || events::IsTerminal(s_.status())) return {};
+    if (s_.status() == v1::JOB_STATUS_UNSPECIFIED) return {};
+    if (s_.workflow_run()) {
+      if (s_.status() == v1::JOB_STATUS_PENDING) Expand();
+      return std::move(d_);
+    }
+    if (events::IsTerminal(s_.status())) {
+      Notify(events::DependentsOutcome(s_), /*record=*/true);
+      return std::move(d_);
+    }
     if (s_.cancel_requested()) {
       // Queued or running work is abandoned: a result that arrives later is
       // recorded but changes nothing (the fold rejects it on a CANCELED job).
       Envelope e = NewEvent("JobCanceled", "");
       e.mutable_job_canceled()->set_reason("canceled by request");
       d_.events.push_back(std::move(e));
+      ending_ = v1::JOB_STATUS_CANCELED;
+      Notify(v1::DEPENDENCY_STATUS_FAILED, /*record=*/false);
       return std::move(d_);
     }
+    Register();
     bool ended = DecideRuns();
-    if (ended) return std::move(d_);
+    if (ended) {
+      // Told at once, in the batch that ends the job (one log round trip per
+      // hop); recorded by DependentsNotified once the job's end is folded.
+      Notify(ending_ == v1::JOB_STATUS_SUCCEEDED ? v1::DEPENDENCY_STATUS_SATISFIED
+                                                 : v1::DEPENDENCY_STATUS_FAILED,
+             /*record=*/false);
+      return std::move(d_);
+    }
+    if (s_.status() == v1::JOB_STATUS_BLOCKED) {
+      Notify(v1::DEPENDENCY_STATUS_FAILED, /*record=*/true);  // upstream failed: tell ours
+      return std::move(d_);
+    }
+    StartWorkflows();
     if (events::IsRecurring(s_)) {
       DecideRequested();
       if (s_.status() == v1::JOB_STATUS_ACTIVE) DecideSlots();
@@ -55,8 +80,137 @@ class Decider {
 
  private:
   Envelope NewEvent(std::string_view type, std::string_view cause) {
+    return NewEventFor(type, s_.job_id(), cause);
+  }
+
+  // An event about `job_id` (this job's, or another job's) caused by this state.
+  Envelope NewEventFor(std::string_view type, const std::string& job_id, std::string_view cause) {
     events::Origin origin{ctx_.producer, now_, s_.correlation_id(), events::LastAppliedEventId(s_)};
-    return events::MakeEnvelope(ids::EventId(type, s_.job_id(), cause), s_.job_id(), origin);
+    return events::MakeEnvelope(ids::EventId(type, job_id, cause), job_id, origin);
+  }
+
+  // Tells each dependent not yet told `outcome`. With `record`, the job's
+  // state already shows the outcome, so `after` records the telling.
+  void Notify(v1::DependencyStatus outcome, bool record) {
+    if (outcome == v1::DEPENDENCY_STATUS_UNSPECIFIED) return;
+    const bool ok = outcome == v1::DEPENDENCY_STATUS_SATISFIED;
+    const std::string status(ok ? "SUCCEEDED"
+                                : events::JobStatusName(ending_ != v1::JOB_STATUS_UNSPECIFIED
+                                                            ? ending_
+                                                            : s_.status()));
+    // A requeued job that succeeds tells its dependents again: a new cause.
+    const std::string cause = s_.job_id() + ":" + status + ":" + std::to_string(s_.requeues());
+    v1::DependentsNotified told;
+    told.set_status(outcome);
+    std::string all;
+    for (const v1::Dependent& d : s_.dependents()) {
+      if (d.notified() == outcome) continue;
+      if (ok) {
+        Envelope e = NewEventFor("DependencySatisfied", d.job_id(), cause);
+        e.mutable_dependency_satisfied()->set_parent_id(s_.job_id());
+        d_.others.push_back(std::move(e));
+      } else {
+        Envelope e = NewEventFor("DependencyFailed", d.job_id(), cause);
+        auto* f = e.mutable_dependency_failed();
+        f->set_parent_id(s_.job_id());
+        f->set_parent_status(status);
+        f->set_reason("parent " + s_.job_id() + " is " + status + FailedBecause());
+        d_.others.push_back(std::move(e));
+      }
+      told.add_job_ids(d.job_id());
+      all += d.job_id() + ",";
+    }
+    if (told.job_ids().empty() || !record) return;
+    Envelope e = NewEvent("DependentsNotified", cause + ":" + all);
+    *e.mutable_dependents_notified() = std::move(told);
+    d_.after.push_back(std::move(e));
+  }
+
+  // Why this job failed its dependents, in a line that does not nest
+  // (a chain of 100 blocked jobs names the first failure, not 100 reasons).
+  std::string FailedBecause() const {
+    if (s_.status() == v1::JOB_STATUS_BLOCKED) {
+      for (const v1::ParentStatus& p : s_.parents()) {
+        if (p.status() == v1::DEPENDENCY_STATUS_FAILED) {
+          return " (its parent " + p.job_id() + " failed)";
+        }
+      }
+    }
+    if (!s_.end_reason().empty() && ending_ == v1::JOB_STATUS_UNSPECIFIED) {
+      return ": " + s_.end_reason();
+    }
+    return "";
+  }
+
+  // A child submitted with parents that do not know it (POST /jobs
+  // depends_on) registers with each.
+  void Register() {
+    v1::DependenciesRegistered done;
+    std::string all;
+    for (const v1::ParentStatus& p : s_.parents()) {
+      if (p.registered()) continue;
+      Envelope e = NewEventFor("DependencyRegistered", p.job_id(), s_.job_id());
+      e.mutable_dependency_registered()->set_child_id(s_.job_id());
+      d_.others.push_back(std::move(e));
+      done.add_parent_ids(p.job_id());
+      all += p.job_id() + ",";
+    }
+    if (done.parent_ids().empty()) return;
+    Envelope e = NewEvent("DependenciesRegistered", all);
+    *e.mutable_dependencies_registered() = std::move(done);
+    d_.after.push_back(std::move(e));
+  }
+
+  // A workflow run becomes its jobs, each in its own stream: parents and
+  // dependents named in the JobSubmitted, so no job has to register.
+  void Expand() {
+    const v1::WorkflowSpec& w = s_.spec().workflow();
+    const std::string& wid = s_.job_id();
+    std::unordered_map<std::string, std::string> id_of;
+    std::unordered_map<std::string, std::vector<std::string>> children;
+    for (const v1::WorkflowJob& j : w.jobs()) id_of[j.key()] = ids::WorkflowJobId(wid, j.key());
+    for (const v1::WorkflowJob& j : w.jobs()) {
+      for (const std::string& parent : j.depends_on()) children[parent].push_back(id_of[j.key()]);
+    }
+    for (const v1::WorkflowJob& j : w.jobs()) {
+      const std::string& id = id_of[j.key()];
+      Envelope e = NewEventFor("JobSubmitted", id, "workflow:" + wid);
+      v1::JobSubmitted* sub = e.mutable_job_submitted();
+      v1::JobSpec* spec = sub->mutable_spec();
+      *spec = j.spec();
+      spec->clear_depends_on();
+      for (const std::string& parent : j.depends_on()) spec->add_depends_on(id_of[parent]);
+      spec->set_workflow_id(wid);
+      spec->set_workflow_key(j.key());
+      for (const std::string& child : children[j.key()]) sub->add_dependents(child);
+      sub->set_parents_registered(true);
+      d_.others.push_back(std::move(e));
+    }
+    Envelope e = NewEvent("WorkflowExpanded", "expanded");
+    e.mutable_workflow_expanded()->set_jobs(w.jobs_size());
+    d_.after.push_back(std::move(e));
+  }
+
+  // A JOB_TYPE_WORKFLOW job's due runs are not dispatched: each starts a
+  // workflow run, whose id the fire determines.
+  void StartWorkflows() {
+    if (s_.spec().type() != v1::JOB_TYPE_WORKFLOW) return;
+    for (const v1::RunRecord& run : s_.runs()) {
+      if (run.status() != v1::RUN_STATUS_DUE) continue;
+      const std::string wid = ids::WorkflowRunId(s_.job_id(), run.fire_id());
+      Envelope e = NewEventFor("WorkflowSubmitted", wid, "fire");
+      v1::WorkflowSubmitted* w = e.mutable_workflow_submitted();
+      *w->mutable_spec() = s_.spec().workflow();
+      w->set_trigger_job_id(s_.job_id());
+      w->set_trigger_run_id(run.run_id());
+      w->set_nominal_time(run.nominal_time());
+      e.set_correlation_id(wid);
+      d_.others.push_back(std::move(e));
+      Envelope started = NewEvent("WorkflowStarted", run.run_id());
+      started.mutable_workflow_started()->set_run_id(run.run_id());
+      started.mutable_workflow_started()->set_workflow_id(wid);
+      d_.after.push_back(std::move(started));
+    }
   }
 
   void Wake(TimePoint t) {
@@ -72,6 +226,7 @@ class Decider {
         Envelope e = NewEvent("JobSucceeded", run.run_id());
         e.mutable_job_succeeded()->set_run_id(run.run_id());
         d_.events.push_back(std::move(e));
+        ending_ = v1::JOB_STATUS_SUCCEEDED;
         return true;
       }
       if (!events::IsRunFailed(run.status())) continue;
@@ -92,6 +247,7 @@ class Decider {
         dead->set_attempts(run.attempt());
         dead->set_reason(GiveUpReason(run));
         d_.events.push_back(std::move(e));
+        ending_ = v1::JOB_STATUS_DEAD;
         return true;
       } else {
         Envelope e = NewEvent("RunDead", run.run_id());
@@ -412,6 +568,7 @@ class Decider {
   Decision d_;
   int in_flight_;       // runs in flight once this decision's events apply
   std::string after_;   // the cursor's fire id once this decision's events apply
+  v1::JobStatus ending_ = v1::JOB_STATUS_UNSPECIFIED;  // the status this decision ends the job in
 };
 
 }  // namespace

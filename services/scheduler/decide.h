@@ -23,6 +23,12 @@
 //    appends a record a minute, not a second);
 //  - consecutive skips with one reason become one FireSkipped with a count.
 // Manual runs (RunRequested) are made due at once, whatever the policy.
+// Dependencies and workflows: a child registers with parents it was not
+// submitted with (DependencyRegistered, keyed by the parent); a job whose
+// outcome is known (SUCCEEDED; DEAD, CANCELED, DELETED or BLOCKED) tells each
+// dependent not told yet (DependencySatisfied / DependencyFailed, keyed by the
+// child); a workflow run is expanded into its jobs' JobSubmitted; a
+// JOB_TYPE_WORKFLOW job's due run starts a workflow run (WorkflowSubmitted).
 // Failed runs are retried with backoff (RetryScheduled, then RunDue) or give
 // up (one-off: JobDead; recurring: RunDead). A recurring job whose schedule
 // is exhausted (end_at, max_runs) completes once nothing is in flight.
@@ -45,7 +51,14 @@ struct DecideContext {
 };
 
 struct Decision {
-  std::vector<events::Envelope> events;
+  std::vector<events::Envelope> events;  // about this job (keyed by it)
+  // Events about other jobs (keyed by them). Their arrival never shows in
+  // this job's state, so `after` records it: events about this job that the
+  // owner appends instead of `others` once every one of them is known to be
+  // appended (SchedulerCore tracks the acknowledgements). Both are empty or
+  // both are not.
+  std::vector<events::Envelope> others;
+  std::vector<events::Envelope> after;
   std::optional<TimePoint> wake_at;  // look again at this time
 };
 

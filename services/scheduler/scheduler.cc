@@ -41,7 +41,11 @@ void Scheduler::OnEvent(int32_t partition, int64_t, const Envelope& e, const Job
 void Scheduler::OnCaughtUp(int32_t partition) {
   std::vector<std::string> jobs;
   follower().ForEachJob(partition, [&](const JobState& s) {
-    if (!events::IsTerminal(s.status())) jobs.push_back(s.job_id());
+    // Terminal jobs too while they owe their dependents a word (a crash
+    // between their end and the telling).
+    if (!events::IsTerminal(s.status()) || events::HasUnnotifiedDependents(s)) {
+      jobs.push_back(s.job_id());
+    }
   });
   core_.OnCaughtUp(partition, jobs);
 }
@@ -76,6 +80,7 @@ void Scheduler::Step() {
     core_.OnAppendFailed(batch, now, Millis(1000));
     return;
   }
+  core_.OnAppended(batch);
   decisions_appended_ += jobs;
 }
 

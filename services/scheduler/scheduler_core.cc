@@ -23,8 +23,10 @@ void SchedulerCore::OnEvent(int32_t partition, const Envelope& e, const JobState
     it->second.event_ids.erase(e.event_id());
     if (it->second.event_ids.empty()) inflight_.erase(it);
   }
-  if (state == nullptr || events::IsTerminal(state->status())) {
+  if (state == nullptr ||
+      (events::IsTerminal(state->status()) && !events::HasUnnotifiedDependents(*state))) {
     timers_.Cancel(key);  // nothing more to decide for it
+    acked_.erase(key);
     return;
   }
   if (!replaying) MarkDirty(key);
@@ -36,6 +38,7 @@ void SchedulerCore::OnCaughtUp(int32_t partition, const std::vector<std::string>
 
 void SchedulerCore::OnRevoked(int32_t partition) {
   std::erase_if(inflight_, [&](const auto& kv) { return kv.first.partition == partition; });
+  std::erase_if(acked_, [&](const auto& kv) { return kv.first.partition == partition; });
   std::erase_if(dirty_, [&](const JobKey& k) { return k.partition == partition; });
   std::erase_if(dirty_set_, [&](const JobKey& k) { return k.partition == partition; });
   timers_.CancelIf([&](const JobKey& k) { return k.partition == partition; });
@@ -74,7 +77,18 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
     const JobState* s = states_.find(key.partition, key.job_id);
     if (s == nullptr) continue;
     Decision d = scheduler::Decide(*s, now, options_.decide);
-    if (d.events.empty()) {
+    std::vector<std::string> other_ids;
+    if (d.others.empty()) {
+      acked_.erase(key);
+    } else if (Acked(key, d.others)) {
+      for (Envelope& e : d.after) d.events.push_back(std::move(e));
+    } else {
+      for (const Envelope& e : d.others) {
+        other_ids.push_back(e.event_id());
+        batch.records.push_back({options_.topic, e.job_id(), events::Encode(e)});
+      }
+    }
+    if (d.events.empty() && other_ids.empty()) {
       if (d.wake_at) {
         timers_.Schedule(key, *d.wake_at);
       } else {
@@ -82,16 +96,19 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
       }
       continue;
     }
-    InFlight& f = inflight_[key];
-    f.since = now;
-    for (const Envelope& e : d.events) {
-      f.event_ids.insert(e.event_id());
-      batch.records.push_back({options_.topic, key.job_id, events::Encode(e)});
-      if (e.has_job_dead() && !options_.dead_letter_topic.empty()) {
-        batch.records.push_back(
-            {options_.dead_letter_topic, key.job_id, events::Encode(DeadLetterOf(*s, e))});
+    if (!d.events.empty()) {
+      InFlight& f = inflight_[key];
+      f.since = now;
+      for (const Envelope& e : d.events) {
+        f.event_ids.insert(e.event_id());
+        batch.records.push_back({options_.topic, key.job_id, events::Encode(e)});
+        if (e.has_job_dead() && !options_.dead_letter_topic.empty()) {
+          batch.records.push_back(
+              {options_.dead_letter_topic, key.job_id, events::Encode(DeadLetterOf(*s, e))});
+        }
       }
     }
+    if (!other_ids.empty()) batch.others.emplace_back(key, std::move(other_ids));
     batch.jobs.push_back(key);
     // Decided again when its decisions come back; this is the lost-append backstop.
     timers_.Schedule(key, now + options_.inflight_timeout);
@@ -106,6 +123,22 @@ void SchedulerCore::OnAppendFailed(const Batch& batch, TimePoint now, Millis ret
     inflight_.erase(key);
     timers_.Schedule(key, now + retry_after);
   }
+}
+
+void SchedulerCore::OnAppended(const Batch& batch) {
+  for (const auto& [key, ids] : batch.others) {
+    acked_[key].insert(ids.begin(), ids.end());
+    MarkDirty(key);  // its `after` events are due now
+  }
+}
+
+bool SchedulerCore::Acked(const JobKey& key, const std::vector<Envelope>& others) const {
+  auto it = acked_.find(key);
+  if (it == acked_.end()) return false;
+  for (const Envelope& e : others) {
+    if (!it->second.contains(e.event_id())) return false;
+  }
+  return true;
 }
 
 std::optional<TimePoint> SchedulerCore::NextDeadline(TimePoint now) const {

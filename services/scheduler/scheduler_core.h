@@ -11,6 +11,14 @@
 // until `inflight_timeout` passes (the append was lost: decide again, with
 // the same ids).
 //
+// Records are keyed by the job they are about. Events about other jobs
+// (Decision::others: a workflow's jobs, a child's registration with its
+// parents, a parent's word to its children) may land on partitions another
+// scheduler owns and never come back here, so they are tracked by
+// destination instead: done once the broker acknowledged them (OnAppended),
+// after which the decision's `after` events record it in the job's own
+// stream. A crash in between decides them again (same ids: duplicates).
+//
 // Thread-compatible: one thread (the owner's loop).
 #pragma once
 
@@ -70,6 +78,8 @@ class SchedulerCore {
   struct Batch {
     std::vector<events::Record> records;  // each job's events in order
     std::vector<JobKey> jobs;             // the jobs they decide for
+    // Per job, the ids of the events about other jobs among `records`.
+    std::vector<std::pair<JobKey, std::vector<std::string>>> others;
   };
   // Makes due timers' jobs dirty and decides for every dirty job of a
   // caught-up partition that is not in flight.
@@ -77,6 +87,9 @@ class SchedulerCore {
   // The batch could not be appended: its jobs are decided again (same ids)
   // after `retry_after`.
   void OnAppendFailed(const Batch& batch, TimePoint now, Millis retry_after);
+  // The batch was acknowledged: events about other jobs are done, and their
+  // deciders are decided again (to record it).
+  void OnAppended(const Batch& batch);
 
   // When Decide has work next: now if jobs are dirty, else the earliest timer.
   std::optional<TimePoint> NextDeadline(TimePoint now) const;
@@ -91,6 +104,8 @@ class SchedulerCore {
   };
 
   void MarkDirty(const JobKey& key);
+  // Whether every one of `others` was acknowledged for `key`.
+  bool Acked(const JobKey& key, const std::vector<events::Envelope>& others) const;
 
   SchedulerCoreOptions options_;
   States states_;
@@ -100,6 +115,9 @@ class SchedulerCore {
   std::vector<JobKey> dirty_;
   std::unordered_set<JobKey, JobKeyHash> dirty_set_;
   std::unordered_map<JobKey, InFlight, JobKeyHash> inflight_;
+  // Ids of events about other jobs acknowledged, per deciding job; dropped
+  // once the job decides nothing more about others.
+  std::unordered_map<JobKey, std::unordered_set<std::string>, JobKeyHash> acked_;
 };
 
 }  // namespace jobsched::scheduler

@@ -69,7 +69,9 @@ class SimulatedScheduler {
     NewCore();
     std::vector<std::string> jobs;
     state_.ForEach([&](const events::JobState& s) {
-      if (!events::IsTerminal(s.status())) jobs.push_back(s.job_id());
+      if (!events::IsTerminal(s.status()) || events::HasUnnotifiedDependents(s)) {
+        jobs.push_back(s.job_id());
+      }
     });
     core_->OnCaughtUp(0, jobs);
     Settle();
@@ -107,7 +109,8 @@ class SimulatedScheduler {
     auto applied = state_.Apply(static_cast<int64_t>(log_.size()) - 1, e);
     outcomes_.push_back(applied.result.outcome);
     if (up_) core_->OnEvent(0, e, applied.state, false);
-    if (options_.executor_enabled && applied.result.applied() && e.has_run_due()) {
+    if (options_.executor_enabled && applied.result.applied() && e.has_run_due() &&
+        applied.state->spec().type() != v1::JOB_TYPE_WORKFLOW) {  // started, not executed
       StartRun(e.job_id(), e.run_due().run_id());
     }
   }
@@ -119,7 +122,10 @@ class SimulatedScheduler {
       if (!next || *next > now()) return;
       auto batch = core_->Decide(now());
       if (batch.records.empty()) return;
-      for (const auto& r : batch.records) Fold(events::DecodeEnvelope(r.value).value());
+      for (const auto& r : batch.records) {
+        if (r.topic == "job-events") Fold(events::DecodeEnvelope(r.value).value());
+      }
+      core_->OnAppended(batch);
     }
   }
 
@@ -161,7 +167,7 @@ class SimulatedScheduler {
       running_.erase(run_id);
       const events::JobState* s = state_.Find(job_id);
       if (s == nullptr || events::FindRun(*s, run_id) == nullptr) continue;  // canceled
-      if (options_.runs_succeed) {
+      if (options_.runs_succeed && s->spec().type() != v1::JOB_TYPE_FAIL) {
         auto r = Make("RunSucceeded", job_id, run_id + "/1");
         r.mutable_run_succeeded()->set_run_id(run_id);
         r.mutable_run_succeeded()->set_lease_epoch(1);
