@@ -38,6 +38,22 @@ std::string Time(const google::protobuf::Timestamp& ts) { return FormatRfc3339(F
 
 EventDescription Info(std::string m) { return {"info", std::move(m)}; }
 
+// Where a child stands after a parent's outcome: "; job BLOCKED (upstream
+// failed)", "; 2 of 3 parents satisfied, job WAITING", "; every parent
+// satisfied, job PENDING". Empty without the state.
+std::string ParentsSummary(const events::JobState* state) {
+  if (state == nullptr || state->parents().empty()) return "";
+  const std::string status(events::JobStatusName(state->status()));
+  if (state->status() == v1::JOB_STATUS_BLOCKED) return "; job BLOCKED (upstream failed)";
+  int satisfied = 0;
+  for (const v1::ParentStatus& p : state->parents()) {
+    if (p.status() == v1::DEPENDENCY_STATUS_SATISFIED) ++satisfied;
+  }
+  if (satisfied == state->parents_size()) return "; every parent satisfied, job " + status;
+  return "; " + std::to_string(satisfied) + " of " + std::to_string(state->parents_size()) +
+         " parents satisfied, job " + status;
+}
+
 EventDescription DescribeApplied(const Envelope& e, const events::JobState* state) {
   switch (e.event_case()) {
     case Envelope::kJobSubmitted: {
@@ -223,6 +239,51 @@ EventDescription DescribeApplied(const Envelope& e, const events::JobState* stat
       if (!reason.empty()) m += "; " + Truncate(reason);
       return Info(std::move(m));
     }
+    case Envelope::kDependencyRegistered:
+      return Info("dependent " + ShortId(e.dependency_registered().child_id()) +
+                  " registered: it waits for this job");
+    case Envelope::kDependenciesRegistered: {
+      const int n = e.dependencies_registered().parent_ids_size();
+      return Info("registered with " + std::to_string(n) + (n == 1 ? " parent" : " parents"));
+    }
+    case Envelope::kDependencySatisfied:
+      return Info("parent " + ShortId(e.dependency_satisfied().parent_id()) + " succeeded" +
+                  ParentsSummary(state));
+    case Envelope::kDependencyFailed: {
+      const v1::DependencyFailed& f = e.dependency_failed();
+      std::string m = "parent " + ShortId(f.parent_id()) + " failed";
+      if (!f.parent_status().empty()) m += " (" + Truncate(f.parent_status()) + ")";
+      if (!f.reason().empty()) m += ": " + Truncate(f.reason());
+      return {"warn", m + ParentsSummary(state)};
+    }
+    case Envelope::kDependentsNotified: {
+      const v1::DependentsNotified& n = e.dependents_notified();
+      const int count = n.job_ids_size();
+      return Info(std::to_string(count) + (count == 1 ? " dependent" : " dependents") +
+                  " told " + std::string(events::DependencyStatusName(n.status())));
+    }
+    case Envelope::kWorkflowSubmitted: {
+      const v1::WorkflowSubmitted& w = e.workflow_submitted();
+      int edges = 0;
+      for (const v1::WorkflowJob& j : w.spec().jobs()) edges += j.depends_on_size();
+      std::string m = "workflow submitted: \"" + Truncate(w.spec().name()) + "\", " +
+                      std::to_string(w.spec().jobs_size()) + " jobs, " + std::to_string(edges) +
+                      (edges == 1 ? " edge" : " edges");
+      if (!w.trigger_job_id().empty()) {
+        m += "; started by job " + ShortId(w.trigger_job_id());
+        if (!w.trigger_run_id().empty()) m += " run " + ShortId(w.trigger_run_id());
+        if (!w.nominal_time().empty()) m += " (fire " + w.nominal_time() + ")";
+      }
+      return Info(std::move(m));
+    }
+    case Envelope::kWorkflowExpanded:
+      return Info("workflow expanded into " + std::to_string(e.workflow_expanded().jobs()) +
+                  " jobs");
+    case Envelope::kWorkflowStarted: {
+      const v1::WorkflowStarted& w = e.workflow_started();
+      return Info(RunLabel(w.run_id(), state) + " started workflow run " +
+                  ShortId(w.workflow_id()));
+    }
     case Envelope::EVENT_NOT_SET:
       break;
   }
@@ -284,6 +345,7 @@ std::string JobTypeName(v1::JobType type) {
     case v1::JOB_TYPE_ECHO: return "echo";
     case v1::JOB_TYPE_SLEEP: return "sleep";
     case v1::JOB_TYPE_FAIL: return "fail";
+    case v1::JOB_TYPE_WORKFLOW: return "workflow";
     default: return "unspecified";
   }
 }

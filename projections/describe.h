@@ -27,7 +27,7 @@ EventDescription Describe(const events::Envelope& event, const events::FoldResul
                           const events::JobState* state_after = nullptr);
 
 // The lower-case job type as stored in jobs.type: "http", "echo", "sleep",
-// "fail" ("unspecified" for JOB_TYPE_UNSPECIFIED).
+// "fail", "workflow" ("unspecified" for JOB_TYPE_UNSPECIFIED).
 std::string JobTypeName(v1::JobType type);
 
 }  // namespace jobsched::projections

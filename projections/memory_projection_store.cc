@@ -14,8 +14,11 @@ Result<std::map<std::string, events::JobState>> MemoryProjectionStore::LoadState
   if (Status s = TakeFailure(); !s.ok()) return s;
   std::map<std::string, events::JobState> out;
   for (const std::string& id : job_ids) {
-    auto it = jobs_.find(id);
-    if (it != jobs_.end()) out[id] = it->second;
+    if (auto it = jobs_.find(id); it != jobs_.end()) {
+      out[id] = it->second;
+    } else if (auto w = workflows_.find(id); w != workflows_.end()) {
+      out[id] = w->second.state;
+    }
   }
   return out;
 }
@@ -44,7 +47,30 @@ Status MemoryProjectionStore::Write(const ProjectionBatch& batch) {
                               ": stored offset differs from the batch's start");
     }
   }
-  for (const events::JobState& s : batch.jobs) jobs_[s.job_id()] = s;
+  for (const events::JobState& s : batch.jobs) {
+    if (!s.workflow_run()) jobs_[s.job_id()] = s;  // as PgProjectionStore: never a job row
+  }
+  for (const WorkflowRow& w : batch.workflows) {
+    auto [it, inserted] = workflows_.try_emplace(w.state.job_id(), w);
+    if (inserted) continue;
+    WorkflowRow& row = it->second;  // the event-only columns stay unless the batch set them
+    row.state = w.state;
+    if (w.submitted) {
+      row.submitted = true;
+      row.trigger_job_id = w.trigger_job_id;
+      row.trigger_run_id = w.trigger_run_id;
+      row.nominal_time = w.nominal_time;
+    }
+    if (IsSet(w.expanded_at)) row.expanded_at = w.expanded_at;
+  }
+  for (const DependencyRow& d : batch.dependencies) {
+    auto [it, inserted] = dependencies_.try_emplace({d.parent_id, d.child_id}, d);
+    if (!inserted) {
+      auto created = it->second.created_at;  // the first projection's, as in PostgreSQL
+      it->second = d;
+      it->second.created_at = created;
+    }
+  }
   for (const ExecutionRow& r : batch.executions) executions_[r.run.run_id()] = r;
   for (const DeadLetterRow& d : batch.dead_letters) {
     if (d.died) {
@@ -82,6 +108,17 @@ void MemoryProjectionStore::LoseNextCommitAck() {
 std::map<std::string, events::JobState> MemoryProjectionStore::Jobs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return jobs_;
+}
+
+std::map<std::string, WorkflowRow> MemoryProjectionStore::Workflows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return workflows_;
+}
+
+std::map<MemoryProjectionStore::EdgeKey, DependencyRow> MemoryProjectionStore::Dependencies()
+    const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dependencies_;
 }
 
 std::map<std::string, ExecutionRow> MemoryProjectionStore::Executions() const {

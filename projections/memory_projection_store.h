@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "projections/projection_store.h"
@@ -33,7 +34,10 @@ class MemoryProjectionStore final : public ProjectionStore {
   void LoseNextCommitAck();
 
   // Inspection: copies of the current contents.
-  std::map<std::string, events::JobState> Jobs() const;
+  std::map<std::string, events::JobState> Jobs() const;   // never a workflow run
+  std::map<std::string, WorkflowRow> Workflows() const;   // by workflow id
+  using EdgeKey = std::pair<std::string, std::string>;    // parent, child
+  std::map<EdgeKey, DependencyRow> Dependencies() const;
   std::map<std::string, ExecutionRow> Executions() const;  // by run_id
   std::vector<JobLogRow> Logs() const;                     // in insertion order
   std::map<std::string, DeadLetterRow> DeadLetters() const;  // by job_id
@@ -49,6 +53,8 @@ class MemoryProjectionStore final : public ProjectionStore {
 
   mutable std::mutex mu_;
   std::map<std::string, events::JobState> jobs_;
+  std::map<std::string, WorkflowRow> workflows_;
+  std::map<EdgeKey, DependencyRow> dependencies_;
   std::map<std::string, ExecutionRow> executions_;
   std::set<std::tuple<std::string, int32_t, int64_t>> log_positions_;  // of logs_
   std::vector<JobLogRow> logs_;

@@ -81,7 +81,7 @@ const Table& JobsTable() {
              "attempts", "run_at", "next_fire_at", "cancel_requested", "last_error",
              "correlation_id", "created_at", "updated_at", "version", "schedule", "timezone",
              "pool", "execution_type", "queued_runs", "running_runs", "retrying_runs",
-             "queue_reason"},
+             "queue_reason", "workflow_id", "workflow_key"},
             ""};
     t.conflict = UpsertClause(t.columns, "job_id");
     return t;
@@ -100,6 +100,18 @@ const Table& ExecutionsTable() {
     t.conflict = UpsertClause(t.columns, "run_id");
     return t;
   }();
+  return t;
+}
+
+const Table& DependenciesTable() {
+  static const Table t{"job_dependencies",
+                       "job_dependencies_stage",
+                       {"parent_id", "child_id", "workflow_id", "status", "reason", "created_at",
+                        "updated_at"},
+                       // created_at stays the first projection's (the child's submission).
+                       "ON CONFLICT (parent_id, child_id) DO UPDATE SET"
+                       " workflow_id = EXCLUDED.workflow_id, status = EXCLUDED.status,"
+                       " reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at"};
   return t;
 }
 
@@ -224,6 +236,9 @@ struct RunCounts {
 RunCounts CountRuns(const events::JobState& s) {
   RunCounts c;
   if (events::IsTerminal(s.status())) return c;
+  // Held back by its parents (WAITING, BLOCKED): it was never made due, so
+  // it never counts in the queue statistics.
+  if (s.status() == v1::JOB_STATUS_WAITING || s.status() == v1::JOB_STATUS_BLOCKED) return c;
   for (const v1::RunRecord& r : s.runs()) {
     switch (r.status()) {
       case v1::RUN_STATUS_DUE:
@@ -245,6 +260,7 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
   std::vector<std::string> order;
   for (const events::JobState& s : batch.jobs) {
     if (!LooksLikeUuid(s.job_id()) || s.status() == v1::JOB_STATUS_UNSPECIFIED) continue;
+    if (s.workflow_run()) continue;  // never a job row (projection_store.h): see WriteWorkflows
     auto [it, inserted] = latest.try_emplace(Lower(s.job_id()), &s);
     if (inserted) {
       order.push_back(it->first);
@@ -258,7 +274,7 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
     const events::JobState& s = *latest[key];
     const v1::JobSpec& spec = s.spec();
     const RunCounts runs = CountRuns(s);
-    CopyRow<24> row;
+    CopyRow<26> row;
     row.Bytes(events::EncodeDeterministic(s))
         .Text(s.job_id())
         .Text(spec.name())
@@ -286,7 +302,9 @@ void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
         .Int(runs.queued)
         .Int(runs.running)
         .Int(runs.retrying)
-        .TextOrNull(runs.queue_reason);
+        .TextOrNull(runs.queue_reason)
+        .TextOrNull(spec.workflow_id())
+        .TextOrNull(spec.workflow_key());
     write.Add(row);
   }
   write.Merge();
@@ -373,6 +391,75 @@ void WriteDeadLetters(pqxx::work& txn, const ProjectionBatch& batch) {
         d.attempts, text_or_null(d.reason), text_or_null(d.last_error),
         internal::TimestampText(d.dead_at), d.event_id, requeued, d.requeues);
   }
+}
+
+// Few rows (one per workflow run the batch changed): plain statements. The
+// columns that only the WorkflowSubmitted / WorkflowExpanded carry keep their
+// stored values unless this batch applied that event.
+void WriteWorkflows(pqxx::work& txn, const ProjectionBatch& batch) {
+  for (const WorkflowRow& w : batch.workflows) {
+    const events::JobState& s = w.state;
+    if (!s.workflow_run() || !LooksLikeUuid(s.job_id())) continue;
+    const v1::WorkflowSpec& spec = s.spec().workflow();
+    int64_t edges = 0;
+    for (const v1::WorkflowJob& j : spec.jobs()) edges += j.depends_on_size();
+    auto text_or_null = [](const std::string& v) {
+      return v.empty() ? std::optional<std::string>() : std::optional<std::string>(PgText(v));
+    };
+    std::optional<std::string> expanded;
+    if (IsSet(w.expanded_at)) expanded = internal::TimestampText(w.expanded_at);
+    std::string sql =
+        "INSERT INTO workflows AS w (workflow_id, name, job_count, edge_count, trigger_job_id,"
+        " trigger_run_id, nominal_time, spec, correlation_id, submitted_at, expanded_at,"
+        " version, fold_state)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::timestamptz,"
+        " $11::timestamptz, $12, $13::bytea)"
+        " ON CONFLICT (workflow_id) DO UPDATE SET name = EXCLUDED.name,"
+        " job_count = EXCLUDED.job_count, edge_count = EXCLUDED.edge_count,"
+        " spec = EXCLUDED.spec, correlation_id = EXCLUDED.correlation_id,"
+        " submitted_at = EXCLUDED.submitted_at,"
+        " expanded_at = coalesce(EXCLUDED.expanded_at, w.expanded_at),"
+        " version = EXCLUDED.version, fold_state = EXCLUDED.fold_state";
+    if (w.submitted) {
+      sql += ", trigger_job_id = EXCLUDED.trigger_job_id, trigger_run_id = EXCLUDED.trigger_run_id,"
+             " nominal_time = EXCLUDED.nominal_time";
+    }
+    txn.exec_params(sql, s.job_id(), PgText(s.spec().name()), spec.jobs_size(), edges,
+                    text_or_null(w.trigger_job_id), text_or_null(w.trigger_run_id),
+                    text_or_null(w.nominal_time), PgJson(events::ToJson(spec)),
+                    text_or_null(s.correlation_id()), internal::TimestampText(s.created_at()),
+                    expanded, s.version(), internal::ByteaText(events::EncodeDeterministic(s)));
+  }
+}
+
+void WriteDependencies(pqxx::work& txn, const ProjectionBatch& batch) {
+  // One row per edge (a second row for the same key would fail the merge):
+  // the last one given wins.
+  std::map<std::pair<std::string_view, std::string_view>, const DependencyRow*> latest;
+  std::vector<const DependencyRow*> order;
+  for (const DependencyRow& d : batch.dependencies) {
+    auto [it, inserted] = latest.try_emplace({d.parent_id, d.child_id}, &d);
+    if (inserted) {
+      order.push_back(&d);
+    } else {
+      it->second = &d;
+    }
+  }
+  if (order.empty()) return;
+  StagedWrite write(txn, DependenciesTable());
+  for (const DependencyRow* first : order) {
+    const DependencyRow& d = *latest[{first->parent_id, first->child_id}];
+    CopyRow<7> row;
+    row.Text(d.parent_id)
+        .Text(d.child_id)
+        .TextOrNull(d.workflow_id)
+        .Text(d.status)
+        .TextOrNull(d.reason)
+        .Time(d.created_at)
+        .Time(d.updated_at);
+    write.Add(row);
+  }
+  write.Merge();
 }
 
 void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
@@ -489,7 +576,8 @@ class PgProjectionStore::Session {
       setup.exec("SET application_name = " + setup.quote(options_.application_name));
       if (writer_) {
         if (options_.asynchronous_commit) setup.exec("SET synchronous_commit = off");
-        for (const Table* t : {&JobsTable(), &ExecutionsTable(), &LogsTable()}) {
+        for (const Table* t :
+             {&JobsTable(), &ExecutionsTable(), &LogsTable(), &DependenciesTable()}) {
           setup.exec("CREATE TEMP TABLE IF NOT EXISTS " + t->stage + " (LIKE " + t->name +
                      ") ON COMMIT DELETE ROWS");
         }
@@ -524,18 +612,22 @@ Result<std::map<std::string, events::JobState>> PgProjectionStore::LoadStates(
     pqxx::nontransaction txn(conn);
     for (size_t begin = 0; begin < ids.size(); begin += kIdsPerSelect) {
       size_t end = std::min(ids.size(), begin + kIdsPerSelect);
-      std::string sql = "SELECT job_id::text, fold_state FROM jobs WHERE job_id IN (";
+      std::string list;
       for (size_t i = begin; i < end; ++i) {
-        if (i != begin) sql += ',';
-        sql += txn.quote(ids[i]);
+        if (i != begin) list += ',';
+        list += txn.quote(ids[i]);
       }
-      sql += ')';
+      // A key of job-events is a job or a workflow run: one round trip for both.
+      const std::string sql =
+          "SELECT job_id::text, fold_state, 'jobs' FROM jobs WHERE job_id IN (" + list +
+          ") UNION ALL SELECT workflow_id, fold_state, 'workflows' FROM workflows"
+          " WHERE workflow_id IN (" + list + ")";
       for (const auto& row : txn.exec(sql)) {
         pqxx::binarystring bytes(row[1]);
         events::JobState state;
         if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-          throw std::runtime_error("jobs.fold_state of job " + row[0].as<std::string>() +
-                                   " is not a jobsched.v1.JobState");
+          throw std::runtime_error(row[2].as<std::string>() + ".fold_state of " +
+                                   row[0].as<std::string>() + " is not a jobsched.v1.JobState");
         }
         std::string key = state.job_id();  // the id as the events spell it
         out.emplace(std::move(key), std::move(state));
@@ -589,6 +681,8 @@ Status PgProjectionStore::Write(const ProjectionBatch& batch) {
     // First: a conflict aborts before any other work.
     WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
     WriteJobs(txn, batch);
+    WriteWorkflows(txn, batch);
+    WriteDependencies(txn, batch);
     WriteExecutions(txn, batch);
     WriteDeadLetters(txn, batch);
     WriteLogs(txn, batch);

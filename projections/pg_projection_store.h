@@ -1,13 +1,16 @@
 // PgProjectionStore: the ProjectionStore (and ExecutorStore) on PostgreSQL
-// (libpqxx), over the tables of infra/migrations (jobs, job_executions,
-// job_logs, dead_letters, executors, projection_offsets). Apply the
-// migrations first (migrations.h).
+// (libpqxx), over the tables of infra/migrations (jobs, workflows,
+// job_dependencies, job_executions, job_logs, dead_letters, executors,
+// projection_offsets). Apply the migrations first (migrations.h).
 //
 // One transaction per Write: the offsets are fenced first
 // (INSERT … ON CONFLICT DO UPDATE … WHERE next_offset = expected), then the
 // rows are streamed with COPY into temporary stage tables and merged:
-// jobs and job_executions upserted, job_logs inserted (one row per record,
-// ON CONFLICT DO NOTHING on its key: topic, partition, offset). Values travel
+// jobs, job_dependencies and job_executions upserted, job_logs inserted (one
+// row per record, ON CONFLICT DO NOTHING on its key: topic, partition,
+// offset); the few workflows and dead_letters rows are single statements.
+// A workflow run's fold state lives in workflows.fold_state, a job's in
+// jobs.fold_state; LoadStates reads both. Values travel
 // as COPY data escaped by libpqxx or as libpqxx-quoted literals, never as SQL
 // text concatenated raw.
 #pragma once

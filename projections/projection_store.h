@@ -71,6 +71,32 @@ struct DeadLetterRow {
   google::protobuf::Timestamp requeued_at;  // unset: NULL
 };
 
+// A workflow run (a fold state with workflow_run = true, keyed by the
+// workflow id): one row of `workflows`, never of `jobs`. Most columns come
+// from the state; the trigger comes from the WorkflowSubmitted itself and the
+// expansion time from the WorkflowExpanded, so a batch carries them only when
+// it applied that event (the stored values stay otherwise).
+struct WorkflowRow {
+  events::JobState state;  // the run's state after the batch
+  bool submitted = false;  // the batch applied its WorkflowSubmitted: trigger_* below are set
+  std::string trigger_job_id;
+  std::string trigger_run_id;
+  std::string nominal_time;
+  google::protobuf::Timestamp expanded_at;  // WorkflowExpanded's occurred_at; unset: unchanged
+};
+
+// One row of job_dependencies: the child's view of one parent, as the
+// child's fold state holds it (JobState.parents) after the batch.
+struct DependencyRow {
+  std::string parent_id;
+  std::string child_id;
+  std::string workflow_id;  // the child's spec.workflow_id ("" → NULL)
+  std::string status;       // events::DependencyStatusName: PENDING | SATISFIED | FAILED
+  std::string reason;       // "" → NULL
+  google::protobuf::Timestamp created_at;  // the child's JobSubmitted
+  google::protobuf::Timestamp updated_at;  // the event that set the status
+};
+
 // The offsets of one partition after a batch.
 struct OffsetUpdate {
   int32_t partition = 0;
@@ -85,6 +111,9 @@ struct ProjectionBatch {
   std::string projection;           // "jobs"
   std::string topic;                // the consumed topic
   std::vector<events::JobState> jobs;  // latest state of every job the batch changed, one each
+                                       // (never a workflow run: those are in `workflows`)
+  std::vector<WorkflowRow> workflows;  // every workflow run the batch changed, one each
+  std::vector<DependencyRow> dependencies;  // edges whose row changed, one per (parent, child)
   std::vector<ExecutionRow> executions;  // runs whose record changed, one per run_id
   std::vector<JobLogRow> logs;      // one per decodable record, in log order
   std::vector<DeadLetterRow> dead_letters;  // one per job, its final change in the batch
@@ -96,8 +125,9 @@ class ProjectionStore {
  public:
   virtual ~ProjectionStore() = default;
 
-  // The stored states of those of `job_ids` that exist, keyed by job_id.
-  // Ids that are not UUIDs are never stored and are left out.
+  // The stored states of those of `job_ids` that exist (jobs and workflow
+  // runs alike), keyed by job_id. Ids that are not UUIDs are never stored
+  // and are left out.
   virtual Result<std::map<std::string, events::JobState>> LoadStates(
       const std::vector<std::string>& job_ids) = 0;
 
@@ -106,8 +136,9 @@ class ProjectionStore {
                                                          const std::string& topic,
                                                          const std::vector<int32_t>& partitions) = 0;
 
-  // Atomically: upserts jobs, executions and dead letters, inserts log rows
-  // not yet present (by topic, partition, offset), and sets the offsets.
+  // Atomically: upserts jobs, workflows, job dependencies, executions and
+  // dead letters, inserts log rows not yet present (by topic, partition,
+  // offset), and sets the offsets.
   // Fails with kConflict and writes nothing if any partition's stored offset
   // differs from `expected`;
   // kUnavailable when the store cannot be reached or the outcome is unknown

@@ -81,6 +81,53 @@ void FoldDeadLetter(const Envelope& e, const JobState& state,
   }
 }
 
+// What a workflow run's row needs beyond its state: the trigger of the
+// WorkflowSubmitted and the time of the WorkflowExpanded the batch applied.
+void FoldWorkflow(const Envelope& e, std::map<std::string, WorkflowRow>& rows) {
+  if (e.has_workflow_submitted()) {
+    const v1::WorkflowSubmitted& w = e.workflow_submitted();
+    WorkflowRow& row = rows[e.job_id()];
+    row.submitted = true;
+    row.trigger_job_id = w.trigger_job_id();
+    row.trigger_run_id = w.trigger_run_id();
+    row.nominal_time = w.nominal_time();
+  } else if (e.has_workflow_expanded()) {
+    rows[e.job_id()].expanded_at = e.occurred_at();
+  }
+}
+
+// job_dependencies follows the child's parents as the fold holds them: every
+// edge when its JobSubmitted applied, one edge per applied
+// DependencySatisfied / DependencyFailed (keyed by the child). Later events of
+// the batch replace earlier rows of the same edge.
+using EdgeKey = std::pair<std::string, std::string>;  // parent, child
+void FoldDependencies(const Envelope& e, const JobState& state,
+                      std::map<EdgeKey, DependencyRow>& rows) {
+  auto put = [&](const v1::ParentStatus& p) {
+    DependencyRow row;
+    row.parent_id = p.job_id();
+    row.child_id = e.job_id();
+    row.workflow_id = state.spec().workflow_id();
+    row.status = std::string(events::DependencyStatusName(p.status()));
+    row.reason = p.reason();
+    row.created_at = state.created_at();
+    row.updated_at = e.occurred_at();
+    rows[{row.parent_id, row.child_id}] = std::move(row);
+  };
+  std::string_view parent;
+  switch (e.event_case()) {
+    case Envelope::kJobSubmitted:
+      for (const v1::ParentStatus& p : state.parents()) put(p);
+      return;
+    case Envelope::kDependencySatisfied: parent = e.dependency_satisfied().parent_id(); break;
+    case Envelope::kDependencyFailed: parent = e.dependency_failed().parent_id(); break;
+    default: return;
+  }
+  for (const v1::ParentStatus& p : state.parents()) {
+    if (p.job_id() == parent) put(p);
+  }
+}
+
 }  // namespace
 
 // Least-recently-used job states of the assigned partitions, as of the last
@@ -446,6 +493,8 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
   // 3. Fold in log order, describing every event for job_logs.
   b->out.logs.reserve(b->items.size());
   std::map<std::string, DeadLetterRow> dead_letters;  // by job, its final change
+  std::map<std::string, WorkflowRow> workflows;       // by workflow id, what events add
+  std::map<EdgeKey, DependencyRow> dependencies;      // by edge, its final change
   for (Batch::Item& item : b->items) {
     const Envelope& e = item.event;
     Batch::Job& job = b->jobs[e.job_id()];
@@ -455,7 +504,11 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
       std::string run_id = effects.run->run_id();
       job.runs[run_id] = std::move(*effects.run);
     }
-    if (r.applied()) FoldDeadLetter(e, job.state, dead_letters);
+    if (r.applied()) {
+      FoldDeadLetter(e, job.state, dead_letters);
+      FoldWorkflow(e, workflows);
+      FoldDependencies(e, job.state, dependencies);
+    }
     switch (r.outcome) {
       case events::Outcome::kApplied:
         ++b->counts.applied;
@@ -516,11 +569,20 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
         }
         b->out.executions.push_back({job_id, std::move(run)});
       }
-      b->out.jobs.push_back(job.state);
+      if (job.state.workflow_run()) {
+        // A workflow run is not a job: its own table, never `jobs`.
+        WorkflowRow row;
+        if (auto it = workflows.find(job_id); it != workflows.end()) row = std::move(it->second);
+        row.state = job.state;
+        b->out.workflows.push_back(std::move(row));
+      } else {
+        b->out.jobs.push_back(job.state);
+      }
     }
     cache_->Put(job_id, job.partition, std::move(job.state));
   }
   for (auto& [job_id, row] : dead_letters) b->out.dead_letters.push_back(std::move(row));
+  for (auto& [edge, row] : dependencies) b->out.dependencies.push_back(std::move(row));
   for (const auto& [p, next] : b->next_offsets) {
     b->out.offsets.push_back({p, positions_[p], next});
     positions_[p] = next;

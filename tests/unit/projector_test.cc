@@ -21,6 +21,7 @@
 #include "projections/projector.h"
 #include "tests/support/wait.h"
 #include "tests/unit/fold_test_util.h"
+#include "tests/unit/workflow_events_util.h"
 
 namespace jobsched::projections {
 namespace {
@@ -34,6 +35,7 @@ using jobsched::testing::JobId;
 using jobsched::testing::Lifecycle;
 using jobsched::testing::T;
 using jobsched::testing::WaitFor;
+using jobsched::testing::WorkflowFactory;
 using namespace std::chrono_literals;
 
 constexpr char kTopic[] = "job-events";
@@ -105,6 +107,57 @@ TEST(DescribeTest, RejectedIsWarnWithTheFoldsReason) {
       Describe(started, FoldResult{Outcome::kDuplicate, "event already applied"});
   EXPECT_EQ(dup.level, "info");
   EXPECT_EQ(dup.message, "duplicate: event already applied");
+}
+
+// Issue 7: dependency and workflow events, described from the state after them.
+TEST(DescribeTest, DependencyAndWorkflowEvents) {
+  WorkflowFactory wf(JobId(30), "etl", {{"a", {}}, {"b", {}}, {"c", {"a", "b"}}});
+  const std::string a = wf.JobIdOf("a").substr(0, 8), b = wf.JobIdOf("b").substr(0, 8);
+  auto applied = [](events::JobState& state, const Envelope& e) {
+    FoldResult r = events::Apply(state, e);
+    EXPECT_TRUE(r.applied()) << events::EventType(e) << ": " << r.reason;
+    return Describe(e, r, &state);
+  };
+  events::JobState run;
+  EventDescription d = applied(run, wf.Submitted(T(0)));
+  EXPECT_EQ(d.message, "workflow submitted: \"etl\", 3 jobs, 2 edges");
+  EXPECT_EQ(applied(run, wf.Expanded(T(1))).message, "workflow expanded into 3 jobs");
+  WorkflowFactory fired(JobId(31), "nightly", {{"only", {}}});
+  EXPECT_EQ(Describe(fired.Submitted(T(0), JobId(32), JobId(33), "2027-01-15T02:00:00"), {})
+                .message,
+            "workflow submitted: \"nightly\", 1 jobs, 0 edges; started by job 00000000 run"
+            " 00000000 (fire 2027-01-15T02:00:00)");
+
+  events::JobState child;
+  applied(child, wf.Expansion(T(1))[2]);
+  d = applied(child, wf.Satisfied(T(2), "c", "a"));
+  EXPECT_EQ(d.level, "info");
+  EXPECT_EQ(d.message, "parent " + a + " succeeded; 1 of 2 parents satisfied, job WAITING");
+  d = applied(child, wf.Failed(T(3), "c", "b", "DEAD", "retries exhausted"));
+  EXPECT_EQ(d.level, "warn");
+  EXPECT_EQ(d.message,
+            "parent " + b + " failed (DEAD): retries exhausted; job BLOCKED (upstream failed)");
+  d = applied(child, wf.Satisfied(T(4), "c", "b"));
+  EXPECT_EQ(d.message, "parent " + b + " succeeded; every parent satisfied, job PENDING");
+
+  events::JobState parent;
+  applied(parent, wf.Expansion(T(1))[0]);
+  EXPECT_EQ(applied(parent, wf.Notified(T(2), "a", v1::DEPENDENCY_STATUS_SATISFIED, {"c"}))
+                .message,
+            "1 dependent told SATISFIED");
+  Envelope registered = wf.Job("a").Base("DependencyRegistered", JobId(34), T(3));
+  registered.mutable_dependency_registered()->set_child_id(JobId(34));
+  EXPECT_EQ(applied(parent, registered).message,
+            "dependent 00000000 registered: it waits for this job");
+  Envelope parents = wf.Job("c").Base("DependenciesRegistered", "", T(3));
+  parents.mutable_dependencies_registered()->add_parent_ids(wf.JobIdOf("a"));
+  parents.mutable_dependencies_registered()->add_parent_ids(wf.JobIdOf("b"));
+  EXPECT_EQ(Describe(parents, {}).message, "registered with 2 parents");
+  Envelope started = wf.Job("a").Base("WorkflowStarted", "r", T(3));
+  started.mutable_workflow_started()->set_run_id(JobId(35));
+  started.mutable_workflow_started()->set_workflow_id(wf.id());
+  EXPECT_EQ(Describe(started, {}).message, "run 00000000 started workflow run 00000000");
+  EXPECT_EQ(JobTypeName(v1::JOB_TYPE_WORKFLOW), "workflow");
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +486,57 @@ TEST_F(ProjectorTest, StopWhileTheStoreIsDownWritesNothingHalfway) {
   StartProjector();
   ASSERT_TRUE(CaughtUp());
   EXPECT_EQ(store_.Jobs()[f.job_id()].version(), 2);
+}
+
+// Issue 7: a workflow run is stored as a workflow (never a job, read back for
+// later batches), its jobs' edges follow the child's view of each parent.
+TEST_F(ProjectorTest, WorkflowRunsAndDependencies) {
+  WorkflowFactory wf(JobId(40), "etl", {{"a", {}}, {"b", {"a"}}, {"c", {"a", "b"}}});
+  std::vector<Envelope> events = {wf.Submitted(T(0), JobId(41), JobId(42), "02:00")};
+  for (const Envelope& e : wf.Expansion(T(1))) events.push_back(e);
+  events.push_back(wf.Satisfied(T(2), "b", "a"));
+  events.push_back(wf.Satisfied(T(2), "c", "a"));
+  events.push_back(wf.Failed(T(3), "c", "b", "CANCELED", "canceled by the user"));
+  StartProjector();
+  Append(events);
+  ASSERT_TRUE(CaughtUp());
+  projector_->Stop();
+
+  auto jobs = store_.Jobs();
+  EXPECT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs.count(wf.id()), 0u);
+  EXPECT_EQ(jobs[wf.JobIdOf("b")].status(), v1::JOB_STATUS_PENDING);
+  EXPECT_EQ(jobs[wf.JobIdOf("c")].status(), v1::JOB_STATUS_BLOCKED);
+  auto workflows = store_.Workflows();
+  ASSERT_EQ(workflows.count(wf.id()), 1u);
+  EXPECT_TRUE(workflows[wf.id()].state.workflow_run());
+  EXPECT_EQ(workflows[wf.id()].trigger_job_id, JobId(41));
+  EXPECT_FALSE(IsSet(workflows[wf.id()].expanded_at));
+  auto edges = store_.Dependencies();
+  ASSERT_EQ(edges.size(), 3u);
+  const DependencyRow& bc = edges[{wf.JobIdOf("b"), wf.JobIdOf("c")}];
+  EXPECT_EQ(bc.status, "FAILED");
+  EXPECT_EQ(bc.reason, "canceled by the user");
+  EXPECT_EQ(bc.workflow_id, wf.id());
+  EXPECT_EQ(FromProto(bc.created_at), T(1));
+  EXPECT_EQ(FromProto(bc.updated_at), T(3));
+  EXPECT_EQ((edges[{wf.JobIdOf("a"), wf.JobIdOf("b")}].status), "SATISFIED");
+  EXPECT_EQ((edges[{wf.JobIdOf("a"), wf.JobIdOf("c")}].status), "SATISFIED");
+
+  // A new projector (empty cache) reads the run's state back from the store:
+  // its expansion applies, and the trigger written at submission stays.
+  Append({wf.Expanded(T(4)), wf.Submitted(T(0), JobId(41), JobId(42), "02:00")});
+  StartProjector();
+  ASSERT_TRUE(CaughtUp());
+  EXPECT_EQ(projector_->stats().applied, 1u);
+  EXPECT_EQ(projector_->stats().duplicates, 1u);
+  workflows = store_.Workflows();
+  EXPECT_EQ(workflows[wf.id()].state.status(), v1::JOB_STATUS_COMPLETED);
+  EXPECT_EQ(FromProto(workflows[wf.id()].expanded_at), T(4));
+  EXPECT_EQ(workflows[wf.id()].trigger_run_id, JobId(42));
+  EXPECT_EQ(store_.Jobs().count(wf.id()), 0u);
+  EXPECT_EQ(store_.Logs().back().job_id, wf.id());
+  EXPECT_EQ(store_.Logs().back().outcome, "duplicate");
 }
 
 // Two projectors in one group: the second joins mid-stream (rebalance), the
