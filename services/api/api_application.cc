@@ -1,4 +1,5 @@
 #include "services/api/api_application.h"
+#include "services/api/api_internal.h"
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
@@ -40,14 +41,11 @@
 #include "services/api/request_params.h"
 #include "services/api/schedule_preview.h"
 #include "services/api/worker_pool.h"
+#include "services/api/workflow_spec.h"
 #include "services/common/logging.h"
 
 namespace jobsched::api {
 namespace {
-
-namespace Http = Pistache::Http;
-using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 500;
@@ -55,219 +53,6 @@ constexpr size_t kMaxRequestIdChars = 200;
 // Pistache rejects (with a plain-text 413) requests above its own limit; ours
 // is checked first, so Pistache's is set this much higher.
 constexpr size_t kPistacheSlack = 1u << 20;
-
-// The response header that echoes the request's correlation id.
-class RequestIdHeader final : public Http::Header::Header {
- public:
-  NAME("X-Request-Id")
-  RequestIdHeader() = default;
-  explicit RequestIdHeader(std::string value) : value_(std::move(value)) {}
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& os) const override { os << value_; }
-
- private:
-  std::string value_;
-};
-
-// What a handler needs from a Pistache request, copied: Pistache reuses the
-// request object as soon as onRequest returns.
-struct RequestInfo {
-  Http::Method method = Http::Method::Get;
-  std::string method_name;
-  std::string path;
-  QueryParams query;
-  std::string body;
-  std::optional<std::string> idempotency_key;  // the Idempotency-Key header
-  std::string request_id;                      // X-Request-Id, or a random id
-  SteadyClock::time_point start;
-};
-
-class Responder;
-
-// Shared by the server and every response still pending; outlives both.
-struct ServerState {
-  // Held shared while a response is handed to Pistache, exclusively by Stop()
-  // to set `closed`: after that no response touches the (gone) transport.
-  std::shared_mutex send_mu;
-  bool closed = false;  // guarded by send_mu
-
-  std::mutex mu;
-  std::condition_variable cv;  // notified when `pending` or `unflushed` shrink
-  // Requests not answered yet, by sequence number. Guarded by mu.
-  std::map<uint64_t, std::weak_ptr<Responder>> pending;
-  uint64_t next_id = 0;  // guarded by mu
-  // Responses handed to Pistache whose write has not completed. Guarded by mu.
-  int unflushed = 0;
-
-  void Flushed() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      --unflushed;
-    }
-    cv.notify_all();
-  }
-};
-
-// Answers one request exactly once, from whichever thread finishes it, and
-// writes the request's log line. Thread-safe; SetJobId must be called before
-// the responder is shared with another thread. The Send* methods expect to be
-// the first answer (a second one is a bug, logged); the TrySend* methods are
-// for racing answerers (acknowledgement vs. deadline) and report who won.
-class Responder {
- public:
-  // Creates the responder and registers it as pending in `state`.
-  static std::shared_ptr<Responder> Make(Http::ResponseWriter writer,
-                                         std::shared_ptr<ServerState> state,
-                                         std::shared_ptr<spdlog::logger> logger,
-                                         const RequestInfo& req) {
-    auto r =
-        std::shared_ptr<Responder>(new Responder(std::move(writer), state, std::move(logger), req));
-    std::lock_guard<std::mutex> lock(state->mu);
-    r->id_ = state->next_id++;
-    state->pending.emplace(r->id_, r);
-    return r;
-  }
-
-  Responder(const Responder&) = delete;
-  Responder& operator=(const Responder&) = delete;
-
-  // A request that nobody answered is a bug; the client still gets an answer.
-  ~Responder() {
-    if (!sent_.load()) {
-      services::Log(*logger_, spdlog::level::err, "request dropped without a response",
-                    {{"method", method_}, {"path", path_}, {"request_id", request_id_}});
-      SendError({"internal", "the server dropped the request; retry", ""});
-    }
-  }
-
-  void SetJobId(std::string job_id) { job_id_ = std::move(job_id); }
-
-  // Whether the request was answered (by anyone).
-  bool answered() const { return sent_.load(); }
-
-  void SendJson(int status, const json& body, const std::string& location = "") {
-    Expect(TrySendBody(status, body.dump(-1, ' ', false, json::error_handler_t::replace), location),
-           status);
-  }
-
-  // The one way errors reach clients: status from HttpStatusOf, body from ErrorBody.
-  void SendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
-    Expect(TrySendError(error, std::move(allow)), HttpStatusOf(error.code));
-  }
-
-  bool TrySendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
-    return Send(HttpStatusOf(error.code),
-                ErrorBody(error).dump(-1, ' ', false, json::error_handler_t::replace), "",
-                std::move(allow), error.code, error.message);
-  }
-
-  // An error whose body has members beside "error" (`extra`, an object).
-  bool TrySendErrorWith(const ApiError& error, const json& extra, const std::string& location) {
-    json body = ErrorBody(error);
-    for (const auto& [key, value] : extra.items()) body[key] = value;
-    return Send(HttpStatusOf(error.code), body.dump(-1, ' ', false, json::error_handler_t::replace),
-                location, {}, error.code, error.message);
-  }
-
-  // Sends a pre-rendered JSON body.
-  bool TrySendBody(int status, const std::string& body, const std::string& location = "") {
-    return Send(status, body, location, {}, "", "");
-  }
-
- private:
-  Responder(Http::ResponseWriter writer, std::shared_ptr<ServerState> state,
-            std::shared_ptr<spdlog::logger> logger, const RequestInfo& req)
-      : writer_(std::move(writer)),
-        state_(std::move(state)),
-        logger_(std::move(logger)),
-        method_(req.method_name),
-        path_(req.path),
-        request_id_(req.request_id),
-        start_(req.start) {}
-
-  void Expect(bool first, int status) {
-    if (!first) {
-      services::Log(*logger_, spdlog::level::err, "second response to a request ignored",
-                    {{"method", method_}, {"path", path_}, {"status", std::to_string(status)}});
-    }
-  }
-
-  // Returns false, sending nothing, if the request was answered before.
-  bool Send(int status, const std::string& body, const std::string& location,
-            std::vector<Http::Method> allow, std::string_view error_code,
-            std::string_view error_message) {
-    if (sent_.exchange(true)) return false;
-    {
-      std::shared_lock<std::shared_mutex> lock(state_->send_mu);
-      if (!state_->closed) {
-        writer_.headers().add<RequestIdHeader>(request_id_);
-        if (!location.empty()) writer_.headers().add<Http::Header::Location>(location);
-        if (!allow.empty()) writer_.headers().add<Http::Header::Allow>(allow);
-        auto logger = logger_;
-        auto state = state_;
-        {
-          std::lock_guard<std::mutex> lock(state_->mu);
-          ++state_->unflushed;
-        }
-        try {
-          // Rejected when the client has gone away: nothing left to do but note it.
-          writer_.send(static_cast<Http::Code>(status), body, MIME(Application, Json))
-              .then([state](ssize_t) { state->Flushed(); },
-                    [state, logger](std::exception_ptr& e) {
-                      state->Flushed();
-                      try {
-                        std::rethrow_exception(e);
-                      } catch (const std::exception& ex) {
-                        services::Log(*logger, spdlog::level::debug, "response not delivered",
-                                      {{"reason", ex.what()}});
-                      }
-                    });
-        } catch (const std::exception& e) {
-          state_->Flushed();
-          services::Log(*logger_, spdlog::level::warn, "response not sent", {{"reason", e.what()}});
-        }
-      }
-    }
-    auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_).count();
-    services::Log(*logger_, status >= 400 ? spdlog::level::warn : spdlog::level::debug,
-                  "http request",
-                  {{"method", method_},
-                   {"path", path_},
-                   {"status", std::to_string(status)},
-                   {"ms", std::to_string(ms)},
-                   {"job_id", job_id_},
-                   {"request_id", request_id_},
-                   {"error", error_code},
-                   {"error_message", error_message}});
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      state_->pending.erase(id_);
-    }
-    state_->cv.notify_all();
-    return true;
-  }
-
-  Http::ResponseWriter writer_;
-  const std::shared_ptr<ServerState> state_;
-  const std::shared_ptr<spdlog::logger> logger_;
-  const std::string method_;
-  const std::string path_;
-  const std::string request_id_;
-  const SteadyClock::time_point start_;
-  uint64_t id_ = 0;  // key in state_->pending; set by Make before sharing
-  std::string job_id_;
-  std::atomic<bool> sent_{false};
-};
-
-using ResponderPtr = std::shared_ptr<Responder>;
-
-// Where the Pistache handler forwards requests. Called on I/O threads; must not block.
-class RequestSink {
- public:
-  virtual ~RequestSink() = default;
-  virtual void OnRequest(const Http::Request& request, Http::ResponseWriter writer) = 0;
-};
 
 // Pistache clones the handler per I/O thread; every clone forwards to the sink.
 class HttpHandler final : public Http::Handler {
@@ -347,6 +132,38 @@ ApiError JobNotFound(const std::string& id) {
           "no job with id " + id + " (a job just submitted may take a moment to appear)", ""};
 }
 
+
+std::optional<ApiError> CheckJobId(const std::string& id) {
+  if (LooksLikeUuid(id)) return std::nullopt;
+  return ApiError{"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"};
+}
+
+
+// Read your writes: the pause before the n-th look at projection_offsets.
+SteadyClock::duration ProjectionPollDelay(int attempt) {
+  return std::chrono::milliseconds(std::min(5 << std::min(attempt, 4), 50));
+}
+
+
+// What a client should do about an append whose outcome is unknown. `noun`
+// is what the append concerns: "job" or "workflow".
+std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed,
+                              const std::string& noun = "job") {
+  std::string lookup = "look it up with GET /api/v1/" + noun + "s/" + id;
+  if (!submission) return "it may still take effect: " + lookup + " before repeating the command";
+  if (keyed) {
+    return "the " + noun + " may still be stored: " + lookup +
+           ", or retry with the same Idempotency-Key (that finds the " + noun +
+           " instead of creating a second one)";
+  }
+  return "the " + noun + " may still be stored: " + lookup +
+         " before submitting again (without an Idempotency-Key a retry creates a second " + noun +
+         ")";
+}
+
+
+}  // namespace
+
 // The request body as JSON, or the invalid_json error that says where it breaks.
 std::variant<json, ApiError> ParseBody(const RequestInfo& req) {
   try {
@@ -372,186 +189,13 @@ std::optional<ApiError> CheckIdempotencyKeyHeader(const RequestInfo& req) {
                   "Idempotency-Key"};
 }
 
-std::optional<ApiError> CheckJobId(const std::string& id) {
-  if (LooksLikeUuid(id)) return std::nullopt;
-  return ApiError{"invalid_job_id", "job ids are UUIDs, got " + DescribeValue(json(id)), "job_id"};
-}
-
 // Job ids as stored and appended (lower case), whatever case a path used.
 std::string CanonicalJobId(std::string id) {
   for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return id;
 }
 
-// Read your writes: the pause before the n-th look at projection_offsets.
-SteadyClock::duration ProjectionPollDelay(int attempt) {
-  return std::chrono::milliseconds(std::min(5 << std::min(attempt, 4), 50));
-}
-
-// A submission ready to append: its event and its 201 answer.
-struct Submission {
-  events::Envelope event;
-  std::string view;  // the 201 body
-  std::string location;
-};
-
-// What a client should do about an append whose outcome is unknown.
-std::string UnconfirmedAdvice(const std::string& job_id, bool submission, bool keyed) {
-  std::string lookup = "look it up with GET /api/v1/jobs/" + job_id;
-  if (!submission) return "it may still take effect: " + lookup + " before repeating the command";
-  if (keyed) {
-    return "the job may still be stored: " + lookup +
-           ", or retry with the same Idempotency-Key (that finds the job instead of creating a "
-           "second one)";
-  }
-  return "the job may still be stored: " + lookup +
-         " before submitting again (without an Idempotency-Key a retry creates a second job)";
-}
-
-// Holds an idempotency key in InFlightKeys until the last copy is destroyed,
-// whichever path (answer, failure, dropped callback) lets go of it last.
-class KeyHold {
- public:
-  KeyHold(std::shared_ptr<InFlightKeys> keys, std::string job_id)
-      : keys_(std::move(keys)), job_id_(std::move(job_id)) {}
-  ~KeyHold() { keys_->Finish(job_id_); }
-  KeyHold(const KeyHold&) = delete;
-  KeyHold& operator=(const KeyHold&) = delete;
-
- private:
-  std::shared_ptr<InFlightKeys> keys_;
-  std::string job_id_;
-};
-
-}  // namespace
-
 // ---------------------------------------------------------------------------
-
-class ApiApplication::Impl final : public RequestSink {
- public:
-  Impl(ApiOptions options, events::Producer& producer, std::string database_url,
-       events::Topics topics, Clock& clock)
-      : options_(std::move(options)),
-        producer_(producer),
-        topics_(std::move(topics)),
-        clock_(clock),
-        logger_(services::GetLogger("api")),
-        state_(std::make_shared<ServerState>()),
-        pool_(std::move(database_url),
-              PgPoolOptions{.size = static_cast<size_t>(std::max(options_.threads, 1) + 2)}),
-        workers_(static_cast<size_t>(std::max(options_.threads, 1) + 2),
-                 options_.max_queued_queries),
-        guard_(std::make_shared<Guard>()),
-        recent_(std::make_shared<RecentAppends>(options_.recent)),
-        in_flight_(std::make_shared<InFlightKeys>()) {
-    guard_->impl = this;
-  }
-
-  ~Impl() { Stop(); }
-
-  Status Start();
-  void Stop();
-  int port() const { return port_.load(); }
-
-  // Called by Pistache on an I/O thread. Never blocks.
-  void OnRequest(const Http::Request& request, Http::ResponseWriter writer) override;
-
- private:
-  void Route(const ResponderPtr& r, const RequestInfo& req);
-  void Submit(const ResponderPtr& r, const RequestInfo& req);
-  void GetJob(const ResponderPtr& r, const std::string& id);
-  void ListJobs(const ResponderPtr& r, const RequestInfo& req);
-  void ListExecutions(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Cancel(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void RunCommand(const ResponderPtr& r, const std::string& id, const RequestInfo& req,
-                  Command command);
-  void UpdateJob(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Stats(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Logs(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Why(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Preview(const ResponderPtr& r, const RequestInfo& req);
-  void Health(const ResponderPtr& r);
-  // /api/v1/executors, /queue/stats, /dead-letters[/{id}/requeue] (ops_routes.h).
-  void ServeOps(const ResponderPtr& r, const RequestInfo& req, OpsRoute route);
-
-  // Runs `query` on a worker thread with a pooled connection, then `then`
-  // with its result on the same thread; PostgreSQL failures answer 503
-  // database_unavailable (500 internal for query bugs), a full queue 503
-  // overloaded, unless `failed` is given: then it gets those failures instead.
-  template <typename T>
-  void WithDatabase(const ResponderPtr& r, std::function<T(pqxx::connection&)> query,
-                    std::function<void(T)> then,
-                    std::function<void(const Status&)> failed = nullptr);
-
-  // The job's state (nullopt: no row), read your writes: when this process
-  // appended to the job, waits (timer, not a thread) for the projection to
-  // pass its latest append, for at most projection_wait; then answers from
-  // the row plus the appends it lacks. `then` and `failed` as in WithDatabase.
-  void ReadJob(const ResponderPtr& r, const std::string& id,
-               std::function<void(std::optional<v1::JobState>)> then,
-               std::function<void(const Status&)> failed = nullptr);
-  void AwaitProjection(const ResponderPtr& r, const std::string& id,
-                       std::shared_ptr<const RecentJob> recent, SteadyClock::time_point deadline,
-                       int attempt, std::function<void(std::optional<v1::JobState>)> then,
-                       std::function<void(const Status&)> failed);
-
-  // Validates `id` (400 invalid_job_id), loads the job's folded state with
-  // ReadJob (404 job_not_found, also for a DELETED job) and calls `found`
-  // with it, on a worker thread.
-  void WithJob(const ResponderPtr& r, const std::string& id,
-               std::function<void(v1::JobState)> found);
-
-  // A submission with an idempotency key (see Submit).
-  void SubmitKeyed(const ResponderPtr& r, std::shared_ptr<const Submission> sub,
-                   bool look_in_recent);
-  // 409 duplicate_idempotency_key with `existing` as GET shows it.
-  void SendDuplicate(const ResponderPtr& r, const v1::JobState& existing);
-
-  // For the reads that answer for any job with a row, DELETED ones included:
-  // validates `id`, runs `query` (nullopt: 404 job_not_found) and answers 200.
-  void WithJobQuery(const ResponderPtr& r, const std::string& id,
-                    std::function<std::optional<json>(pqxx::connection&)> query);
-
-  // Appends `event` to job-events; answers `status` with `body` once the log
-  // acknowledged it (remembering the append in recent_ first), 503
-  // kafka_unavailable at once when no broker is reachable (nothing handed
-  // over) or when the log refused it, 503 append_unconfirmed when the outcome
-  // is unknown (ack_timeout passed, or the producer gave up after sending).
-  // `hold` is released once the outcome is known. Never blocks.
-  void AppendThenRespond(const ResponderPtr& r, const events::Envelope& event, int status,
-                         std::string body, std::string location,
-                         std::shared_ptr<KeyHold> hold = nullptr);
-
-  events::Origin MakeOrigin(const RequestInfo& req) const {
-    return {"api/" + options_.instance_id, clock_.Now(), req.request_id, ""};
-  }
-
-  const ApiOptions options_;
-  events::Producer& producer_;
-  const events::Topics topics_;
-  Clock& clock_;
-  const std::shared_ptr<spdlog::logger> logger_;
-  const std::shared_ptr<ServerState> state_;
-  PgPool pool_;
-  WorkerPool workers_;
-  DeadlineTimer timer_;  // overdue Kafka acknowledgements, projection polls
-
-  // How callbacks on threads this object does not own (the producer's) reach
-  // it: Stop() clears `impl`, waiting for such a callback in progress.
-  struct Guard {
-    std::recursive_mutex mu;  // a callback may release a KeyHold inside another
-    Impl* impl = nullptr;     // guarded by mu
-  };
-  const std::shared_ptr<Guard> guard_;
-  // Shared with producer callbacks, which may run after this object is gone.
-  const std::shared_ptr<RecentAppends> recent_;
-  const std::shared_ptr<InFlightKeys> in_flight_;
-  std::unique_ptr<Http::Endpoint> endpoint_;
-  std::atomic<int> port_{0};
-  std::atomic<bool> accepting_{false};
-  bool started_ = false;  // controlling thread only
-  bool stopped_ = false;  // controlling thread only
-};
 
 Status ApiApplication::Impl::Start() {
   if (started_) return Status::Internal("ApiApplication::Start called twice");
@@ -698,6 +342,11 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
     if (auto* m = std::get_if<OpsMethodNotAllowed>(&*ops)) return not_allowed({m->allowed});
     return ServeOps(r, req, std::move(*ops));
   }
+  if (auto wf = MatchWorkflowRoute(req.method, parts, req.query)) {
+    if (auto* m = std::get_if<WorkflowMethodNotAllowed>(&*wf)) return not_allowed(m->allowed);
+    if (auto* error = std::get_if<ApiError>(&*wf)) return r->SendError(*error);
+    return ServeWorkflows(r, req, std::move(std::get<WorkflowRequest>(*wf)));
+  }
   bool jobs = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "jobs";
   if (jobs && parts.size() == 3) {
     if (req.method == M::Post) return Submit(r, req);
@@ -713,8 +362,9 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
   }
   // /api/v1/jobs/{id}/<action>: one method each.
   const std::string_view action = jobs && parts.size() == 5 ? parts[4] : "";
-  static constexpr std::array<std::pair<std::string_view, M>, 8> kActions = {
+  static constexpr std::array<std::pair<std::string_view, M>, 9> kActions = {
       {{"executions", M::Get},
+       {"dependencies", M::Get},
        {"stats", M::Get},
        {"logs", M::Get},
        {"why", M::Get},
@@ -729,6 +379,7 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
     if (name == "stats") return Stats(r, id, req);
     if (name == "logs") return Logs(r, id, req);
     if (name == "why") return Why(r, id, req);
+    if (name == "dependencies") return Dependencies(r, id, req);
     if (name == "cancel") return Cancel(r, id, req);
     if (name == "pause") return RunCommand(r, id, req, Command::kPause);
     if (name == "resume") return RunCommand(r, id, req, Command::kResume);
@@ -736,12 +387,14 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
   }
   r->SendError({"not_found",
                 "no such resource: " + req.method_name + " " + req.path +
-                    " (the API lives under /api/v1/jobs and /api/v1/schedules/preview)",
+                    " (the API lives under /api/v1/jobs, /api/v1/workflows and "
+                    "/api/v1/schedules/preview)",
                 ""});
 }
 
 // POST /api/v1/jobs. Validation happens here, on the I/O thread (CPU only,
 // bounded by max_request_bytes); the answer comes from the producer's callback.
+// A job with depends_on first reads its parents (worker thread).
 void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req) {
   auto body = ParseBody(req);
   if (auto* error = std::get_if<ApiError>(&body)) return r->SendError(*error);
@@ -778,7 +431,18 @@ void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req)
   events::Envelope event =
       events::MakeEnvelope(ids::EventId("JobSubmitted", job_id, ""), job_id, origin);
   *event.mutable_job_submitted()->mutable_spec() = std::move(spec);
+  if (event.job_submitted().spec().has_workflow()) {
+    if (auto error = CheckWorkflowEventSize(event, "workflow")) {
+      return r->SendError(FromFieldError(std::move(*error)));
+    }
+  }
+  if (event.job_submitted().spec().depends_on_size() == 0) {
+    return FinishSubmit(r, std::move(event), keyed);
+  }
+  ResolveDependsOn(r, std::move(event), keyed);
+}
 
+void ApiApplication::Impl::FinishSubmit(const ResponderPtr& r, events::Envelope event, bool keyed) {
   // The answer is the fold of exactly the event appended: the same view GET
   // returns once the projector has caught up.
   v1::JobState state;
@@ -789,8 +453,8 @@ void ApiApplication::Impl::Submit(const ResponderPtr& r, const RequestInfo& req)
   }
   auto sub = std::make_shared<Submission>();
   sub->view = RenderJob(state).dump(-1, ' ', false, json::error_handler_t::replace);
+  sub->location = "/api/v1/jobs/" + event.job_id();
   sub->event = std::move(event);
-  sub->location = "/api/v1/jobs/" + job_id;
   if (keyed) return SubmitKeyed(r, std::move(sub), /*look_in_recent=*/true);
   AppendThenRespond(r, sub->event, 201, sub->view, sub->location);
 }
@@ -830,20 +494,7 @@ void ApiApplication::Impl::SubmitKeyed(const ResponderPtr& r, std::shared_ptr<co
     std::lock_guard<std::recursive_mutex> lock(guard->mu);
     if (guard->impl != nullptr) guard->impl->SubmitKeyed(r, sub, /*look_in_recent=*/true);
   };
-  if (!in_flight_->Begin(job_id, std::move(resume))) {
-    // Waits for the request in flight, but not longer than it would itself.
-    if (options_.ack_timeout.count() == 0) return;  // as long as the producer takes
-    std::weak_ptr<Responder> weak = r;
-    timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, job_id] {
-      if (auto r = weak.lock()) {
-        std::string message =
-            "a submission with the same Idempotency-Key is still waiting for the event log; " +
-            UnconfirmedAdvice(job_id, /*submission=*/true, /*keyed=*/true);
-        r->TrySendError({"append_unconfirmed", std::move(message), "", json{{"job_id", job_id}}});
-      }
-    });
-    return;
-  }
+  if (!in_flight_->Begin(job_id, std::move(resume))) return AwaitKeyHolder(r, job_id, "job");
   auto hold = std::make_shared<KeyHold>(in_flight_, job_id);
   ReadJob(
       r, job_id,
@@ -861,6 +512,21 @@ void ApiApplication::Impl::SubmitKeyed(const ResponderPtr& r, std::shared_ptr<co
       });
 }
 
+void ApiApplication::Impl::AwaitKeyHolder(const ResponderPtr& r, const std::string& id,
+                                          const std::string& noun) {
+  // Waits for the request in flight, but not longer than it would itself.
+  if (options_.ack_timeout.count() == 0) return;  // as long as the producer takes
+  std::weak_ptr<Responder> weak = r;
+  timer_.At(SteadyClock::now() + options_.ack_timeout, [weak, id, noun] {
+    if (auto r = weak.lock()) {
+      std::string message =
+          "a submission with the same Idempotency-Key is still waiting for the event log; " +
+          UnconfirmedAdvice(id, /*submission=*/true, /*keyed=*/true, noun);
+      r->TrySendError({"append_unconfirmed", std::move(message), "", json{{noun + "_id", id}}});
+    }
+  });
+}
+
 void ApiApplication::Impl::SendDuplicate(const ResponderPtr& r, const v1::JobState& existing) {
   const std::string& id = existing.job_id();
   const std::string status(events::JobStatusName(existing.status()));
@@ -875,7 +541,7 @@ void ApiApplication::Impl::SendDuplicate(const ResponderPtr& r, const v1::JobSta
 
 void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events::Envelope& event,
                                              int status, std::string body, std::string location,
-                                             std::shared_ptr<KeyHold> hold) {
+                                             std::shared_ptr<KeyHold> hold, bool keyed_workflow) {
   if (r->answered()) return;
   std::string event_type(events::EventType(event));
   const std::string& job_id = event.job_id();
@@ -885,9 +551,13 @@ void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events
                   "no Kafka broker is reachable; nothing was appended: retry later", ""});
     return;
   }
-  const bool submission = event.has_job_submitted();
-  const bool keyed = submission && !event.job_submitted().spec().idempotency_key().empty();
-  std::string advice = UnconfirmedAdvice(job_id, submission, keyed);
+  const bool workflow = event.has_workflow_submitted();
+  const bool submission = event.has_job_submitted() || workflow;
+  // A workflow's key is not in its event: the caller says whether it had one.
+  const bool keyed = workflow
+                         ? keyed_workflow
+                         : submission && !event.job_submitted().spec().idempotency_key().empty();
+  std::string advice = UnconfirmedAdvice(job_id, submission, keyed, workflow ? "workflow" : "job");
   events::Record record;
   record.topic = topics_.job_events;
   record.key = job_id;
@@ -946,31 +616,6 @@ void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events
       });
 }
 
-template <typename T>
-void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
-                                        std::function<T(pqxx::connection&)> query,
-                                        std::function<void(T)> then,
-                                        std::function<void(const Status&)> failed) {
-  auto logger = logger_;
-  auto task = [this, r, logger, query = std::move(query), then = std::move(then), failed] {
-    try {
-      Result<T> result = pool_.Run<T>(query);
-      if (!result.ok()) {
-        if (failed) return failed(result.status());
-        r->SendError(FromStatus(result.status(), "database_unavailable"));
-        return;
-      }
-      then(std::move(result).value());
-    } catch (const std::exception& e) {  // a bug in `then`: answer and log, keep the worker alive
-      services::Log(*logger, spdlog::level::err, "query handler failed", {{"reason", e.what()}});
-      r->TrySendError({"internal", "internal error; the request was not processed", ""});
-    }
-  };
-  if (!workers_.Submit(std::move(task))) {
-    if (failed) return failed(Status::Unavailable("too many queries are waiting for PostgreSQL"));
-    r->TrySendError({"overloaded", "too many queries are waiting for PostgreSQL; retry later", ""});
-  }
-}
 
 void ApiApplication::Impl::ReadJob(const ResponderPtr& r, const std::string& id,
                                    std::function<void(std::optional<v1::JobState>)> then,
@@ -1029,6 +674,10 @@ void ApiApplication::Impl::WithJob(const ResponderPtr& r, const std::string& id,
   r->SetJobId(id);
   ReadJob(r, id, [r, id, found = std::move(found)](std::optional<v1::JobState> state) {
     if (!state) return r->SendError(JobNotFound(id));
+    if (state->workflow_run()) {  // known from this process's appends: no jobs row
+      return r->SendError(
+          {"job_not_found", id + " is a workflow, not a job: GET /api/v1/workflows/" + id, ""});
+    }
     if (state->status() == v1::JOB_STATUS_DELETED) {
       return r->SendError(
           {"job_not_found",
@@ -1097,12 +746,16 @@ void ApiApplication::Impl::ListExecutions(const ResponderPtr& r, const std::stri
   });
 }
 
-// POST /api/v1/jobs/{id}/cancel: reads the job (worker thread), then appends
-// CancelRequested; the scheduler decides the actual JobCanceled.
+// POST /api/v1/jobs/{id}/cancel[?cascade=true]: reads the job (worker
+// thread), then appends CancelRequested (with cascade, also one for each
+// descendant not ended); the scheduler decides the actual JobCanceled.
 void ApiApplication::Impl::Cancel(const ResponderPtr& r, const std::string& id,
                                   const RequestInfo& req) {
+  auto cascade = ParseCancelQuery(req.query);
+  if (auto* error = std::get_if<ApiError>(&cascade)) return r->SendError(*error);
+  const bool descendants = std::get<bool>(cascade);
   events::Origin origin = MakeOrigin(req);
-  WithJob(r, id, [this, r, id, origin](v1::JobState state) {
+  WithJob(r, id, [this, r, id, origin, descendants](v1::JobState state) {
     std::string status_name(events::JobStatusName(state.status()));
     if (events::IsTerminal(state.status())) {
       return r->SendError({"job_terminal",
@@ -1115,7 +768,8 @@ void ApiApplication::Impl::Cancel(const ResponderPtr& r, const std::string& id,
         events::MakeEnvelope(ids::EventId("CancelRequested", job_id, ""), job_id, origin);
     event.mutable_cancel_requested()->set_reason("requested through the API");
     json answer = {{"job_id", job_id}, {"status", status_name}, {"cancel_requested", true}};
-    AppendThenRespond(r, event, 202, answer.dump(), "");
+    if (!descendants) return AppendThenRespond(r, event, 202, answer.dump(), "");
+    CancelWithDescendants(r, std::move(event), std::move(answer), origin);
   });
 }
 

@@ -1,6 +1,7 @@
 // The jobsched HTTP API: validates requests and appends their events
-// (JobSubmitted, CancelRequested, PauseRequested, ResumeRequested,
-// RunRequested, JobUpdated, DeleteRequested) to the log; answers queries
+// (JobSubmitted, WorkflowSubmitted, CancelRequested, PauseRequested,
+// ResumeRequested, RunRequested, JobUpdated, DeleteRequested, JobRequeued)
+// to the log; answers queries
 // from the PostgreSQL projections.
 //
 //   POST   /api/v1/jobs                       201 job   (after Kafka acknowledged)
@@ -19,6 +20,13 @@
 //   GET    /api/v1/queue/stats                200 queue statistics
 //   GET    /api/v1/dead-letters?limit=&cursor=&include_requeued=  200 {dead_letters, next_cursor}
 //   POST   /api/v1/dead-letters/{id}/requeue  202 job   (ops_routes.h)
+//   POST   /api/v1/workflows                  201 workflow (one WorkflowSubmitted)
+//   GET    /api/v1/workflows?limit=&cursor=&trigger_job_id=  200 {workflows, next_cursor}
+//   GET    /api/v1/workflows/{id}             200 workflow
+//   POST   /api/v1/workflows/{id}/cancel      202 {workflow_id, canceled}
+//   POST   /api/v1/jobs/{id}/cancel?cascade=true  202 {..., canceled_descendants}
+//   GET    /api/v1/jobs/{id}/dependencies     200 {job_id, parents, children}
+//          (workflow_routes.h)
 //   GET    /health                            200 {status, postgres}
 //
 // Submissions and commands depend on Kafka (commands read the job first),

@@ -6,7 +6,7 @@
 namespace jobsched::api {
 
 int HttpStatusOf(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, int>, 24> kTable = {{
+  static constexpr std::array<std::pair<std::string_view, int>, 30> kTable = {{
       {"invalid_json", 400},
       {"unknown_field", 400},
       {"missing_field", 400},
@@ -15,14 +15,20 @@ int HttpStatusOf(std::string_view code) {
       {"invalid_job_id", 400},
       {"idempotency_key_conflict", 400},
       {"invalid_argument", 400},
+      {"invalid_workflow", 400},  // a workflow's graph or size (workflow_spec.h)
+      {"invalid_workflow_id", 400},
+      {"unknown_dependency", 400},  // depends_on names a job that does not exist
+      {"invalid_dependency", 400},  // ... one that cannot be a parent (recurring, full)
       {"not_found", 404},
       {"job_not_found", 404},
+      {"workflow_not_found", 404},
       {"method_not_allowed", 405},
       {"request_timeout", 408},
       {"job_terminal", 409},
       {"job_not_recurring", 409},
       {"job_not_dead", 409},  // requeue of a job that is not DEAD
       {"conflict", 409},
+      {"workflow_not_expanded", 409},  // cancel before the scheduler expanded it
       {"duplicate_idempotency_key", 409},
       {"payload_too_large", 413},
       {"kafka_unavailable", 503},

@@ -27,10 +27,12 @@ struct ApiError {
 
 // The HTTP status of an error code; unknown codes are 500:
 //   400 invalid_json, unknown_field, missing_field, invalid_field,
-//       invalid_parameter, invalid_job_id, idempotency_key_conflict, invalid_argument
-//   404 not_found, job_not_found        405 method_not_allowed
+//       invalid_parameter, invalid_job_id, idempotency_key_conflict, invalid_argument,
+//       invalid_workflow, invalid_workflow_id, unknown_dependency, invalid_dependency
+//   404 not_found, job_not_found, workflow_not_found        405 method_not_allowed
 //   408 request_timeout (Pistache's header/body timeouts)
-//   409 job_terminal, job_not_recurring, job_not_dead, conflict, duplicate_idempotency_key
+//   409 job_terminal, job_not_recurring, job_not_dead, conflict, duplicate_idempotency_key,
+//       workflow_not_expanded
 //   413 payload_too_large
 //   503 kafka_unavailable (nothing appended), append_unconfirmed (handed to
 //       Kafka, not confirmed: may be stored), database_unavailable, overloaded,

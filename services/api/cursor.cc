@@ -107,6 +107,7 @@ std::optional<std::pair<std::string, std::string>> DecodeTimeAndId(std::string_v
 }
 
 constexpr std::string_view kDeadLetterTag = "dead|";
+constexpr std::string_view kWorkflowTag = "wf|";
 
 }  // namespace
 
@@ -124,6 +125,17 @@ std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text) {
   auto d = DecodeTimeAndId(text, kDeadLetterTag);
   if (!d) return std::nullopt;
   return DeadLetterCursor{std::move(d->first), std::move(d->second)};
+}
+
+std::string EncodeWorkflowCursor(const WorkflowCursor& cursor) {
+  return Base64UrlEncode(std::string(kWorkflowTag) + cursor.submitted_at + "|" +
+                         cursor.workflow_id);
+}
+
+std::optional<WorkflowCursor> DecodeWorkflowCursor(std::string_view text) {
+  auto d = DecodeTimeAndId(text, kWorkflowTag);
+  if (!d) return std::nullopt;
+  return WorkflowCursor{std::move(d->first), std::move(d->second)};
 }
 
 std::string EncodeExecutionCursor(const ExecutionCursor& cursor) {

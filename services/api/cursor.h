@@ -6,6 +6,7 @@
 //   GET /api/v1/jobs/{id}/executions    "x|<due_at>|<attempt>|<run_id>"
 //   GET /api/v1/jobs/{id}/logs          "log|<kafka_offset>"
 //   GET /api/v1/dead-letters            "dead|<dead_at>|<job_id>"
+//   GET /api/v1/workflows               "wf|<submitted_at>|<workflow_id>"
 // Pure, thread-compatible.
 #pragma once
 
@@ -53,6 +54,17 @@ struct DeadLetterCursor {
 std::string EncodeDeadLetterCursor(const DeadLetterCursor& cursor);
 // nullopt unless `text` is a cursor EncodeDeadLetterCursor made.
 std::optional<DeadLetterCursor> DecodeDeadLetterCursor(std::string_view text);
+
+// Workflows are listed newest first by (submitted_at, workflow_id).
+struct WorkflowCursor {
+  std::string submitted_at;  // "YYYY-MM-DDTHH:MM:SS.ffffffZ"
+  std::string workflow_id;   // a UUID
+  bool operator==(const WorkflowCursor&) const = default;
+};
+
+std::string EncodeWorkflowCursor(const WorkflowCursor& cursor);
+// nullopt unless `text` is a cursor EncodeWorkflowCursor made.
+std::optional<WorkflowCursor> DecodeWorkflowCursor(std::string_view text);
 
 std::string Base64UrlEncode(std::string_view bytes);
 std::optional<std::string> Base64UrlDecode(std::string_view text);

@@ -8,13 +8,14 @@
 #include <string_view>
 
 #include "services/api/schedule_spec.h"
+#include "services/api/workflow_spec.h"
 
 namespace jobsched::api {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 22> kTopLevelFields = {"name",
+constexpr std::array<std::string_view, 24> kTopLevelFields = {"name",
                                                               "type",
                                                               "http",
                                                               "payload",
@@ -35,7 +36,9 @@ constexpr std::array<std::string_view, 22> kTopLevelFields = {"name",
                                                               "end_at",
                                                               "max_runs",
                                                               "concurrency_policy",
-                                                              "misfire_policy"};
+                                                              "misfire_policy",
+                                                              "depends_on",
+                                                              "workflow"};
 // The fields that configure a recurring job besides `schedule` itself.
 constexpr std::array<std::string_view, 8> kScheduleOnlyFields = {
     "timezone", "dst_gap",  "dst_overlap",        "start_at",
@@ -573,15 +576,18 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now,
   if (type == nullptr && Member(body, "http") != nullptr) type = &kHttpType;
   if (type == nullptr) {
     return Missing("type",
-                   "is required: one of http, echo, sleep, fail (http when \"http\" is given)");
+                   "is required: one of http, echo, sleep, fail, workflow (http when "
+                   "\"http\" is given)");
   }
   std::string type_name = type->is_string() ? type->get<std::string>() : "";
   v1::JobType job_type = v1::JOB_TYPE_UNSPECIFIED;
-  for (auto t : {v1::JOB_TYPE_HTTP, v1::JOB_TYPE_ECHO, v1::JOB_TYPE_SLEEP, v1::JOB_TYPE_FAIL}) {
+  for (auto t : {v1::JOB_TYPE_HTTP, v1::JOB_TYPE_ECHO, v1::JOB_TYPE_SLEEP, v1::JOB_TYPE_FAIL,
+                 v1::JOB_TYPE_WORKFLOW}) {
     if (JobTypeName(t) == type_name) job_type = t;
   }
   if (job_type == v1::JOB_TYPE_UNSPECIFIED) {
-    return Invalid("type", "must be one of http, echo, sleep, fail, got " + DescribeValue(*type));
+    return Invalid("type",
+                   "must be one of http, echo, sleep, fail, workflow, got " + DescribeValue(*type));
   }
   spec.set_type(job_type);
 
@@ -595,6 +601,25 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now,
     RETURN_IF_ERROR(ParseHttp(*http, spec.mutable_http()));
   } else if (http != nullptr) {
     return Invalid("http", "is only allowed when type is \"http\", got type " + Quote(type_name));
+  }
+  // workflow: the template each fire of a trigger starts (workflow_spec.h).
+  const json* workflow = Member(body, "workflow");
+  if (job_type == v1::JOB_TYPE_WORKFLOW) {
+    if (workflow == nullptr) {
+      return Missing("workflow",
+                     "is required for type \"workflow\": the workflow each fire starts, "
+                     "{\"name\": \"etl\", \"jobs\": [{\"key\": \"extract\", ...}]}");
+    }
+    auto parsed = ParseWorkflow(*workflow, now, "workflow");
+    if (auto* e = std::get_if<FieldError>(&parsed)) return std::move(*e);
+    *spec.mutable_workflow() = std::move(std::get<v1::WorkflowSpec>(parsed));
+    if (Member(body, "payload") != nullptr) {
+      return Invalid("payload",
+                     "is not used by type \"workflow\": give each job of the workflow its own");
+    }
+  } else if (workflow != nullptr) {
+    return Invalid("workflow",
+                   "is only allowed when type is \"workflow\", got type " + Quote(type_name));
   }
   if (spec.name().empty()) spec.set_name(DefaultJobName(spec));
 
@@ -639,7 +664,13 @@ std::variant<v1::JobSpec, FieldError> Parse(const json& body, TimePoint now,
     }
     spec.set_idempotency_key(std::move(text));
   }
+  RETURN_IF_ERROR(ParseDependsOn(Member(body, "depends_on"), &spec));
   RETURN_IF_ERROR(ParseSchedule(body, now, options, &spec));
+  if (spec.has_schedule() && spec.depends_on_size() > 0) {
+    return Invalid("depends_on",
+                   "cannot be combined with \"schedule\": a recurring job would wait for its "
+                   "parents only once; only one-off jobs can depend on other jobs");
+  }
   return spec;
 }
 
@@ -654,6 +685,7 @@ std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, T
 
 std::string DefaultJobName(const v1::JobSpec& spec) {
   std::string name = JobTypeName(spec.type());
+  if (spec.type() == v1::JOB_TYPE_WORKFLOW) name += " " + spec.workflow().name();
   if (spec.type() == v1::JOB_TYPE_HTTP) {
     name = (spec.http().method().empty() ? std::string("POST") : spec.http().method()) + " " +
            spec.http().url();
@@ -677,6 +709,8 @@ std::string JobTypeName(v1::JobType type) {
       return "sleep";
     case v1::JOB_TYPE_FAIL:
       return "fail";
+    case v1::JOB_TYPE_WORKFLOW:
+      return "workflow";
     default:
       return "";
   }

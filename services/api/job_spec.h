@@ -69,17 +69,22 @@ struct SpecParseOptions {
 // forbid) and misfire_policy (default fire_once), all validated by the
 // schedule engine anchored at start_at, else `now` (schedule_spec.h). run_at
 // with schedule, or a schedule field without schedule, is invalid_field.
+// depends_on: parent job ids (ParseDependsOn, workflow_spec.h), one-off jobs
+// only. type "workflow" (a trigger) requires `workflow`, parsed by
+// ParseWorkflow with fields under "workflow."; `workflow` on another type and
+// `payload` on a trigger are invalid_field.
 // Returns the first error in a fixed field order, unknown fields first. Never
 // throws for any JSON value.
 std::variant<v1::JobSpec, FieldError> ParseJobSpec(const nlohmann::json& body, TimePoint now,
                                                    const SpecParseOptions& options = {});
 
 // The name of a job submitted without one: "<METHOD> <url>" for http jobs
-// ("POST https://example.com/hook"), else the type ("echo"); at most
+// ("POST https://example.com/hook"), "workflow <its name>" for a trigger,
+// else the type ("echo"); at most
 // kMaxNameChars characters.
 std::string DefaultJobName(const v1::JobSpec& spec);
 
-// "http", "echo", "sleep", "fail"; "" for JOB_TYPE_UNSPECIFIED.
+// "http", "echo", "sleep", "fail", "workflow"; "" for JOB_TYPE_UNSPECIFIED.
 std::string JobTypeName(v1::JobType type);
 // "at_least_once" (also for EXECUTION_TYPE_UNSPECIFIED) or "at_most_once".
 std::string ExecutionTypeName(v1::ExecutionType type);

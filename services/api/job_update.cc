@@ -4,6 +4,7 @@
 
 #include "events/fold.h"
 #include "services/api/schedule_spec.h"
+#include "services/api/workflow_spec.h"
 
 namespace jobsched::api {
 namespace {
@@ -116,6 +117,7 @@ json SpecToBody(const v1::JobSpec& spec) {
     json payload = json::parse(spec.payload_json(), nullptr, /*allow_exceptions=*/false);
     if (!payload.is_discarded()) body["payload"] = std::move(payload);
   }
+  if (spec.type() == v1::JOB_TYPE_WORKFLOW) body["workflow"] = WorkflowToBody(spec.workflow());
   if (spec.has_schedule()) {
     const v1::ScheduleSpec& s = spec.schedule();
     body["schedule"] = s.cron();

@@ -39,8 +39,8 @@ inline constexpr std::array<std::string_view, 18> kUpdatableFields = {"name",
                                                                       "misfire_policy"};
 
 // Fields of a submission that no update can change.
-inline constexpr std::array<std::string_view, 4> kImmutableFields = {"type", "run_at", "start_at",
-                                                                     "idempotency_key"};
+inline constexpr std::array<std::string_view, 6> kImmutableFields = {
+    "type", "run_at", "start_at", "idempotency_key", "depends_on", "workflow"};
 
 // A validated update: JobUpdated's content.
 struct JobUpdate {
@@ -65,8 +65,10 @@ std::optional<FieldError> CheckUpdateShape(const nlohmann::json& patch);
 std::variant<JobUpdate, FieldError> ParseJobUpdate(const nlohmann::json& patch,
                                                    const v1::JobSpec& current, TimePoint now);
 
-// The submission body ParseJobSpec turns back into `spec`, without run_at
-// and idempotency_key (no update changes them); unset values are left out.
+// The submission body ParseJobSpec turns back into `spec`, without run_at,
+// idempotency_key and depends_on (no update changes them); a trigger's
+// workflow is included (WorkflowToBody), as ParseJobSpec requires it; unset
+// values are left out.
 nlohmann::json SpecToBody(const v1::JobSpec& spec);
 
 }  // namespace jobsched::api

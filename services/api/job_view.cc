@@ -131,7 +131,15 @@ json RenderJob(const v1::JobState& state) {
       {"last_error", StringOrNull(state.last_error())},
       {"created_at", TimeOrNull(state.created_at())},
       {"updated_at", TimeOrNull(state.updated_at())},
+      {"depends_on",
+       json(std::vector<std::string>(spec.depends_on().begin(), spec.depends_on().end()))},
+      {"workflow_id", StringOrNull(spec.workflow_id())},
+      {"workflow_key", StringOrNull(spec.workflow_key())},
   };
+  if (spec.type() == v1::JOB_TYPE_WORKFLOW) {
+    // The template's outline; its runs are listed by GET /workflows?trigger_job_id=.
+    view["workflow"] = {{"name", spec.workflow().name()}, {"jobs", spec.workflow().jobs_size()}};
+  }
   if (!recurring) return view;
   const v1::RunSummary& sum = state.summary();
   view["schedule"] = RenderSchedule(spec.schedule());

@@ -19,7 +19,9 @@ namespace jobsched::api {
 //  base_delay_ms, max_delay_ms}, http{url, method, headers, body} | null,
 //  payload, idempotency_key, cancel_requested, last_error, created_at,
 //  updated_at, resources{name: amount}, pool, execution_type, queue_reason,
-//  lease}; next_fire_at and next_run_at are the same instant (the fold's
+//  lease, depends_on [parent job ids], workflow_id, workflow_key (null unless
+//  the job belongs to a workflow run)}; a trigger (type "workflow") adds
+//  workflow{name, jobs: how many}. next_fire_at and next_run_at are the same instant (the fold's
 //  next_fire_at: null while paused or ended). queue_reason is why a queued
 //  run waits (RunWaiting: no live executor of the pool fits it), null once
 //  dispatched; lease {run_id, epoch, executor_id, executor_incarnation,

@@ -87,6 +87,9 @@ std::variant<PlannedRequeue, ApiError> PlanRequeue(
   events::Envelope event =
       events::MakeEnvelope(ids::EventId("JobRequeued", job_id, cause), job_id, origin);
   event.mutable_job_requeued()->set_reason("requested through the API");
+  // The state this decision rests on: a scheduler that evicted the job long
+  // after it died (bounded state) resumes from it instead of an empty one.
+  event.mutable_job_requeued()->set_state(events::EncodeDeterministic(state));
   auto checked = CheckCommand(state, event, /*recurring_only=*/false);
   if (auto* error = std::get_if<ApiError>(&checked)) {
     if (state.status() != v1::JOB_STATUS_DEAD) {

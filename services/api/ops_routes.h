@@ -71,7 +71,8 @@ struct PlannedRequeue {
   nlohmann::json view;
 };
 
-// Builds JobRequeued for `state` (the job's projected state) and checks it
+// Builds JobRequeued for `state` (the job's projected state, serialized into
+// JobRequeued.state) and checks it
 // against the fold (CheckCommand). Its event id derives from the
 // Idempotency-Key header when given (ids::EventId("JobRequeued", job,
 // "Idempotency-Key:<key>"), as for the other commands), else from the job and

@@ -1,4 +1,5 @@
-// Pieces of SQL text the query files share (job_queries, ops_queries). Pure.
+// Pieces of SQL text the query files share (job_queries, ops_queries,
+// workflow_queries). Pure.
 #pragma once
 
 #include <string>
@@ -26,14 +27,15 @@ inline std::string Param(std::vector<std::string>& params, std::string value) {
 // Keyset pagination newest first by (time_column, id_column), both unique
 // together: the rows after `after` (a cursor's time and id; none for the
 // first page), and one more row than `limit` to tell whether another page
-// exists. Appended to a statement that ends in a WHERE clause.
+// exists. Appended to a statement that ends in a WHERE clause. `id_type` is
+// the id column's SQL type.
 inline void AppendNewestFirstPage(std::string& sql, std::vector<std::string>& params,
                                   const std::string& time_column, const std::string& id_column,
                                   const std::string* after_time, const std::string* after_id,
-                                  int limit) {
+                                  int limit, const std::string& id_type = "uuid") {
   if (after_time != nullptr && after_id != nullptr) {
     std::string at = Param(params, *after_time) + "::timestamptz";
-    std::string id = Param(params, *after_id) + "::uuid";
+    std::string id = Param(params, *after_id) + "::" + id_type;
     sql += " AND (" + time_column + ", " + id_column + ") < (" + at + ", " + id + ")";
   }
   sql += " ORDER BY " + time_column + " DESC, " + id_column + " DESC LIMIT " +

@@ -200,7 +200,7 @@ std::vector<BadCase> BadCases() {
        "must be a string, got 5"},
       {"missing type", Without(Echo(), "type"), "type", "missing_field", "http, echo, sleep, fail"},
       {"bad type", With(Echo(), P("/type"), "cron"), "type", "invalid_field",
-       "must be one of http, echo, sleep, fail, got \"cron\""},
+       "must be one of http, echo, sleep, fail, workflow, got \"cron\""},
       {"type object", With(Echo(), P("/type"), json::object()), "type", "invalid_field", "got {}"},
       {"missing http", Without(Http(), "http"), "http", "missing_field",
        "required for type \"http\""},
@@ -759,6 +759,9 @@ TEST(PlanRequeue, ADeadJobGetsJobRequeuedAndComesBackRetrying) {
   EXPECT_EQ(p.event.event_id(), ids::EventId("JobRequeued", job.id(), "requeue:1"));
   EXPECT_EQ(p.view["status"], "RETRYING");
   EXPECT_EQ(p.view["job_id"], job.id());
+  // The state it was decided from rides along: a scheduler that evicted the
+  // long-dead job resumes from it.
+  EXPECT_EQ(p.event.job_requeued().state(), events::EncodeDeterministic(job.state()));
 
   // With a key, the key decides the id.
   auto keyed = PlanRequeue(job.state(), std::string("k-1"), origin);

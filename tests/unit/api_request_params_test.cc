@@ -115,9 +115,9 @@ TEST(WhyQuery, AtIsRequired) {
 
 TEST(KnownEventTypes, EveryEventOfTheSchema) {
   const auto& types = KnownEventTypes();
-  EXPECT_EQ(types.size(), 25u);
+  EXPECT_EQ(types.size(), 33u);
   EXPECT_EQ(types.front(), "JobSubmitted");
-  EXPECT_EQ(types.back(), "JobRequeued");
+  EXPECT_EQ(types.back(), "WorkflowStarted");
   for (const auto& t : types) EXPECT_FALSE(t.empty());
 }
 

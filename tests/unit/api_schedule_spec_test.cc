@@ -210,7 +210,7 @@ TEST(RecurringSpec, ErrorsNameTheFieldWithTheEngineMessage) {
         "is not a known field; did you mean \"timezone\"? Allowed fields: name, type, http, "
         "payload, run_at, priority, max_retries, retry_policy, timeout_seconds, resources, pool, "
         "execution_type, idempotency_key, schedule, timezone, dst_gap, dst_overlap, start_at, "
-        "end_at, max_runs, concurrency_policy, misfire_policy.",
+        "end_at, max_runs, concurrency_policy, misfire_policy, depends_on, workflow.",
         "timzone"}},
   };
   for (const BadSchedule& c : cases) {
