@@ -122,10 +122,13 @@ std::optional<WorkflowCancelTarget> LoadWorkflowCancelTarget(pqxx::connection& c
       workflow_id);
   if (rows.empty()) return std::nullopt;
   WorkflowCancelTarget target;
-  target.expanded = rows[0][1].as<bool>();
-  if (!target.expanded) return target;
   const auto status_by_key = StatusByKey(tx, workflow_id);
-  for (const WorkflowJobRef& job : JobsFromSpecJson(ParseSpec(rows[0][0]))) {
+  const std::vector<WorkflowJobRef> jobs = JobsFromSpecJson(ParseSpec(rows[0][0]));
+  // Every job projected means the expansion landed, even when its
+  // WorkflowExpanded (another partition) is not projected yet.
+  target.expanded = rows[0][1].as<bool>() || status_by_key.size() == jobs.size();
+  if (!target.expanded) return target;
+  for (const WorkflowJobRef& job : jobs) {
     auto it = status_by_key.find(job.key);
     if (it != status_by_key.end() && events::IsTerminal(events::ParseJobStatus(it->second))) {
       continue;

@@ -36,7 +36,7 @@ nlohmann::json ListWorkflowsPage(pqxx::connection& c, const WorkflowListQuery& q
 
 // What POST /workflows/{id}/cancel acts on.
 struct WorkflowCancelTarget {
-  bool expanded = false;  // WorkflowExpanded projected: every job exists
+  bool expanded = false;  // WorkflowExpanded projected, or every job is: every job exists
   // The jobs not ended, in the spec's order: those whose row is not
   // terminal, and those without a row yet (the projection of another
   // partition may lag behind WorkflowExpanded).

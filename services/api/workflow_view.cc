@@ -79,6 +79,22 @@ WorkflowCounts CountJobs(const std::map<std::string, int64_t>& by_status, int64_
   return c;
 }
 
+namespace {
+
+// Expanded: WorkflowExpanded is projected, or every job is (the expansion
+// landed; its record, on another partition, may be projected later).
+bool Expanded(bool recorded, int64_t projected_jobs, int64_t total) {
+  return recorded || (total > 0 && projected_jobs == total);
+}
+
+int64_t Projected(const std::map<std::string, int64_t>& by_status) {
+  int64_t n = 0;
+  for (const auto& [status, count] : by_status) n += count;
+  return n;
+}
+
+}  // namespace
+
 std::string WorkflowStatus(bool expanded, const WorkflowCounts& c) {
   if (!expanded) return "SUBMITTED";
   if (c.waiting + c.queued + c.running > 0) return "RUNNING";
@@ -113,7 +129,10 @@ json RenderWorkflow(const WorkflowRecord& record,
   const WorkflowCounts counts = CountJobs(by_status, static_cast<int64_t>(record.jobs.size()));
   return {{"workflow_id", record.workflow_id},
           {"name", record.name},
-          {"status", WorkflowStatus(record.expanded_at.has_value(), counts)},
+          {"status", WorkflowStatus(Expanded(record.expanded_at.has_value(),
+                                             static_cast<int64_t>(status_by_key.size()),
+                                             counts.total),
+                                    counts)},
           {"counts", RenderCounts(counts)},
           {"jobs", std::move(jobs)},
           {"edges", std::move(edges)},
@@ -129,7 +148,8 @@ json RenderWorkflowSummary(const WorkflowSummary& s) {
   const WorkflowCounts counts = CountJobs(s.by_status, s.job_count);
   return {{"workflow_id", s.workflow_id},
           {"name", s.name},
-          {"status", WorkflowStatus(s.expanded, counts)},
+          {"status", WorkflowStatus(Expanded(s.expanded, Projected(s.by_status), counts.total),
+                                    counts)},
           {"counts", RenderCounts(counts)},
           {"submitted_at", FormatRfc3339(s.submitted_at)},
           {"trigger_job_id", StringOrNull(s.trigger_job_id)}};
