@@ -30,6 +30,9 @@ CREATE TABLE workflows (
   fold_state     bytea       NOT NULL             -- jobsched.v1.JobState (workflow_run = true)
 );
 CREATE INDEX workflows_submitted_idx ON workflows (submitted_at DESC, workflow_id DESC);
+-- GET /workflows?trigger_job_id=: the runs of one trigger, newest first.
+CREATE INDEX workflows_trigger_idx ON workflows (trigger_job_id, submitted_at DESC, workflow_id DESC)
+  WHERE trigger_job_id IS NOT NULL;
 
 -- One row per edge: the child's view of one parent (JobState.parents).
 CREATE TABLE job_dependencies (
