@@ -5,6 +5,7 @@
 
 #include "events/fold.h"
 #include "scheduler_sim.h"
+#include "services/scheduler/decide.h"
 
 namespace jobsched::testing {
 namespace {
@@ -226,6 +227,32 @@ TEST_F(DagTest, ACrashBetweenAParentsEndAndItsWordToTheChildrenLosesNothing) {
   EXPECT_FALSE(events::HasUnnotifiedDependents(*sim_.Find(a)));
   EXPECT_EQ(Count("JobSubmitted"), 2);
   EXPECT_EQ(Count("RunDue"), 2);
+}
+
+TEST_F(DagTest, AnExpansionRepeatedAfterACrashMakesEachJobOnce) {
+  // The crashed scheduler appended half of the jobs, and no WorkflowExpanded.
+  const v1::WorkflowSpec spec = Graph({{"a", {}}, {"b", {"a"}}, {"c", {"a"}}, {"d", {"b"}}});
+  sim_.Down();
+  sim_.Append(SubmitWorkflow(wid_, spec, sim_.now()));
+  // What the crashed scheduler decided: the same decision, and so the same events.
+  scheduler::Decision crashed = scheduler::Decide(*sim_.Find(wid_), sim_.now(), "scheduler/old");
+  ASSERT_EQ(crashed.others.size(), 4u);
+  for (const Envelope& e : crashed.others) {
+    const std::string& key = e.job_submitted().spec().workflow_key();
+    if (key == "a" || key == "c") sim_.Append(e);
+  }
+  sim_.Up();  // decides the workflow again: the whole expansion, same ids
+  sim_.Advance(Millis(1000));
+  EXPECT_EQ(sim_.Find(wid_)->status(), v1::JOB_STATUS_COMPLETED);
+  EXPECT_EQ(Count("JobSubmitted"), 4);  // a and c once each, though appended twice
+  int repeated = 0;
+  for (size_t i = 0; i < sim_.log().size(); ++i) {
+    repeated += sim_.log()[i].has_job_submitted() &&
+                sim_.outcomes()[i] == events::Outcome::kDuplicate;
+  }
+  EXPECT_EQ(repeated, 2);
+  for (const char* k : {"a", "b", "c", "d"}) EXPECT_EQ(StatusOf(k), v1::JOB_STATUS_SUCCEEDED) << k;
+  EXPECT_EQ(Count("RunDue"), 4);
 }
 
 TEST_F(DagTest, ARecurringTriggerStartsOneWorkflowRunPerFire) {
