@@ -44,11 +44,7 @@ const std::vector<std::string> kJsonHeader = {"Content-Type: application/json"};
 
 std::string TestDatabaseName() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string("api_") + info->name();
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name.substr(0, 60);
+  return testing::DatabaseNameFor("api_", info->name());
 }
 
 class ApiTest : public ::testing::Test {

@@ -39,11 +39,7 @@ const std::vector<std::string> kJsonHeader = {"Content-Type: application/json"};
 
 std::string TestDatabaseName() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string("apiwf_") + info->name();
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name.substr(0, 60);
+  return testing::DatabaseNameFor("apiwf_", info->name());
 }
 
 json Job(const std::string& key, std::vector<std::string> depends_on = {}) {

@@ -134,9 +134,7 @@ class ProjectorPgTest : public ::testing::Test {
   // A fresh, migrated database named after the test (+ suffix).
   std::string NewDatabase(ScopedPostgres& pg, const std::string& suffix = "") {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string("proj_") + info->name() + suffix;
-    for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
-    std::string url = pg.CreateDatabase(name);
+    std::string url = pg.CreateDatabase(testing::DatabaseNameFor("proj_", info->name() + suffix));
     Status s = ApplyMigrations(url);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return url;

@@ -1,5 +1,7 @@
 #include "tests/support/postgres.h"
 
+#include <cctype>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -86,6 +88,16 @@ ScopedPostgres& ScopedPostgres::Shared() {
 
 std::string ScopedPostgres::ConnectionString(const std::string& db) const {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + db;
+}
+
+std::string DatabaseNameFor(std::string_view prefix, std::string_view test_name) {
+  std::string name = std::string(prefix) + std::string(test_name);
+  for (char& c : name) {
+    c = std::isalnum(static_cast<unsigned char>(c))
+            ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+            : '_';
+  }
+  return name.substr(0, 63);  // PostgreSQL's limit for identifiers
 }
 
 std::string ScopedPostgres::CreateDatabase(const std::string& name) {

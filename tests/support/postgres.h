@@ -4,10 +4,15 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tests/support/process.h"
 
 namespace jobsched::testing {
+
+// A database name for one test: `prefix` + `test_name`, lower case, every
+// character that is not a letter or digit made '_', at most 63 (PostgreSQL's limit).
+std::string DatabaseNameFor(std::string_view prefix, std::string_view test_name);
 
 // Owns one PostgreSQL cluster in a fresh /tmp folder on a free port, with trust
 // auth for user postgres and durability off. The destructor stops the cluster
