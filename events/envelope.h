@@ -40,7 +40,7 @@ Result<Envelope> DecodeEnvelope(std::string_view bytes);
 Result<v1::RunTask> DecodeRunTask(std::string_view bytes);
 Result<v1::ExecutorHeartbeat> DecodeHeartbeat(std::string_view bytes);
 
-// Protobuf's canonical JSON (field names in lowerCamelCase), for logs, the
+// Protobuf's JSON with the .proto field names (snake_case), for logs, the
 // job_logs table and jobctl. Never fails for a valid message.
 std::string ToJson(const google::protobuf::Message& m);
 
