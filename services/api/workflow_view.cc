@@ -40,9 +40,8 @@ std::vector<WorkflowJobRef> JobsFromSpecJson(const json& spec) {
   for (const json& job : *jobs) {
     WorkflowJobRef ref;
     ref.key = job.value("key", "");
-    for (const char* name : {"dependsOn", "depends_on"}) {
-      auto deps = job.find(name);
-      if (deps == job.end() || !deps->is_array()) continue;
+    // events::ToJson keeps the .proto field names.
+    if (auto deps = job.find("depends_on"); deps != job.end() && deps->is_array()) {
       for (const json& d : *deps) {
         if (d.is_string()) ref.depends_on.push_back(d.get<std::string>());
       }

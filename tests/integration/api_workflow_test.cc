@@ -224,7 +224,7 @@ class ApiWorkflowTest : public ::testing::Test {
     json spec_jobs = json::array();
     for (const auto& [key, deps] : jobs) {
       json j = {{"key", key}, {"spec", {{"name", key}, {"type", "JOB_TYPE_ECHO"}}}};
-      if (!deps.empty()) j["dependsOn"] = deps;
+      if (!deps.empty()) j["depends_on"] = deps;
       spec_jobs.push_back(j);
     }
     const json spec = {{"name", name}, {"jobs", spec_jobs}};

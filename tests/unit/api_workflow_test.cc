@@ -585,12 +585,14 @@ TEST(RenderWorkflow, JobsEdgesAndStatusesFromTheRecord) {
   EXPECT_EQ(view["expanded_at"], "2026-03-01T12:00:01.000Z");
   EXPECT_EQ(view["trigger_job_id"], nullptr);
 
-  // The projection's spec JSON (Protobuf's names) gives the same jobs.
-  json spec = {{"name", "etl"},
-               {"jobs",
-                {{{"key", "extract"}, {"spec", json::object()}},
-                 {{"key", "transform"}, {"dependsOn", {"extract"}}}}}};
-  auto jobs = JobsFromSpecJson(spec);
+  // The spec JSON exactly as the projector stores it (events::ToJson) gives the same jobs.
+  v1::WorkflowSpec proto;
+  proto.set_name("etl");
+  proto.add_jobs()->set_key("extract");
+  v1::WorkflowJob* transform = proto.add_jobs();
+  transform->set_key("transform");
+  transform->add_depends_on("extract");
+  auto jobs = JobsFromSpecJson(json::parse(events::ToJson(proto)));
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[1].key, "transform");
   EXPECT_EQ(jobs[1].depends_on, std::vector<std::string>{"extract"});
