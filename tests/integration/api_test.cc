@@ -27,6 +27,7 @@
 #include "projections/projector.h"
 #include "services/api/api_application.h"
 #include "services/api/job_view.h"
+#include "tests/integration/api_fixture.h"
 #include "tests/support/devbroker.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres.h"
@@ -40,60 +41,29 @@ using nlohmann::json;
 using testing::HttpRequest;
 using testing::HttpResponse;
 
-const std::vector<std::string> kJsonHeader = {"Content-Type: application/json"};
-
-std::string TestDatabaseName() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return testing::DatabaseNameFor("api_", info->name());
-}
-
-class ApiTest : public ::testing::Test {
+class ApiTest : public ApiFixture {
  protected:
+  ApiTest() : ApiFixture("apitest-") {}
+
   void SetUp() override {
-    database_url_ = testing::ScopedPostgres::Shared().CreateDatabase(TestDatabaseName());
-    Status migrated = projections::ApplyMigrations(database_url_);
-    ASSERT_TRUE(migrated.ok()) << migrated.ToString();
+    CreateDatabase("api_");
     StartApi(database_url_);
   }
 
   void TearDown() override {
     if (projector_) projector_->Stop();
-    if (app_) app_->Stop();
+    ApiFixture::TearDown();
   }
 
   void StartApi(const std::string& database_url) {
-    ASSERT_TRUE(log_.CreateTopic(topics_.job_events, 4).ok());
-    auto producer = log_.NewProducer("api-test");
-    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-    producer_ = std::move(producer).value();
+    CreateLog();
     auto feeder = log_.NewProducer("scheduler-stand-in");
     ASSERT_TRUE(feeder.ok()) << feeder.status().ToString();
     feeder_ = std::move(feeder).value();
-    ApiOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.threads = 2;
-    options.instance_id = "test-1";
-    Configure(options);
-    app_ = std::make_unique<ApiApplication>(options, *producer_, database_url, topics_, clock_);
-    Status started = app_->Start();
-    ASSERT_TRUE(started.ok()) << started.ToString();
-    ASSERT_GT(app_->port(), 0);
-    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
+    ApiFixture::StartApi(*producer_, database_url, [this](ApiOptions& o) { Configure(o); });
   }
 
   virtual void Configure(ApiOptions&) {}
-
-  HttpResponse Call(const std::string& method, const std::string& path,
-                    const std::string& body = "", std::vector<std::string> headers = kJsonHeader) {
-    return HttpRequest(method, base_ + path, body, headers);
-  }
-
-  static json Body(const HttpResponse& r) {
-    json j = json::parse(r.body, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body.substr(0, 300);
-    return j;
-  }
 
   // Asserts an error response: status, code, field, and the one error shape.
   static void ExpectError(const HttpResponse& r, long status, const std::string& code,
@@ -110,24 +80,6 @@ class ApiTest : public ::testing::Test {
     } else {
       EXPECT_EQ(b["error"].value("field", ""), field) << r.body;
     }
-  }
-
-  // Every event appended so far, decoded, in partition then offset order.
-  std::vector<events::Envelope> Events() {
-    std::vector<events::Envelope> out;
-    for (int p = 0; p < 4; ++p) {
-      auto records = log_.Read({topics_.job_events, p});
-      EXPECT_TRUE(records.ok());
-      if (!records.ok()) continue;
-      for (const auto& rec : records.value()) {
-        auto e = events::DecodeEnvelope(rec.value);
-        EXPECT_TRUE(e.ok());
-        if (!e.ok()) continue;
-        EXPECT_EQ(rec.key, e->job_id());
-        out.push_back(e.value());
-      }
-    }
-    return out;
   }
 
   // The events of one job, in log order (a job's events share a partition).
@@ -179,12 +131,6 @@ class ApiTest : public ::testing::Test {
                      .as<int64_t>() == high;
         },
         std::chrono::seconds(30)));
-  }
-
-  void Sql(const std::string& statement) {
-    pqxx::connection c(database_url_);
-    pqxx::nontransaction tx(c);
-    tx.exec(statement);
   }
 
   // Writes job states (and their runs) the way the projector does.
@@ -260,16 +206,9 @@ class ApiTest : public ::testing::Test {
     return s;
   }
 
-  std::string database_url_;
-  events::Topics topics_ = events::Topics::WithPrefix("apitest-");
-  events::MemoryEventLog log_;
-  std::unique_ptr<events::Producer> producer_;
   std::unique_ptr<events::Producer> feeder_;  // events of the other services
   std::unique_ptr<projections::PgProjectionStore> store_;
   std::unique_ptr<projections::Projector> projector_;
-  ManualClock clock_{*ParseRfc3339("2026-03-01T12:00:00.000Z")};
-  std::unique_ptr<ApiApplication> app_;
-  std::string base_;
   int batches_ = 0;
   int event_seq_ = 0;
 };

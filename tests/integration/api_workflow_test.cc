@@ -23,6 +23,7 @@
 #include "projections/pg_projection_store.h"
 #include "services/api/api_application.h"
 #include "services/api/workflow_spec.h"
+#include "tests/integration/api_fixture.h"
 #include "tests/support/devbroker.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres.h"
@@ -34,13 +35,6 @@ namespace {
 using nlohmann::json;
 using testing::HttpRequest;
 using testing::HttpResponse;
-
-const std::vector<std::string> kJsonHeader = {"Content-Type: application/json"};
-
-std::string TestDatabaseName() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return testing::DatabaseNameFor("apiwf_", info->name());
-}
 
 json Job(const std::string& key, std::vector<std::string> depends_on = {}) {
   json j = {{"key", key}, {"type", "echo"}};
@@ -56,46 +50,17 @@ json Etl() {
 // Where a seeded job stands.
 enum class Stage { kPending, kRunning, kSucceeded, kDead };
 
-class ApiWorkflowTest : public ::testing::Test {
+class ApiWorkflowTest : public ApiFixture {
  protected:
+  ApiWorkflowTest() : ApiFixture("apiwftest-") {}
+
   void SetUp() override {
-    database_url_ = testing::ScopedPostgres::Shared().CreateDatabase(TestDatabaseName());
-    Status migrated = projections::ApplyMigrations(database_url_);
-    ASSERT_TRUE(migrated.ok()) << migrated.ToString();
-    ASSERT_TRUE(log_.CreateTopic(topics_.job_events, 4).ok());
-    auto producer = log_.NewProducer("api-test");
-    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-    producer_ = std::move(producer).value();
+    CreateDatabase("apiwf_");
+    CreateLog();
     StartApi(*producer_);
   }
 
-  void TearDown() override {
-    if (app_) app_->Stop();
-  }
-
-  void StartApi(events::Producer& producer) {
-    if (app_) app_->Stop();
-    ApiOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.threads = 2;
-    options.instance_id = "test-1";
-    app_ = std::make_unique<ApiApplication>(options, producer, database_url_, topics_, clock_);
-    Status started = app_->Start();
-    ASSERT_TRUE(started.ok()) << started.ToString();
-    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
-  }
-
-  HttpResponse Call(const std::string& method, const std::string& path,
-                    const std::string& body = "", std::vector<std::string> headers = kJsonHeader) {
-    return HttpRequest(method, base_ + path, body, headers);
-  }
-
-  static json Body(const HttpResponse& r) {
-    json j = json::parse(r.body, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body.substr(0, 300);
-    return j;
-  }
+  void StartApi(events::Producer& producer) { ApiFixture::StartApi(producer, database_url_); }
 
   // Asserts an error response's status and code; returns its "error" object.
   static json ExpectError(const HttpResponse& r, long status, const std::string& code) {
@@ -104,30 +69,6 @@ class ApiWorkflowTest : public ::testing::Test {
     EXPECT_EQ(b["error"].value("code", ""), code) << r.body.substr(0, 500);
     EXPECT_FALSE(b["error"].value("message", "").empty()) << r.body;
     return b["error"];
-  }
-
-  // Every event in the memory log, decoded, in partition then offset order.
-  std::vector<events::Envelope> Events() {
-    std::vector<events::Envelope> out;
-    for (int p = 0; p < 4; ++p) {
-      auto records = log_.Read({topics_.job_events, p});
-      EXPECT_TRUE(records.ok());
-      if (!records.ok()) continue;
-      for (const auto& rec : records.value()) {
-        auto e = events::DecodeEnvelope(rec.value);
-        EXPECT_TRUE(e.ok());
-        if (!e.ok()) continue;
-        EXPECT_EQ(rec.key, e->job_id());
-        out.push_back(e.value());
-      }
-    }
-    return out;
-  }
-
-  void Sql(const std::string& statement) {
-    pqxx::connection c(database_url_);
-    pqxx::nontransaction tx(c);
-    tx.exec(statement);
   }
 
   events::Envelope Event(const std::string& job_id, const std::string& type, TimePoint at) {
@@ -249,13 +190,6 @@ class ApiWorkflowTest : public ::testing::Test {
         (reason.empty() ? std::string("NULL") : "'" + reason + "'") + ", now(), now())");
   }
 
-  std::string database_url_;
-  events::Topics topics_ = events::Topics::WithPrefix("apiwftest-");
-  events::MemoryEventLog log_;
-  std::unique_ptr<events::Producer> producer_;
-  ManualClock clock_{*ParseRfc3339("2026-03-01T12:00:00.000Z")};
-  std::unique_ptr<ApiApplication> app_;
-  std::string base_;
   int batches_ = 0;
   int event_seq_ = 0;
   int created_ = 0;
