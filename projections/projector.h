@@ -21,7 +21,7 @@
 // in-memory state and restarts its consumer from the stored offsets. A record
 // that cannot be decoded is logged at error and skipped; its offset advances.
 //
-// A key of job-events is a job or a workflow run (issue 7): a state the fold
+// A key of job-events is a job or a workflow run: a state the fold
 // marks workflow_run goes to ProjectionBatch::workflows, never to jobs; the
 // edges of the child's parents go to ProjectionBatch::dependencies.
 #pragma once

@@ -1,4 +1,4 @@
--- jobsched projections, version 4: dependencies and DAG workflows (issue 7).
+-- jobsched projections, version 4: dependencies and DAG workflows.
 -- Still pure folds of job-events: rebuilt rows are identical (times come from
 -- events, never now()).
 

@@ -1,4 +1,4 @@
-// Issue 7 projections on real PostgreSQL: a workflow run is a `workflows`
+// Workflow projections on real PostgreSQL: a workflow run is a `workflows`
 // row (never a `jobs` row), its jobs carry workflow_id / workflow_key and the
 // WAITING / BLOCKED statuses, and every edge is a `job_dependencies` row
 // that follows the child's view of its parent. Redelivery changes nothing; a
@@ -51,7 +51,7 @@ std::string One(const std::string& url, const std::string& sql) {
   return rows.empty() ? "<none>" : rows.front();
 }
 
-// Every row of the issue-7 tables and of jobs, whole, in key order.
+// Every row of the workflow tables and of jobs, whole, in key order.
 std::vector<std::string> Snapshot(const std::string& url) {
   std::vector<std::string> out;
   for (const char* sql : {"SELECT t::text FROM workflows t ORDER BY workflow_id",

@@ -109,7 +109,7 @@ TEST(DescribeTest, RejectedIsWarnWithTheFoldsReason) {
   EXPECT_EQ(dup.message, "duplicate: event already applied");
 }
 
-// Issue 7: dependency and workflow events, described from the state after them.
+// Dependency and workflow events, described from the state after them.
 TEST(DescribeTest, DependencyAndWorkflowEvents) {
   WorkflowFactory wf(JobId(30), "etl", {{"a", {}}, {"b", {}}, {"c", {"a", "b"}}});
   const std::string a = wf.JobIdOf("a").substr(0, 8), b = wf.JobIdOf("b").substr(0, 8);
@@ -488,7 +488,7 @@ TEST_F(ProjectorTest, StopWhileTheStoreIsDownWritesNothingHalfway) {
   EXPECT_EQ(store_.Jobs()[f.job_id()].version(), 2);
 }
 
-// Issue 7: a workflow run is stored as a workflow (never a job, read back for
+// A workflow run is stored as a workflow (never a job, read back for
 // later batches), its jobs' edges follow the child's view of each parent.
 TEST_F(ProjectorTest, WorkflowRunsAndDependencies) {
   WorkflowFactory wf(JobId(40), "etl", {{"a", {}}, {"b", {"a"}}, {"c", {"a", "b"}}});
