@@ -105,17 +105,12 @@ json ListJobsPage(pqxx::connection& c, const JobListQuery& query) {
                              query.cursor ? &query.cursor->job_id : nullptr, query.limit);
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-  json jobs = json::array();
-  json next = nullptr;
-  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    if (static_cast<int>(i) == query.limit) {
-      const auto& last = rows[i - 1];
-      next = EncodeCursor({last[2].as<std::string>(), last[1].as<std::string>()});
-      break;
-    }
-    jobs.push_back(RenderJob(DecodeFoldState(rows[i][0])));
-  }
-  return json{{"jobs", std::move(jobs)}, {"next_cursor", std::move(next)}};
+  return sql::NewestFirstPage(
+      rows, query.limit, "jobs",
+      [](const pqxx::row& row) { return RenderJob(DecodeFoldState(row[0])); },
+      [](const pqxx::row& last) {
+        return EncodeCursor({last[2].as<std::string>(), last[1].as<std::string>()});
+      });
 }
 
 std::optional<json> ExecutionsPage(pqxx::connection& c, const std::string& job_id,

@@ -131,30 +131,26 @@ json DeadLettersPage(pqxx::connection& c, const DeadLettersQuery& query) {
                              query.cursor ? &query.cursor->job_id : nullptr, query.limit);
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-  json letters = json::array();
-  json next = nullptr;
-  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    const auto& row = rows[i];
-    if (static_cast<int>(i) == query.limit) {
-      const auto& last = rows[i - 1];
-      next = EncodeDeadLetterCursor({last[13].as<std::string>(), last[0].as<std::string>()});
-      break;
-    }
-    letters.push_back({{"job_id", row[0].as<std::string>()},
-                       {"name", row[1].as<std::string>()},
-                       {"type", row[2].as<std::string>()},
-                       {"pool", row[3].as<std::string>()},
-                       {"priority", row[4].as<int>()},
-                       {"status", TextOrNull(row[5])},
-                       {"last_run_id", TextOrNull(row[6])},
-                       {"attempts", row[7].as<int>()},
-                       {"reason", TextOrNull(row[8])},
-                       {"last_error", TextOrNull(row[9])},
-                       {"dead_at", MillisOrNull(row[10])},
-                       {"requeued_at", MillisOrNull(row[11])},
-                       {"requeues", row[12].as<int>()}});
-  }
-  return json{{"dead_letters", std::move(letters)}, {"next_cursor", std::move(next)}};
+  return sql::NewestFirstPage(
+      rows, query.limit, "dead_letters",
+      [](const pqxx::row& row) -> json {
+        return {{"job_id", row[0].as<std::string>()},
+                {"name", row[1].as<std::string>()},
+                {"type", row[2].as<std::string>()},
+                {"pool", row[3].as<std::string>()},
+                {"priority", row[4].as<int>()},
+                {"status", TextOrNull(row[5])},
+                {"last_run_id", TextOrNull(row[6])},
+                {"attempts", row[7].as<int>()},
+                {"reason", TextOrNull(row[8])},
+                {"last_error", TextOrNull(row[9])},
+                {"dead_at", MillisOrNull(row[10])},
+                {"requeued_at", MillisOrNull(row[11])},
+                {"requeues", row[12].as<int>()}};
+      },
+      [](const pqxx::row& last) {
+        return EncodeDeadLetterCursor({last[13].as<std::string>(), last[0].as<std::string>()});
+      });
 }
 
 }  // namespace jobsched::api

@@ -1,7 +1,9 @@
 // Pieces of SQL text the query files share (job_queries, ops_queries,
-// workflow_queries). Pure.
+// workflow_queries), and the page their keyset lists make of the rows.
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,24 @@ inline void AppendNewestFirstPage(std::string& sql, std::vector<std::string>& pa
   }
   sql += " ORDER BY " + time_column + " DESC, " + id_column + " DESC LIMIT " +
          std::to_string(limit + 1);
+}
+
+// The page AppendNewestFirstPage asked for: {items: every row but the extra
+// one, rendered; "next_cursor": the cursor after the last row shown when the
+// extra row says another page exists, else null}.
+template <typename Render, typename CursorAfter>
+nlohmann::json NewestFirstPage(const pqxx::result& rows, int limit, const char* items,
+                               Render render, CursorAfter cursor_after) {
+  nlohmann::json shown = nlohmann::json::array();
+  nlohmann::json next = nullptr;
+  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+    if (static_cast<int>(i) == limit) {
+      next = cursor_after(rows[i - 1]);
+      break;
+    }
+    shown.push_back(render(rows[i]));
+  }
+  return nlohmann::json{{items, std::move(shown)}, {"next_cursor", std::move(next)}};
 }
 
 }  // namespace jobsched::api::sql

@@ -91,27 +91,23 @@ json ListWorkflowsPage(pqxx::connection& c, const WorkflowListQuery& query) {
                              "text");
   pqxx::read_transaction tx(c);
   pqxx::result rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-  json items = json::array();
-  json next = nullptr;
-  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    if (static_cast<int>(i) == query.limit) {
-      const auto& last = rows[i - 1];
-      next = EncodeWorkflowCursor({last[6].as<std::string>(), last[0].as<std::string>()});
-      break;
-    }
-    const auto& row = rows[i];
-    WorkflowSummary s;
-    s.workflow_id = row[0].as<std::string>();
-    s.name = row[1].as<std::string>();
-    s.trigger_job_id = Text(row[2]);
-    s.submitted_at = FromUnixMillis(row[3].as<int64_t>());
-    s.expanded = row[4].as<bool>();
-    s.job_count = row[5].as<int64_t>();
-    const json by_status = json::parse(row[7].c_str());  // outlives the loop's items()
-    for (const auto& [status, n] : by_status.items()) s.by_status[status] = n.get<int64_t>();
-    items.push_back(RenderWorkflowSummary(s));
-  }
-  return json{{"workflows", std::move(items)}, {"next_cursor", std::move(next)}};
+  return sql::NewestFirstPage(
+      rows, query.limit, "workflows",
+      [](const pqxx::row& row) {
+        WorkflowSummary s;
+        s.workflow_id = row[0].as<std::string>();
+        s.name = row[1].as<std::string>();
+        s.trigger_job_id = Text(row[2]);
+        s.submitted_at = FromUnixMillis(row[3].as<int64_t>());
+        s.expanded = row[4].as<bool>();
+        s.job_count = row[5].as<int64_t>();
+        const json by_status = json::parse(row[7].c_str());  // named: items() needs an lvalue
+        for (const auto& [status, n] : by_status.items()) s.by_status[status] = n.get<int64_t>();
+        return RenderWorkflowSummary(s);
+      },
+      [](const pqxx::row& last) {
+        return EncodeWorkflowCursor({last[6].as<std::string>(), last[0].as<std::string>()});
+      });
 }
 
 std::optional<WorkflowCancelTarget> LoadWorkflowCancelTarget(pqxx::connection& c,
