@@ -141,6 +141,7 @@ bool IsScheduleField(std::string_view field);
 // What a job's dependents are to be told: SATISFIED once it SUCCEEDED;
 // FAILED when it ended otherwise (DEAD, CANCELED, DELETED) or is BLOCKED;
 // UNSPECIFIED while it may still succeed.
+v1::DependencyStatus DependentsOutcome(v1::JobStatus status);
 v1::DependencyStatus DependentsOutcome(const JobState& state);
 // Whether a dependent has not been told DependentsOutcome yet (its parent's
 // scheduler owes it a DependencySatisfied / DependencyFailed).

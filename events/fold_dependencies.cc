@@ -178,8 +178,10 @@ FoldResult ApplyDependencyEvent(JobState& s, const Envelope& e) {
 
 }  // namespace internal
 
-v1::DependencyStatus DependentsOutcome(const JobState& s) {
-  switch (s.status()) {
+v1::DependencyStatus DependentsOutcome(const JobState& s) { return DependentsOutcome(s.status()); }
+
+v1::DependencyStatus DependentsOutcome(v1::JobStatus status) {
+  switch (status) {
     case v1::JOB_STATUS_SUCCEEDED: return v1::DEPENDENCY_STATUS_SATISFIED;
     case v1::JOB_STATUS_DEAD:
     case v1::JOB_STATUS_CANCELED:

@@ -40,7 +40,7 @@ class Decider {
       return std::move(d_);
     }
     if (events::IsTerminal(s_.status())) {
-      Notify(events::DependentsOutcome(s_), /*record=*/true);
+      Notify();
       return std::move(d_);
     }
     if (s_.cancel_requested()) {
@@ -50,21 +50,17 @@ class Decider {
       e.mutable_job_canceled()->set_reason("canceled by request");
       d_.events.push_back(std::move(e));
       ending_ = v1::JOB_STATUS_CANCELED;
-      Notify(v1::DEPENDENCY_STATUS_FAILED, /*record=*/false);
+      Notify();
       return std::move(d_);
     }
     Register();
     bool ended = DecideRuns();
     if (ended) {
-      // Told at once, in the batch that ends the job (one log round trip per
-      // hop); recorded by DependentsNotified once the job's end is folded.
-      Notify(ending_ == v1::JOB_STATUS_SUCCEEDED ? v1::DEPENDENCY_STATUS_SATISFIED
-                                                 : v1::DEPENDENCY_STATUS_FAILED,
-             /*record=*/false);
+      Notify();  // at once, in the batch that ends the job: one log round trip per hop
       return std::move(d_);
     }
     if (s_.status() == v1::JOB_STATUS_BLOCKED) {
-      Notify(v1::DEPENDENCY_STATUS_FAILED, /*record=*/true);  // upstream failed: tell ours
+      Notify();  // upstream failed: tell ours
       return std::move(d_);
     }
     StartWorkflows();
@@ -89,15 +85,18 @@ class Decider {
     return events::MakeEnvelope(ids::EventId(type, job_id, cause), job_id, origin);
   }
 
-  // Tells each dependent not yet told `outcome`. With `record`, the job's
-  // state already shows the outcome, so `after` records the telling.
-  void Notify(v1::DependencyStatus outcome, bool record) {
+  // Tells each dependent not yet told the outcome of the job's status once
+  // this decision applies. When the state already shows that status, `after`
+  // records the telling; when this decision ends the job, the telling is
+  // recorded once the end is folded and the job is decided again.
+  void Notify() {
+    const v1::JobStatus after = ending_ != v1::JOB_STATUS_UNSPECIFIED ? ending_ : s_.status();
+    const v1::DependencyStatus outcome = events::DependentsOutcome(after);
     if (outcome == v1::DEPENDENCY_STATUS_UNSPECIFIED) return;
+    const bool record = ending_ == v1::JOB_STATUS_UNSPECIFIED;
     const bool ok = outcome == v1::DEPENDENCY_STATUS_SATISFIED;
-    const std::string status(ok ? "SUCCEEDED"
-                                : events::JobStatusName(ending_ != v1::JOB_STATUS_UNSPECIFIED
-                                                            ? ending_
-                                                            : s_.status()));
+    const std::string status(events::JobStatusName(after));
+    const std::string reason = "parent " + s_.job_id() + " is " + status + FailedBecause();
     // A requeued job that succeeds tells its dependents again: a new cause.
     const std::string cause = s_.job_id() + ":" + status + ":" + std::to_string(s_.requeues());
     v1::DependentsNotified told;
@@ -114,7 +113,7 @@ class Decider {
         auto* f = e.mutable_dependency_failed();
         f->set_parent_id(s_.job_id());
         f->set_parent_status(status);
-        f->set_reason("parent " + s_.job_id() + " is " + status + FailedBecause());
+        f->set_reason(reason);
         d_.others.push_back(std::move(e));
       }
       told.add_job_ids(d.job_id());
