@@ -83,6 +83,12 @@ class RebalanceListener {
   virtual void OnRevoked(const std::vector<TopicPartition>& parts) = 0;
 };
 
+// What a consumer is tuned for. Hot-path readers (scheduler, dispatcher,
+// executor) ask for each fetch to come back soon when nothing arrives, so a
+// record waits little for its reader; bulk readers (projector, snapshots,
+// heartbeats) for a long wait, which costs less CPU while idle.
+enum class FetchProfile { kBulk, kLatency };
+
 struct ConsumerOptions {
   // Group member: partitions of `topics` are balanced across the group's
   // members. Empty: no group, every partition of `topics` is assigned to this
@@ -93,6 +99,7 @@ struct ConsumerOptions {
   std::vector<TopicPartition> partitions;
   RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
   std::string client_id;
+  FetchProfile profile = FetchProfile::kBulk;
 };
 
 // Reads records. Not thread-safe: one thread polls, commits and closes.

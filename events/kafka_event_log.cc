@@ -69,7 +69,12 @@ int ToMillis(Clock::duration d) {
   return static_cast<int>(std::clamp<int64_t>(ms, 0, std::numeric_limits<int>::max()));
 }
 
-int RemainingMs(Clock::time_point deadline) { return ToMillis(deadline - Clock::now()); }
+// Rounded up: a wait cut to 0 ms before its deadline would spin through
+// librdkafka's queue until the deadline (measured: most of an idle
+// service's CPU).
+int RemainingMs(Clock::time_point deadline) {
+  return ToMillis(deadline - Clock::now() + std::chrono::microseconds(999));
+}
 
 // RdKafka::ErrorCode -> our Status, with `what` as context.
 Status ToStatus(RdKafka::ErrorCode err, const std::string& what) {
@@ -244,7 +249,10 @@ std::string CompressionType() {
 
 Properties ProducerDefaults(const std::string& client_id) {
   return {{"client.id", client_id},
-          {"linger.ms", "5"},
+          // Sent at once: every hop of a run waits for an acknowledgement, and
+          // under load librdkafka batches anyway while earlier requests are in
+          // flight (up to 5 with idempotence).
+          {"linger.ms", "0"},
           {"compression.type", CompressionType()},
           {"message.max.bytes", "8388608"}};
 }
@@ -253,11 +261,14 @@ Properties ProducerRequired() {
   return {{"enable.idempotence", "true"}, {"acks", "all"}, {"partitioner", "murmur2_random"}};
 }
 
-Properties ConsumerDefaults(const std::string& client_id, const KafkaConfig& config) {
+Properties ConsumerDefaults(const std::string& client_id, const KafkaConfig& config,
+                            FetchProfile profile = FetchProfile::kBulk) {
+  const int fetch_wait = profile == FetchProfile::kLatency ? config.latency_fetch_wait_ms
+                                                           : config.bulk_fetch_wait_ms;
   return {{"client.id", client_id},
           {"session.timeout.ms", std::to_string(config.session_timeout_ms)},
           {"heartbeat.interval.ms", std::to_string(config.heartbeat_interval_ms)},
-          {"fetch.wait.max.ms", "10"},
+          {"fetch.wait.max.ms", std::to_string(fetch_wait)},
           {"fetch.message.max.bytes", "8388608"},  // alias: max.partition.fetch.bytes
           {"allow.auto.create.topics", "true"}};
 }
@@ -643,7 +654,7 @@ class KafkaLogConsumer : public Consumer {
     std::unique_ptr<KafkaLogConsumer> c(new KafkaLogConsumer(options));
     const std::string group_id =
         c->has_group_ ? options.group_id : "jobsched-nogroup-" + RandomHex();
-    auto conf = BuildConf(config, ConsumerDefaults(options.client_id, config),
+    auto conf = BuildConf(config, ConsumerDefaults(options.client_id, config, options.profile),
                           ConsumerRequired(group_id, c->has_group_ ? group_instance_id : ""),
                           &c->event_cb_);
     if (!conf.ok()) return conf.status();

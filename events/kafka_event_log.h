@@ -12,10 +12,11 @@
 //  - consumers: enable.auto.commit=false, enable.auto.offset.store=false,
 //    auto.offset.reset=earliest, partition.assignment.strategy=range (eager:
 //    every rebalance revokes the whole assignment, then assigns anew).
-// Tunables with defaults that `extra` may override: linger.ms=5,
+// Tunables with defaults that `extra` may override: linger.ms=0,
 // compression.type=lz4 (none if this librdkafka lacks lz4),
 // message.max.bytes / fetch.message.max.bytes=8 MiB, session.timeout.ms and
-// heartbeat.interval.ms (KafkaConfig), fetch.wait.max.ms=10,
+// heartbeat.interval.ms (KafkaConfig), fetch.wait.max.ms per FetchProfile
+// (KafkaConfig: 2 ms on the hot path, 100 ms for bulk readers),
 // allow.auto.create.topics=true (like the dev broker, an unknown topic is
 // created with the broker's default partition count when first used).
 //
@@ -58,6 +59,13 @@ struct KafkaConfig {
   // "<id>-<n>" (n >= 2), so a process's own consumers never fence each other;
   // two processes must not share an id in one group (the broker fences one).
   std::string group_instance_id{};  // {}: brace-initialized configs need not name it
+  // fetch.wait.max.ms per FetchProfile (`extra` overrides both). A real
+  // broker answers a fetch as soon as a record arrives, so a long wait costs
+  // no latency there; the dev broker holds an empty fetch for the whole wait,
+  // so on it this trades the hot path's latency against its idle CPU
+  // (README, "Kafka client settings").
+  int latency_fetch_wait_ms = 2;
+  int bulk_fetch_wait_ms = 100;
 };
 
 // Thread-safe. Producers and consumers it creates are independent clients

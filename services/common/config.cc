@@ -138,6 +138,12 @@ Result<ServiceConfig> ServiceConfig::FromEnv(const std::string& service) {
     return Status::Invalid("JOBSCHED_LOG_FORMAT must be text or json, not " + c.log_format);
   }
   c.log_level = EnvOr("JOBSCHED_LOG_LEVEL", c.log_level);
+  auto hot_wait = EnvInt("JOBSCHED_KAFKA_FETCH_WAIT_MS", c.latency_fetch_wait_ms, 0, 10'000);
+  if (!hot_wait.ok()) return hot_wait.status();
+  c.latency_fetch_wait_ms = static_cast<int>(*hot_wait);
+  auto bulk_wait = EnvInt("JOBSCHED_KAFKA_BULK_FETCH_WAIT_MS", c.bulk_fetch_wait_ms, 0, 10'000);
+  if (!bulk_wait.ok()) return bulk_wait.status();
+  c.bulk_fetch_wait_ms = static_cast<int>(*bulk_wait);
   if (Status s = ReadGroupSettings(service, host, c); !s.ok()) return s;
   return c;
 }
@@ -170,6 +176,8 @@ Result<std::unique_ptr<events::EventLog>> MakeEventLog(const ServiceConfig& conf
   kc.session_timeout_ms = config.session_timeout_ms;
   kc.heartbeat_interval_ms = config.group_heartbeat_ms;
   kc.group_instance_id = config.group_instance_id;
+  kc.latency_fetch_wait_ms = config.latency_fetch_wait_ms;
+  kc.bulk_fetch_wait_ms = config.bulk_fetch_wait_ms;
   auto log = events::KafkaEventLog::Make(std::move(kc));
   if (!log.ok()) return log.status();
   return std::unique_ptr<events::EventLog>(std::move(log).value());

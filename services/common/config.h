@@ -50,6 +50,12 @@ struct ServiceConfig {
   // one back. Any other value is used as given (per group: services may share
   // it, two instances of one service must not).
   std::string group_instance_id;
+  // fetch.wait.max.ms of the hot path's consumers (scheduler, dispatcher,
+  // executor: JOBSCHED_KAFKA_FETCH_WAIT_MS, default 2) and of bulk readers
+  // (projector, snapshots, heartbeats: JOBSCHED_KAFKA_BULK_FETCH_WAIT_MS,
+  // default 100). See events::KafkaConfig.
+  int latency_fetch_wait_ms = 2;
+  int bulk_fetch_wait_ms = 100;
 
   events::Topics topics() const { return events::Topics::WithPrefix(topic_prefix); }
 
@@ -67,7 +73,9 @@ struct ServiceConfig {
 // follows: a partition restored from a snapshot older than its oldest
 // retained record has lost events. Real clusters retain for days, so the
 // interval decides; the dev broker keeps only ~5 MiB a partition, so a
-// busy partition is snapshotted every `snapshot_every_bytes` of log as well.
+// busy partition is snapshotted every `snapshot_every_bytes` of log as well
+// (or, while its last snapshot was larger, after as many bytes as that
+// snapshot took, up to 4x `snapshot_every_bytes`).
 struct StateSettings {
   bool snapshots = true;
   Millis snapshot_interval{30'000};

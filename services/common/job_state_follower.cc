@@ -1,5 +1,7 @@
 #include "services/common/job_state_follower.h"
 
+#include <algorithm>
+
 #include "services/common/logging.h"
 
 namespace jobsched::services {
@@ -29,6 +31,7 @@ Status JobStateFollower::Open() {
   opts.topics = {options_.topic};
   opts.listener = this;
   opts.client_id = options_.client_id;
+  opts.profile = events::FetchProfile::kLatency;  // its owners decide on what it reads
   auto c = log_.NewConsumer(opts);
   if (!c.ok()) return c.status();
   consumer_ = std::move(c).value();
@@ -176,6 +179,7 @@ void JobStateFollower::WriteSnapshot(int32_t id, Partition& p, TimePoint now) {
   }
   p.snapshot_folded = p.state.folded();
   p.bytes_since_snapshot = 0;
+  p.snapshot_bytes = static_cast<uint64_t>(*written);
   p.snapshot_at = now;
   ++snapshots_written_;
   Log(*logger_, spdlog::level::debug, "snapshot written",
@@ -196,7 +200,15 @@ void JobStateFollower::Maintain(TimePoint now, bool force) {
     if (p.snapshot_at == TimePoint{}) p.snapshot_at = now;  // the interval starts at catch-up
     uint64_t since = p.state.folded() - p.snapshot_folded;
     if (since == 0) continue;
-    if (force || p.bytes_since_snapshot >= options_.state.snapshot_every_bytes ||
+    // Not before as many bytes of log as the last snapshot took: a snapshot
+    // costs the size of the state, so this keeps its cost per folded byte
+    // constant however many jobs the partition holds (at thousands of jobs a
+    // second, 1 MiB of log arrives faster than a large state can be written).
+    // Yet never more than 4x snapshot_every_bytes apart, which retention
+    // must not outrun (StateSettings).
+    const uint64_t base = options_.state.snapshot_every_bytes;
+    const uint64_t every = std::clamp(p.snapshot_bytes, base, 4 * base);
+    if (force || p.bytes_since_snapshot >= every ||
         now - p.snapshot_at >= options_.state.snapshot_interval) {
       WriteSnapshot(id, p, now);
     }

@@ -100,6 +100,7 @@ class JobStateFollower final : public events::RebalanceListener {
     bool restored = false;     // started from a snapshot
     uint64_t snapshot_folded = 0;  // state.folded() at the last snapshot
     uint64_t bytes_since_snapshot = 0;  // record bytes folded since the last snapshot
+    uint64_t snapshot_bytes = 0;        // size of the last snapshot written
     TimePoint snapshot_at;         // when the last snapshot was written (or assignment)
   };
 
