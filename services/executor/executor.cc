@@ -117,6 +117,7 @@ Status Executor::Start() {
   co.partitions = {tp};
   co.listener = listener.get();
   co.client_id = ProducerName(options_);
+  co.profile = events::FetchProfile::kLatency;  // a task waits for nothing else
   auto consumer = log_.NewConsumer(co);
   if (!consumer.ok()) return consumer.status();
   // Taken before the first heartbeat: every task addressed to this
@@ -228,6 +229,7 @@ void Executor::ConsumerLoop() {
   try {
     while (true) {
       ReleasePending();
+      ReportFailedAppends();
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (phase_ == Phase::kClosed) break;
@@ -309,7 +311,7 @@ void Executor::Cancel(const v1::RunTask& message) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = held_.find(key);
     if (it == held_.end() || it->second.state == HeldState::kReleasing ||
-        !it->second.cancel_reason.empty()) {
+        it->second.state == HeldState::kReporting || !it->second.cancel_reason.empty()) {
       Log(*logger_, level::debug, "ignoring cancel of a run not held here (or already handled)",
           {{"job_id", message.job_id()},
            {"run_id", message.run_id()},
@@ -393,7 +395,7 @@ void Executor::WorkerLoop() {
         heartbeat_soon_ = true;  // HeldRun.started changed
       }
       heartbeat_cv_.notify_all();
-      Execute(key, *task, *cancel);
+      Execute(key, std::move(task), *cancel);
     }
   } catch (const std::exception& e) {
     Log(*logger_, level::critical, "worker thread failed", {{"error", e.what()}});
@@ -401,12 +403,7 @@ void Executor::WorkerLoop() {
   }
 }
 
-void Executor::Execute(const std::string& key, const v1::RunTask& task, const CancelToken& cancel) {
-  events::Envelope started = RunEvent("RunStarted", task);
-  v1::RunStarted* rs = started.mutable_run_started();
-  rs->set_run_id(task.run_id());
-  rs->set_executor_id(options_.executor_id);
-  rs->set_lease_epoch(task.lease_epoch());
+void Executor::AppendStarted(const v1::RunTask& task, const events::Envelope& started) {
   // Not awaited: the handler starts at once instead of after an ack round
   // trip. The result is appended after it under the same key, so the
   // idempotent producer keeps their order; should this append fail, the fold
@@ -426,6 +423,27 @@ void Executor::Execute(const std::string& key, const v1::RunTask& task, const Ca
                                 {"event_id", started_id},
                                 {"error", st.ToString()}});
                          });
+}
+
+void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask> task_ptr,
+                       const CancelToken& cancel) {
+  const v1::RunTask& task = *task_ptr;
+  events::Envelope started = RunEvent("RunStarted", task);
+  v1::RunStarted* rs = started.mutable_run_started();
+  rs->set_run_id(task.run_id());
+  rs->set_executor_id(options_.executor_id);
+  rs->set_lease_epoch(task.lease_epoch());
+  if (task.spec().execution_type() == v1::EXECUTION_TYPE_AT_MOST_ONCE) {
+    // Awaited: should this process die once the handler began, the run must
+    // be RUNNING in the log, so that its lost lease ends it LOST instead of
+    // running it again.
+    if (!AppendWithRetry("RunStarted", task, started)) {
+      Finish(key);  // not started; the dispatcher's lease timeout takes it back
+      return;
+    }
+  } else {
+    AppendStarted(task, started);
+  }
   Log(*logger_, level::debug, "run started",
       {{"job_id", task.job_id()},
        {"run_id", task.run_id()},
@@ -458,7 +476,9 @@ void Executor::Execute(const std::string& key, const v1::RunTask& task, const Ca
   std::string cancel_reason;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cancel_reason = held_.at(key).cancel_reason;
+    Held& held = held_.at(key);
+    cancel_reason = held.cancel_reason;
+    held.state = HeldState::kReporting;  // its slot is free: the worker takes the next task
   }
 
   const char* what = nullptr;
@@ -506,21 +526,70 @@ void Executor::Execute(const std::string& key, const v1::RunTask& task, const Ca
       f->set_error(BoundedOutput(result.error));
     }
   }
-  if (AppendWithRetry(what, task, done)) {
-    Log(*logger_, done.has_run_failed() ? level::warn : level::info,
-        done.has_run_succeeded()  ? "run succeeded"
-        : done.has_run_released() ? "run handed back"
-                                  : "run failed",
-        {{"job_id", task.job_id()},
-         {"run_id", task.run_id()},
-         {"event_id", done.event_id()},
-         {"http_status", result.http_status != 0 ? std::to_string(result.http_status) : ""},
-         {"kind", done.has_run_failed() ? v1::FailureKind_Name(done.run_failed().kind()) : ""},
-         {"permanent", done.has_run_failed() && done.run_failed().permanent() ? "true" : ""},
-         {"error", done.has_run_failed() ? done.run_failed().error() : ""},
-         {"duration_ms", std::to_string(result.duration_ms)}});
+  Report(key, std::move(task_ptr), std::move(done));
+}
+
+void Executor::Report(const std::string& key, std::shared_ptr<const v1::RunTask> task,
+                      events::Envelope done) {
+  Record record;
+  record.topic = options_.topics.job_events;
+  record.key = task->job_id();
+  record.value = events::Encode(done);
+  producer_->AppendAsync(
+      std::move(record), [this, key, task = std::move(task), done = std::move(done)](
+                             const Status& st, const Record&) mutable {
+        if (st.ok()) {
+          LogReported(*task, done);
+          Finish(key);
+          return;
+        }
+        Log(*logger_, level::warn, "append failed; retrying",
+            {{"job_id", task->job_id()},
+             {"run_id", task->run_id()},
+             {"event_id", done.event_id()},
+             {"event", events::EventType(done)},
+             {"error", st.ToString()}});
+        std::lock_guard<std::mutex> lock(mu_);
+        unreported_.push_back({key, std::move(task), std::move(done)});
+      });
+}
+
+void Executor::ReportFailedAppends() {
+  std::vector<Unreported> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed.swap(unreported_);
   }
-  Finish(key);
+  for (Unreported& u : failed) {
+    if (AppendWithRetry(events::EventType(u.done).data(), *u.task, u.done)) {
+      LogReported(*u.task, u.done);
+    }
+    Finish(u.key);
+  }
+}
+
+void Executor::LogReported(const v1::RunTask& task, const events::Envelope& done) const {
+  const bool failed = done.has_run_failed();
+  const int32_t http_status = failed                     ? done.run_failed().http_status()
+                              : done.has_run_succeeded() ? done.run_succeeded().http_status()
+                                                         : 0;
+  const int64_t duration_ms = failed                     ? done.run_failed().duration_ms()
+                              : done.has_run_succeeded() ? done.run_succeeded().duration_ms()
+                                                         : 0;
+  // A success is in the log and job_logs already; a line per success would
+  // cost more than the run at thousands of runs a second.
+  Log(*logger_, failed ? level::warn : done.has_run_succeeded() ? level::debug : level::info,
+      done.has_run_succeeded()  ? "run succeeded"
+      : done.has_run_released() ? "run handed back"
+                                : "run failed",
+      {{"job_id", task.job_id()},
+       {"run_id", task.run_id()},
+       {"event_id", done.event_id()},
+       {"http_status", http_status != 0 ? std::to_string(http_status) : ""},
+       {"kind", failed ? v1::FailureKind_Name(done.run_failed().kind()) : ""},
+       {"permanent", failed && done.run_failed().permanent() ? "true" : ""},
+       {"error", failed ? done.run_failed().error() : ""},
+       {"duration_ms", std::to_string(duration_ms)}});
 }
 
 // ---------------------------------------------------------------------------
@@ -626,7 +695,7 @@ v1::ExecutorHeartbeat Executor::HeartbeatLocked() const {
     run->set_lease_epoch(held.task->lease_epoch());
     run->set_dispatcher_id(held.task->dispatcher_id());
     *run->mutable_resources() = held.task->spec().resources();
-    run->set_started(held.state == HeldState::kRunning);
+    run->set_started(held.state == HeldState::kRunning || held.state == HeldState::kReporting);
     running += held.state == HeldState::kRunning ? 1 : 0;
   }
   hb.set_running(running);

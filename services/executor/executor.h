@@ -141,7 +141,9 @@ class Executor {
     kGivingUp,  // Stop's grace periods are over: failing appends are given up
     kClosed,    // Stop: the consumer and heartbeat threads exit
   };
-  enum class HeldState { kQueued, kRunning, kReleasing };
+  // kReporting: the handler returned; its result is being appended (the
+  // worker has moved on, the task stays held until the log acknowledged it).
+  enum class HeldState { kQueued, kRunning, kReporting, kReleasing };
   // A task held here, keyed by TaskKey.
   struct Held {
     std::shared_ptr<const v1::RunTask> task;
@@ -164,11 +166,23 @@ class Executor {
   void Cancel(const v1::RunTask& message);
   // Appends RunReleased for every kReleasing task and forgets it.
   void ReleasePending();
+  // Appends, until acknowledged, the results whose first append failed.
+  void ReportFailedAppends();
 
   // ---- Worker threads.
   void WorkerLoop();
-  // Appends RunStarted, runs the handler, appends the result, then Finish.
-  void Execute(const std::string& key, const v1::RunTask& task, const CancelToken& cancel);
+  // Appends `started` without waiting for it (a run that may repeat).
+  void AppendStarted(const v1::RunTask& task, const events::Envelope& started);
+  // Appends RunStarted, runs the handler and hands the result to Report.
+  void Execute(const std::string& key, std::shared_ptr<const v1::RunTask> task,
+               const CancelToken& cancel);
+  // Appends a run's result without holding its worker: the worker takes its
+  // next task while the acknowledgement travels (the task stays held, and
+  // counted in heartbeats, until then). Finish once acknowledged; a failed
+  // append goes to the consumer thread, which retries it.
+  void Report(const std::string& key, std::shared_ptr<const v1::RunTask> task,
+              events::Envelope done);
+  void LogReported(const v1::RunTask& task, const events::Envelope& done) const;
 
   // ---- Any thread.
   // An envelope of `task`'s job with the id ids::EventId(type, job_id, TaskKey).
@@ -212,6 +226,12 @@ class Executor {
   bool heartbeat_soon_ = false;                                // guarded by mu_
   std::deque<std::string> recent_order_;                       // guarded by mu_
   std::unordered_set<std::string> recent_;                     // guarded by mu_
+  struct Unreported {
+    std::string key;
+    std::shared_ptr<const v1::RunTask> task;
+    events::Envelope done;
+  };
+  std::vector<Unreported> unreported_;  // guarded by mu_; results whose append failed
 
   std::mutex lifecycle_mu_;  // serialises Start and Stop
   bool started_ = false;     // guarded by lifecycle_mu_
