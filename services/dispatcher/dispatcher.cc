@@ -38,7 +38,8 @@ Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const C
           log, clock),
       options_(std::move(options)),
       clock_(clock),
-      placement_(options_.instance_id, options_.executor_timeout, clock.Now()) {}
+      placement_(options_.instance_id, options_.executor_timeout, clock.Now(),
+                 options_.prefetch) {}
 
 Status Dispatcher::OnStart() {
   events::ConsumerOptions hb;

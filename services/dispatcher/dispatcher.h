@@ -50,6 +50,7 @@ struct DispatcherOptions {
   Millis run_timeout_grace{30000};  // RunTimedOut: the run's timeout plus this
   Millis default_run_timeout{3'600'000};  // for timeout_seconds 0 (the executors' default)
   Millis pending_timeout{30000};  // a decision not seen back in the log after this is redone
+  int prefetch = 4;  // runs offered per executor slot (Placement: credits)
   services::StateSettings state;  // snapshots and eviction
 };
 

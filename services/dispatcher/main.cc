@@ -4,6 +4,8 @@
 //   JOBSCHED_PRIORITY_AGING_MS      waiting this long counts as one priority step (60000)
 //   JOBSCHED_RUN_TIMEOUT_GRACE_MS   RunTimedOut after a run's timeout plus this (30000)
 //   JOBSCHED_EXECUTOR_DEFAULT_TIMEOUT_S  the timeout of runs with timeout_seconds 0 (3600)
+//   JOBSCHED_DISPATCH_PREFETCH      runs offered per executor slot, running plus queued
+//                                   on the executor (default 4; 1: none queued there)
 #include "services/common/service_main.h"
 #include "services/dispatcher/dispatcher.h"
 
@@ -30,6 +32,8 @@ int main() {
         auto default_timeout = services::EnvInt("JOBSCHED_EXECUTOR_DEFAULT_TIMEOUT_S", 3600, 1,
                                                 86'400 * 7);
         if (!default_timeout.ok()) return default_timeout.status();
+        auto prefetch = services::EnvInt("JOBSCHED_DISPATCH_PREFETCH", options.prefetch, 1, 1000);
+        if (!prefetch.ok()) return prefetch.status();
         options.instance_id = config.instance_id;
         options.topics = config.topics();
         options.state = *state;
@@ -37,6 +41,7 @@ int main() {
         options.priority_aging = *aging;
         options.run_timeout_grace = *grace;
         options.default_run_timeout = Millis(*default_timeout * 1000);
+        options.prefetch = static_cast<int>(*prefetch);
         return std::unique_ptr<services::Service>(
             new dispatcher::Dispatcher(options, log, SystemClock::Instance()));
       });

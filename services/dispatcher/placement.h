@@ -13,6 +13,13 @@
 // the last heartbeat (at most one heartbeat interval of admissions); the
 // executor queues such excess and never runs more than its slots.
 //
+// Credits. A slot is not held idle across log round trips: an executor is
+// offered `prefetch` runs per slot (running plus waiting in its own queue,
+// highest priority first), so its workers find the next run at hand while
+// the result of the last one travels back through the log. Resources are
+// never prefetched: a run that needs them waits here until they are free.
+// With prefetch 1 an executor holds no more runs than it runs.
+//
 // Liveness. An executor takes new work while its last heartbeat was sent
 // within 5 s (or `executor_timeout` if shorter) and it is not stopping. A
 // lease is lost when its holder
@@ -22,6 +29,7 @@
 // a restarted dispatcher gives every executor a full timeout to be heard).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -62,10 +70,12 @@ struct Target {
 
 class Placement {
  public:
-  Placement(std::string dispatcher_id, Millis executor_timeout, TimePoint started)
+  Placement(std::string dispatcher_id, Millis executor_timeout, TimePoint started,
+            int prefetch = 1)
       : dispatcher_id_(std::move(dispatcher_id)),
         executor_timeout_(executor_timeout),
-        started_(started) {}
+        started_(started),
+        prefetch_(std::max(prefetch, 1)) {}
 
   // A heartbeat older than one already seen for the executor is ignored.
   void Observe(const v1::ExecutorHeartbeat& hb, TimePoint received);
@@ -89,7 +99,7 @@ class Placement {
   std::vector<std::pair<Lease, std::string>> LostLeases(TimePoint now) const;
 
   int LiveExecutors(TimePoint now) const;
-  int FreeSlots(TimePoint now) const;  // summed over live executors
+  int FreeSlots(TimePoint now) const;  // credits, summed over live executors
 
  private:
   struct Executor {
@@ -106,7 +116,9 @@ class Placement {
   };
 
   bool Live(const Executor& x, TimePoint now) const;
-  int Free(const Executor& x) const { return x.hb.slots() - x.others_slots - x.mine_slots; }
+  int Free(const Executor& x) const {
+    return x.hb.slots() * prefetch_ - x.others_slots - x.mine_slots;
+  }
   bool Fits(const Executor& x, const Resources& need) const;
   // Whether `x` could take `need` with nothing else running on it.
   bool FitsEmpty(const Executor& x, const Resources& need) const;
@@ -115,6 +127,7 @@ class Placement {
   std::string dispatcher_id_;
   Millis executor_timeout_;
   TimePoint started_;
+  int prefetch_;
   std::map<std::string, Executor> executors_;
   std::map<std::string, Lease> leases_;  // run_id -> lease
 };

@@ -143,6 +143,30 @@ TEST(Placement, ResourcesMustFitWhatIsFree) {
   EXPECT_EQ(p.Choose(cpu, At(0), nullptr)->executor_id, "cpu");
 }
 
+TEST(Placement, PrefetchOffersRunsPerSlotButNeverResources) {
+  Placement p("d1", kTimeout, At(0), /*prefetch=*/3);
+  p.Observe(Beat("a", 2, 0, "", {{"cpu", 2}}), At(0));
+  EXPECT_EQ(p.FreeSlots(At(0)), 6) << "2 slots x 3 runs each";
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(p.Choose({}, At(0), nullptr)) << "run " << i;
+    p.Hold(LeaseOn("r" + std::to_string(i), "a"));
+  }
+  std::string why;
+  EXPECT_FALSE(p.Choose({}, At(0), &why)) << "six runs held: its queue is as long as offered";
+  EXPECT_EQ(why, "");
+  p.Release("r0");
+  p.Release("r1");
+  Need cpu{"default", {{"cpu", 1}}};
+  ASSERT_TRUE(p.Choose(cpu, At(0), nullptr));
+  p.Hold(LeaseOn("c1", "a", {{"cpu", 1}}));
+  p.Hold(LeaseOn("c2", "a", {{"cpu", 1}}));
+  EXPECT_EQ(p.FreeSlots(At(0)), 0);
+  p.Release("r2");
+  EXPECT_TRUE(p.Choose({}, At(0), nullptr)) << "a run without resources may queue";
+  EXPECT_FALSE(p.Choose(cpu, At(0), &why)) << "cpu is never prefetched: both units are held";
+  EXPECT_EQ(why, "");
+}
+
 TEST(Placement, CountsOtherDispatchersRunsFromHeartbeats) {
   Placement p("d1", kTimeout, At(0));
   v1::ExecutorHeartbeat hb = Beat("a", 2, 0);
