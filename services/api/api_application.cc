@@ -30,6 +30,7 @@
 #include "services/api/api_error.h"
 #include "services/api/cursor.h"
 #include "services/api/deadline_timer.h"
+#include "services/api/job_batch.h"
 #include "services/api/job_commands.h"
 #include "services/api/job_queries.h"
 #include "services/api/job_spec.h"
@@ -144,24 +145,6 @@ SteadyClock::duration ProjectionPollDelay(int attempt) {
   return std::chrono::milliseconds(std::min(5 << std::min(attempt, 4), 50));
 }
 
-
-// What a client should do about an append whose outcome is unknown. `noun`
-// is what the append concerns: "job" or "workflow".
-std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed,
-                              const std::string& noun = "job") {
-  std::string lookup = "look it up with GET /api/v1/" + noun + "s/" + id;
-  if (!submission) return "it may still take effect: " + lookup + " before repeating the command";
-  if (keyed) {
-    return "the " + noun + " may still be stored: " + lookup +
-           ", or retry with the same Idempotency-Key (that finds the " + noun +
-           " instead of creating a second one)";
-  }
-  return "the " + noun + " may still be stored: " + lookup +
-         " before submitting again (without an Idempotency-Key a retry creates a second " + noun +
-         ")";
-}
-
-
 }  // namespace
 
 // The request body as JSON, or the invalid_json error that says where it breaks.
@@ -187,6 +170,20 @@ std::optional<ApiError> CheckIdempotencyKeyHeader(const RequestInfo& req) {
                   "the Idempotency-Key header must be 1 to " +
                       std::to_string(kMaxIdempotencyKeyChars) + " characters",
                   "Idempotency-Key"};
+}
+
+std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed,
+                              const std::string& noun) {
+  std::string lookup = "look it up with GET /api/v1/" + noun + "s/" + id;
+  if (!submission) return "it may still take effect: " + lookup + " before repeating the command";
+  if (keyed) {
+    return "the " + noun + " may still be stored: " + lookup +
+           ", or retry with the same Idempotency-Key (that finds the " + noun +
+           " instead of creating a second one)";
+  }
+  return "the " + noun + " may still be stored: " + lookup +
+         " before submitting again (without an Idempotency-Key a retry creates a second " + noun +
+         ")";
 }
 
 // Job ids as stored and appended (lower case), whatever case a path used.
@@ -354,6 +351,9 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
     return not_allowed({M::Get, M::Post});
   }
   const std::string id = jobs && parts.size() >= 4 ? std::string(parts[3]) : "";
+  if (jobs && parts.size() == 4 && id == "batch") {  // no job id is "batch" (not a UUID)
+    return req.method == M::Post ? SubmitBatch(r, req) : not_allowed({M::Post});
+  }
   if (jobs && parts.size() == 4) {
     if (req.method == M::Get) return GetJob(r, id);
     if (req.method == M::Patch) return UpdateJob(r, id, req);
@@ -528,15 +528,9 @@ void ApiApplication::Impl::AwaitKeyHolder(const ResponderPtr& r, const std::stri
 }
 
 void ApiApplication::Impl::SendDuplicate(const ResponderPtr& r, const v1::JobState& existing) {
-  const std::string& id = existing.job_id();
-  const std::string status(events::JobStatusName(existing.status()));
-  std::string message = "a job with this idempotency key exists: job " + id + " (" + status +
-                        "), shown in \"job\" as it is now; nothing was appended. Look it up "
-                        "with GET /api/v1/jobs/" +
-                        id + "; use another key for a new job";
   // Try: a request that waited for the key may have been answered by its deadline.
-  r->TrySendErrorWith({"duplicate_idempotency_key", std::move(message), "", json{{"job_id", id}}},
-                      json{{"job", RenderJob(existing)}}, "/api/v1/jobs/" + id);
+  r->TrySendErrorWith(DuplicateJobError(existing), json{{"job", RenderJob(existing)}},
+                      "/api/v1/jobs/" + existing.job_id());
 }
 
 void ApiApplication::Impl::AppendThenRespond(const ResponderPtr& r, const events::Envelope& event,

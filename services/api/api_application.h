@@ -5,6 +5,7 @@
 // from the PostgreSQL projections.
 //
 //   POST   /api/v1/jobs                       201 job   (after Kafka acknowledged)
+//   POST   /api/v1/jobs/batch                 200 {accepted, rejected, results} (job_batch.h)
 //   GET    /api/v1/jobs?status=&limit=&cursor=  200 {jobs, next_cursor}
 //   GET    /api/v1/jobs/{id}                  200 job
 //   PATCH  /api/v1/jobs/{id}                  202 job (merged)   DELETE 202 {job_id, status}

@@ -1,8 +1,8 @@
 // Internal to services/api: the HTTP plumbing of ApiApplication (requests,
 // responders, the server's shared state) and its Impl, shared by
 // api_application.cc (server, routing, the job routes) and the handler files
-// of other areas (workflow_handlers.cc). Not a public interface: include it
-// from services/api .cc files only.
+// of other areas (workflow_handlers.cc, batch_handlers.cc). Not a public
+// interface: include it from services/api .cc files only.
 #pragma once
 
 #include <pistache/endpoint.h>
@@ -287,6 +287,11 @@ std::optional<ApiError> CheckIdempotencyKeyHeader(const RequestInfo& req);
 // Job ids as stored and appended (lower case), whatever case a path used.
 std::string CanonicalJobId(std::string id);
 
+// What a client should do about an append whose outcome is unknown. `noun`
+// is what the append concerns: "job" or "workflow".
+std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed,
+                              const std::string& noun = "job");
+
 // ---------------------------------------------------------------------------
 
 class ApiApplication::Impl final : public RequestSink {
@@ -419,6 +424,19 @@ class ApiApplication::Impl final : public RequestSink {
   // fold recognises the repeats). Never blocks.
   void AppendAllThenRespond(const ResponderPtr& r, std::vector<events::Envelope> events, int status,
                             std::string body);
+
+  // ---- Defined in batch_handlers.cc ----
+  struct BatchRun;  // one POST /jobs/batch between its asynchronous steps
+  // POST /api/v1/jobs/batch (job_batch.h): validated on the I/O thread, its
+  // idempotency keys taken (AcquireBatchKeys), what exists looked up
+  // (LookUpBatch), then every accepted item appended (AppendBatch).
+  void SubmitBatch(const ResponderPtr& r, const RequestInfo& req);
+  // Takes run's keys from `next` on, in sorted order (a key held elsewhere is
+  // waited for; every batch takes its keys in the same order, so no two wait
+  // for each other), then LookUpBatch.
+  void AcquireBatchKeys(const std::shared_ptr<BatchRun>& run, size_t next);
+  void LookUpBatch(const std::shared_ptr<BatchRun>& run);
+  void AppendBatch(const std::shared_ptr<BatchRun>& run);
 
   events::Origin MakeOrigin(const RequestInfo& req) const {
     return {"api/" + options_.instance_id, clock_.Now(), req.request_id, ""};

@@ -79,6 +79,20 @@ std::optional<v1::JobState> LoadJob(pqxx::connection& c, const std::string& job_
   return DecodeFoldState(rows[0][0]);
 }
 
+std::map<std::string, v1::JobState> LoadJobs(pqxx::connection& c,
+                                             const std::vector<std::string>& job_ids) {
+  std::map<std::string, v1::JobState> out;
+  if (job_ids.empty()) return out;
+  std::string array = "{";  // the ids are UUIDs: nothing to quote or escape
+  for (const std::string& id : job_ids) array += (array.size() > 1 ? "," : "") + id;
+  array += "}";
+  pqxx::read_transaction tx(c);
+  pqxx::result rows = tx.exec_params(
+      "SELECT job_id::text, fold_state FROM jobs WHERE job_id = ANY($1::uuid[])", array);
+  for (const auto& row : rows) out.emplace(row[0].as<std::string>(), DecodeFoldState(row[1]));
+  return out;
+}
+
 ProjectedJob LoadProjectedJob(pqxx::connection& c, const std::string& job_id,
                               const std::string& projection, const std::string& topic,
                               int32_t partition) {

@@ -6,10 +6,12 @@
 // cannot be decoded throws std::runtime_error (-> 500).
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 #include "events/envelope.h"
 #include "events/time.h"
@@ -21,6 +23,11 @@ namespace jobsched::api {
 // The job's projected state (jobs.fold_state), or nullopt when there is no row
 // (DELETED jobs have one: callers that hide them check the status).
 std::optional<v1::JobState> LoadJob(pqxx::connection& c, const std::string& job_id);
+
+// The projected states of those of `job_ids` (canonical UUIDs) that have a
+// row, by job id (one query: POST /jobs/batch checks its idempotency keys).
+std::map<std::string, v1::JobState> LoadJobs(pqxx::connection& c,
+                                             const std::vector<std::string>& job_ids);
 
 // The job's row together with how far the projection `projection` has read
 // `partition` of `topic` (projection_offsets.next_offset, 0 when it has not
