@@ -1,161 +1,344 @@
-// End-to-end benchmark: N echo jobs submitted over HTTP to a LocalSystem
-// (every service a separate process, dev broker, PostgreSQL). Prints
-// submissions/s, end-to-end jobs/s (first submit to the N-th SUCCEEDED row in
-// PostgreSQL) and submit-to-start latency percentiles. Asserts nothing about
-// speed: the figures are for people.
+// End-to-end benchmark: echo jobs submitted over HTTP to a LocalSystem
+// (every service a separate process, dev broker, PostgreSQL) or to a stack
+// that already runs. Asserts nothing about speed: the figures are for people.
 //
-//   jobsched-bench-e2e [--jobs N] [--clients C] [--slots S] [--rounds R]
-#include <CLI/CLI.hpp>
+//   jobsched-bench-e2e [--jobs N] [--batch B] [--rounds R] [--clients C]
+//                      [--rate R]... [--duration S] [--idle S] [--json FILE|-]
+//                      [--slots S] [--partitions P] [--env K=V]...
+//                      [--api URL --database-url URL [--pids NAME=PID]...]
+//
+// Closed loop (default): each round submits N jobs from C keep-alive
+// connections as fast as the API answers, one job per POST /api/v1/jobs or
+// B per POST /api/v1/jobs/batch, and waits until every jobs row is
+// SUCCEEDED: e2e jobs/s = N / (first submit -> last SUCCEEDED row seen).
+// Latencies count from the job's JobSubmitted occurred_at.
+//
+// Open loop (--rate, repeatable): job i is sent at start + i / R for
+// --duration seconds, whether or not earlier requests were answered; every
+// latency counts from that scheduled time, so queueing in front of the API
+// shows (no coordinated omission). "Start" is the RunStarted occurred_at
+// (stamped by the executor just before the handler runs).
+//
+// occurred_at has millisecond resolution, so do the latencies. After the
+// rounds of a mode (or a rate) come the median of each hop (JobSubmitted ->
+// RunDue -> RunDispatched -> RunStarted -> RunSucceeded -> JobSucceeded) and
+// the budget: job_logs rows per job by event type, and PostgreSQL row writes
+// (n_tup_ins + n_tup_upd + n_tup_del of pg_stat_user_tables) per job by
+// table over the rounds, background writes (heartbeats) and temporary
+// staging tables included (a total without them is shown too).
+//
+// --idle S measures each process's CPU (utime + stime, every thread) over S
+// seconds without load, after start and again after the last round, in % of
+// one core. On a LocalSystem that is every service, the dev broker and
+// PostgreSQL (with its backends). With --api: the processes named with
+// --pids, else those found on this machine: the jobsched services whose
+// DATABASE_URL is --database-url, their dev broker and the postmaster on
+// the URL's port (none found, e.g. a remote stack: the measurement is skipped).
+//
+// JSON: --json FILE appends one object per line (a "config" line, one
+// "round" line per round, a "summary" line per mode or rate, an "idle" line
+// per measurement, each with the run's "run" tag); --json - prints them on
+// stdout prefixed "json: " (extract with: grep '^json: ' | cut -c7-).
+#include <curl/curl.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "tests/bench/e2e_bench_load.h"
+#include "tests/bench/e2e_bench_measure.h"
+#include "tests/bench/e2e_bench_report.h"
 #include "tests/e2e/local_system.h"
-#include "tests/support/http_client.h"
-#include "tests/support/wait.h"
 
-using namespace jobsched::testing;
-using Clock = std::chrono::steady_clock;
+using namespace jobsched::bench;
+using jobsched::testing::LocalSystem;
+using jobsched::testing::LocalSystemOptions;
+using json = nlohmann::ordered_json;
 
 namespace {
 
-// The hops of a run, each measured between the occurred_at of two events.
-constexpr const char* kStages[][2] = {{"JobSubmitted", "RunDue"},
-                                      {"RunDue", "RunDispatched"},
-                                      {"RunDispatched", "RunStarted"},
-                                      {"RunStarted", "RunSucceeded"},
-                                      {"RunSucceeded", "JobSucceeded"}};
-constexpr int kStageCount = sizeof(kStages) / sizeof(kStages[0]);
-
-struct Round {
-  double stage_p50_ms[kStageCount] = {};
-  double submit_per_s = 0;
-  double e2e_per_s = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
-  int failed_submits = 0;
+struct Config {
+  int jobs = 2000;
+  int batch = 0;
+  int rounds = 3;
+  int clients = 8;
+  std::vector<double> rates;  // empty: closed loop
+  double duration = 10;
+  double idle = 0;
+  int slots = 32;
+  int partitions = 12;
+  int warmup = 20;
+  int timeout_s = 600;
+  std::vector<std::string> env;
+  std::string api, database_url, json_path;
+  std::vector<std::string> pids;
+  bool open() const { return !rates.empty(); }
 };
 
-Round RunRound(const LocalSystem& system, int jobs, int clients, int round) {
-  Round out;
-  std::atomic<int> next{0};
-  std::atomic<int> failed{0};
-  auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&] {
-      for (int i = next++; i < jobs; i = next++) {
-        std::string body = R"({"name":"bench-)" + std::to_string(round) + "-" + std::to_string(i) +
-                           R"(","type":"echo","payload":{"i":)" + std::to_string(i) + "}}";
-        try {
-          auto r = HttpRequest("POST", system.ApiUrl("/api/v1/jobs"), body,
-                               {"Content-Type: application/json", "Connection: keep-alive"});
-          if (r.status != 201) ++failed;
-        } catch (const std::exception&) {
-          ++failed;
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  auto submitted = Clock::now();
-  out.failed_submits = failed;
+// The system under test: started here, or already running (--api).
+struct Target {
+  std::unique_ptr<LocalSystem> system;
+  std::string api_base, database_url;
+  std::vector<WatchedProcess> pinned;  // --pids
 
-  pqxx::connection conn(system.database_url());
-  std::string name_prefix = "bench-" + std::to_string(round) + "-%";
-  auto succeeded = [&] {
-    pqxx::work tx(conn);
-    auto row = tx.exec_params1("SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED' AND name LIKE $1",
-                               name_prefix);
-    return row[0].as<int>();
-  };
-  int want = jobs - failed;
-  WaitFor([&] { return succeeded() >= want; }, std::chrono::minutes(10),
-          std::chrono::milliseconds(20));
-  auto done = Clock::now();
-
-  pqxx::work tx(conn);
-  auto lat = tx.exec_params1(
-      "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
-      "       percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) "
-      "FROM (SELECT extract(epoch FROM (e.started_at - j.created_at)) * 1000 AS ms "
-      "      FROM jobs j JOIN job_executions e USING (job_id) "
-      "      WHERE j.name LIKE $1 AND e.attempt = 1) t",
-      name_prefix);
-  for (int i = 0; i < kStageCount; ++i) {
-    auto stage = tx.exec_params1(
-        "WITH e AS (SELECT l.job_id, l.event_type, min(l.ts) AS ts FROM job_logs l "
-        "           JOIN jobs j USING (job_id) "
-        "           WHERE j.name LIKE $1 AND l.outcome = 'applied' GROUP BY 1, 2) "
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.ts - a.ts) * 1000) "
-        "FROM e a JOIN e b USING (job_id) WHERE a.event_type = $2 AND b.event_type = $3",
-        name_prefix, kStages[i][0], kStages[i][1]);
-    out.stage_p50_ms[i] = stage[0].is_null() ? -1 : stage[0].as<double>();
+  std::vector<WatchedProcess> Watched() const {
+    if (!system) return pinned.empty() ? DiscoverStack(database_url) : pinned;
+    std::vector<WatchedProcess> out;
+    std::vector<std::string> names = system->Processes();
+    names.push_back("devbroker");
+    names.push_back("postgres");
+    for (const auto& n : names) out.push_back({n, system->Pid(n), n == "postgres"});
+    return out;
   }
-  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
-  out.submit_per_s = jobs / secs(submitted - start);
-  out.e2e_per_s = want / secs(done - start);
-  out.p50_ms = lat[0].is_null() ? -1 : lat[0].as<double>();
-  out.p99_ms = lat[1].is_null() ? -1 : lat[1].as<double>();
-  return out;
+};
+
+double Secs(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
+std::string RunTag() {
+  auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%06llx",
+                static_cast<unsigned long long>((now ^ (getpid() * 2654435761u)) & 0xffffff));
+  return std::string("bench-") + buf;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+Round RunRound(const Target& target, const Config& c, const std::string& prefix, double rate,
+               int jobs) {
+  Round r;
+  r.rate = rate;
+  r.batch = rate > 0 ? 0 : c.batch;
+  r.duration_s = rate > 0 ? c.duration : 0;
+  pqxx::connection conn(target.database_url);
+  auto before = ReadTableWrites(conn);
+  LoadOptions lo{target.api_base, prefix, c.clients, rate > 0 ? 0 : c.batch};
+  r.load = rate > 0 ? RunOpenLoop(lo, rate, c.duration) : RunClosedLoop(lo, jobs);
+  r.requested = static_cast<int>(r.load.accepted.size()) + r.load.rejected + r.load.failed;
+  r.done =
+      AwaitCompletion(conn, prefix, r.load.start_unix, static_cast<int>(r.load.accepted.size()),
+                      std::chrono::seconds(c.timeout_s));
+  r.t = ReadTimings(conn, r.load.accepted, rate > 0);
+  // PostgreSQL publishes a backend's table counts at most once a second.
+  std::this_thread::sleep_until(r.done.at + std::chrono::milliseconds(1100));
+  for (const auto& [table, n] : ReadTableWrites(conn)) {
+    int64_t d = n - before[table];
+    if (d == 0) continue;
+    // A projector's staging tables live in its session's pg_temp_<n>
+    // schema, which changes when it reconnects: one name for all of them.
+    bool temp = table.rfind("pg_temp_", 0) == 0;
+    r.writes[temp ? "pg_temp." + table.substr(table.find('.') + 1) : table] += d;
+  }
+  r.submit_per_s = r.requested / std::max(1e-9, Secs(r.load.end - r.load.start));
+  r.e2e_per_s = r.done.succeeded / std::max(1e-9, Secs(r.done.at - r.load.start));
+  if (rate > 0) {
+    r.achieved_per_s = r.load.accepted.size() / std::max(1e-9, r.load.last_send_s + 1 / rate);
+  }
+  r.ack = Summarize(r.load.ack_ms);
+  return r;
+}
+
+void MeasureIdle(const std::string& tag, const Target& target, const Config& c,
+                 const std::string& phase, JsonSink& sink) {
+  auto procs = target.Watched();
+  if (procs.empty()) {
+    std::printf("idle CPU (%s): no processes to watch (give --pids NAME=PID)\n\n", phase.c_str());
+    return;
+  }
+  auto cpu = MeasureCpu(procs, c.idle);
+  std::printf("idle CPU %s, %% of one core over %g s:\n", phase.c_str(), c.idle);
+  json pct = json::object();
+  double total = 0;
+  for (const auto& [name, p] : cpu) {
+    std::printf("  %-14s %6s\n", name.c_str(), p < 0 ? "gone" : Ms(p).c_str());
+    pct[name] = p < 0 ? json(nullptr) : json(R3(p));
+    total += std::max(0.0, p);
+  }
+  std::printf("  %-14s %6s\n", "all of these", Ms(total).c_str());
+  std::printf("\n");
+  std::fflush(stdout);
+  sink.Emit({{"type", "idle"},
+             {"run", tag},
+             {"phase", phase},
+             {"seconds", c.idle},
+             {"cpu_pct", pct},
+             {"total_pct", R3(total)}});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"jobsched end-to-end benchmark"};
-  int jobs = 2000, clients = 8, slots = 32, rounds = 3;
-  app.add_option("--jobs", jobs, "echo jobs per round")->check(CLI::PositiveNumber);
-  app.add_option("--clients", clients, "concurrent HTTP clients")->check(CLI::PositiveNumber);
-  app.add_option("--slots", slots, "executor slots")->check(CLI::PositiveNumber);
-  app.add_option("--rounds", rounds, "rounds (medians are printed)")->check(CLI::PositiveNumber);
-  std::vector<std::string> env;
-  app.add_option("--env", env, "NAME=VALUE for every service, e.g. KAFKA_CONFIG_LINGER_MS=1");
+  CLI::App app{"jobsched end-to-end benchmark (see the top of e2e_bench.cc for what it measures)"};
+  app.option_defaults()->always_capture_default();
+  Config c;
+  app.add_option("--jobs", c.jobs, "closed loop: echo jobs per round")->check(CLI::PositiveNumber);
+  app.add_option("--batch", c.batch, "closed loop: jobs per POST /api/v1/jobs/batch (0: single)")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--rounds", c.rounds, "rounds per mode or rate (default 3 closed, 1 open)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--clients", c.clients, "keep-alive HTTP connections (default 8 closed, 32 open)")
+      ->check(CLI::PositiveNumber);
+  auto* rate = app.add_option("--rate", c.rates, "open loop: jobs/s (repeat for several rates)")
+                   ->check(CLI::PositiveNumber);
+  app.add_option("--duration", c.duration, "open loop: seconds of load per round")
+      ->check(CLI::PositiveNumber)
+      ->needs(rate);
+  app.add_option("--idle", c.idle, "seconds of idle CPU measurement after start and after load")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", c.warmup, "jobs run before measuring (consumer groups form)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--timeout", c.timeout_s, "seconds to wait for a round's jobs to finish")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--json", c.json_path, "append JSON lines to FILE ('-': stdout, prefixed)");
+  auto* slots =
+      app.add_option("--slots", c.slots, "LocalSystem: executor slots")->check(CLI::PositiveNumber);
+  auto* partitions =
+      app.add_option("--partitions", c.partitions, "LocalSystem: job-events partitions")
+          ->check(CLI::PositiveNumber);
+  auto* env = app.add_option("--env", c.env,
+                             "LocalSystem: NAME=VALUE for every service, e.g. "
+                             "KAFKA_CONFIG_LINGER_MS=1");
+  auto* api = app.add_option("--api", c.api, "bench a running stack: its API base URL");
+  auto* db = app.add_option("--database-url", c.database_url, "with --api: its PostgreSQL");
+  auto* pids = app.add_option("--pids", c.pids, "with --api: NAME=PID to watch in --idle");
+  api->needs(db);
+  db->needs(api);
+  pids->needs(api);
+  slots->excludes(api);
+  partitions->excludes(api);
+  env->excludes(api);
   CLI11_PARSE(app, argc, argv);
+  if (c.open() && c.batch > 0) {
+    std::fprintf(stderr, "--batch is closed loop only: the open loop sends one job a request\n");
+    return 2;
+  }
+  if (app.count("--rounds") == 0 && c.open()) c.rounds = 1;
+  if (app.count("--clients") == 0 && c.open()) c.clients = 32;
 
-  // Run from the build tree without ctest: find the services beside this binary.
-  UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
+  curl_global_init(CURL_GLOBAL_ALL);
+  JsonSink sink(c.json_path);
+  const std::string tag = RunTag();
+  Target target;
+  if (c.api.empty()) {
+    // Run from the build tree without ctest: find the services beside this binary.
+    jobsched::testing::UseServicesBesideThisBinary(JOBSCHED_DEFAULT_SOURCE_DIR);
+    LocalSystemOptions options;
+    options.executor_slots = c.slots;
+    options.partitions = c.partitions;
+    options.log_level = "warn";
+    if (!jobsched::testing::AddEnvSettings(c.env, options.extra_env)) return 2;
+    target.system = std::make_unique<LocalSystem>(options);
+    target.api_base = target.system->ApiUrl("");
+    target.database_url = target.system->database_url();
+  } else {
+    target.api_base = c.api;
+    while (!target.api_base.empty() && target.api_base.back() == '/') target.api_base.pop_back();
+    target.database_url = c.database_url;
+    for (const auto& spec : c.pids) {
+      WatchedProcess p;
+      if (!ParseWatched(spec, &p)) {
+        std::fprintf(stderr, "--pids wants NAME=PID, got '%s'\n", spec.c_str());
+        return 2;
+      }
+      target.pinned.push_back(p);
+    }
+  }
 
-  LocalSystemOptions options;
-  options.executor_slots = slots;
-  options.log_level = "warn";
-  if (!AddEnvSettings(env, options.extra_env)) return 2;
-  LocalSystem system(options);
-  std::printf("jobsched e2e bench: %d echo jobs x %d rounds, %d clients, %d executor slots\n", jobs,
-              rounds, clients, slots);
-  std::printf("%-6s %12s %12s %10s %10s %8s\n", "round", "submit/s", "e2e jobs/s", "p50 ms",
-              "p99 ms", "errors");
+  // The configuration measured, first, so every figure below has it.
+  std::string env_text;
+  for (const auto& e : c.env) env_text += (env_text.empty() ? "" : " ") + e;
+  std::string rates_text;
+  for (double r : c.rates) rates_text += (rates_text.empty() ? "" : ",") + Num(r);
+  std::printf("jobsched e2e bench, run %s\n", tag.c_str());
+  if (target.system) {
+    std::printf("  target: LocalSystem (this build), %d executor slots, %d partitions, log %s\n",
+                c.slots, c.partitions, target.system->log_dir().c_str());
+  } else {
+    std::printf("  target: running stack, api %s, database %s\n", target.api_base.c_str(),
+                target.database_url.c_str());
+  }
+  std::printf("  env: %s\n", env_text.empty() ? "(none)" : env_text.c_str());
+  if (c.open()) {
+    std::printf("  mode: open loop, %s jobs/s for %g s, %d connections, %d round(s) per rate\n",
+                rates_text.c_str(), c.duration, c.clients, c.rounds);
+  } else {
+    std::printf("  mode: closed loop, %d jobs x %d rounds, %d connections, %s\n", c.jobs, c.rounds,
+                c.clients,
+                c.batch > 0 ? ("batch " + std::to_string(c.batch)).c_str() : "single submits");
+  }
+  std::printf("  idle: %s; warm-up %d jobs\n\n", c.idle > 0 ? (Num(c.idle) + " s").c_str() : "off",
+              c.warmup);
+  json config = {{"type", "config"},
+                 {"run", tag},
+                 {"target", target.system ? "local" : target.api_base},
+                 {"mode", c.open() ? "open" : "closed"},
+                 {"env", c.env},
+                 {"rounds", c.rounds},
+                 {"clients", c.clients},
+                 {"idle_s", c.idle},
+                 {"warmup", c.warmup}};
+  if (target.system) {
+    config["slots"] = c.slots;
+    config["partitions"] = c.partitions;
+  }
+  if (c.open()) {
+    config["rates"] = c.rates;
+    config["duration_s"] = c.duration;
+  } else {
+    config["jobs"] = c.jobs;
+    config["batch"] = c.batch;
+  }
+  sink.Emit(config);
+
   // Warm-up, not measured: the first jobs wait for every consumer group to
   // form (seconds on the dev broker), which is start-up, not throughput.
-  RunRound(system, 20, 1, 0);
-  std::vector<double> submit, e2e, p50, p99;
-  std::vector<double> stages[kStageCount];
-  for (int r = 0; r < rounds; ++r) {
-    Round x = RunRound(system, jobs, clients, r + 1);
-    std::printf("%-6d %12.0f %12.0f %10.1f %10.1f %8d\n", r + 1, x.submit_per_s, x.e2e_per_s,
-                x.p50_ms, x.p99_ms, x.failed_submits);
-    submit.push_back(x.submit_per_s);
-    e2e.push_back(x.e2e_per_s);
-    p50.push_back(x.p50_ms);
-    p99.push_back(x.p99_ms);
-    for (int i = 0; i < kStageCount; ++i) stages[i].push_back(x.stage_p50_ms[i]);
+  if (c.warmup > 0) {
+    LoadOptions lo{target.api_base, tag + "-warmup-", 1, 0};
+    LoadResult w = RunClosedLoop(lo, c.warmup);
+    pqxx::connection conn(target.database_url);
+    Completion wc =
+        AwaitCompletion(conn, lo.name_prefix, w.start_unix, c.warmup, std::chrono::seconds(60));
+    if (wc.timed_out) {
+      // Nothing below could measure anything: say so instead of waiting for every round.
+      std::fprintf(stderr, "warm-up: %zu of %d jobs accepted, %d ended within 60 s (%s)%s%s\n",
+                   w.accepted.size(), c.warmup, wc.terminal,
+                   w.first_problem.empty() ? "no submit failed" : w.first_problem.c_str(),
+                   target.system ? "; logs in " : "",
+                   target.system ? target.system->log_dir().c_str() : "");
+      return 1;
+    }
+    // So that the first round's row writes do not include the warm-up's,
+    // which PostgreSQL publishes up to a second late.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   }
-  std::printf("%-6s %12.0f %12.0f %10.1f %10.1f\n", "median", Median(submit), Median(e2e),
-              Median(p50), Median(p99));
-  std::printf("\nmedian time per hop (p50 over jobs, median over rounds):\n");
-  for (int i = 0; i < kStageCount; ++i) {
-    std::printf("  %-14s -> %-14s %8.1f ms\n", kStages[i][0], kStages[i][1], Median(stages[i]));
+  if (c.idle > 0) MeasureIdle(tag, target, c, "after start", sink);
+
+  std::vector<double> rates = c.open() ? c.rates : std::vector<double>{0};
+  PrintHeader(c.open());
+  for (double rate : rates) {
+    std::vector<Round> rounds;
+    for (int i = 1; i <= c.rounds; ++i) {
+      std::string prefix =
+          tag + (rate > 0 ? "-rate" + Num(rate) : "") + "-r" + std::to_string(i) + "-";
+      Round r = RunRound(target, c, prefix, rate, c.jobs);
+      r.index = i;
+      PrintRound(r);
+      sink.Emit(RoundJson(tag, r));
+      rounds.push_back(std::move(r));
+    }
+    PrintSummary(tag, rounds, sink);
+    if (rate != rates.back()) PrintHeader(true);
+  }
+  if (c.idle > 0) MeasureIdle(tag, target, c, "after load", sink);
+  if (target.system) {
+    std::string broker = target.system->BrokerLog();
+    if (broker.find("dropped old events") != std::string::npos) {
+      std::printf("WARNING: the dev broker dropped old events: add --partitions (see its log)\n");
+    }
   }
   return 0;
 }
