@@ -5,7 +5,7 @@
 // client settings"). Asserts nothing.
 //
 //   jobsched-bench-append [--batches 1,5,20,100] [--linger 0,1,2,5] [--rounds 200]
-//                         [--brokers 1]
+//                         [--brokers 1] [--one-key]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -36,11 +36,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> lingers = {"0", "1", "2", "5"};
   int rounds = 200;
   int brokers = 1;
+  bool one_key = false;
   app.add_option("--batches", batches, "records per Append")->delimiter(',');
   app.add_option("--linger", lingers, "linger.ms values")->delimiter(',');
   app.add_option("--rounds", rounds, "Appends per cell")->check(CLI::PositiveNumber);
   app.add_option("--brokers", brokers, "mock brokers the partitions are spread over")
       ->check(CLI::Range(1, 16));
+  app.add_flag("--one-key", one_key, "every record of an append under one key (one partition)");
   CLI11_PARSE(app, argc, argv);
 
   jobsched::testing::ScopedDevBroker broker(jobsched::testing::DefaultTopics(), brokers);
@@ -71,7 +73,8 @@ int main(int argc, char** argv) {
       for (int r = -10; r < rounds; ++r) {  // 10 warm-up appends
         std::vector<jobsched::events::Record> records;
         for (int i = 0; i < b; ++i) {
-          records.push_back({topic, "job-" + std::to_string(r) + "-" + std::to_string(i), value});
+          std::string key = "job-" + std::to_string(r) + (one_key ? "" : "-" + std::to_string(i));
+          records.push_back({topic, std::move(key), value});
         }
         auto t0 = Clock::now();
         auto st = (*producer)->Append(std::move(records));
