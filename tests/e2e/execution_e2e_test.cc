@@ -3,10 +3,14 @@
 //  - kill -9 an executor mid-run: the run completes on another, one result counts;
 //  - a paused (zombie) executor's late result is recorded and changes nothing;
 //  - SIGTERM hands a running run back without spending an attempt;
-//  - with one slot, 50 jobs of mixed priority start in priority order;
+//  - with one slot and strict admission, 50 jobs of mixed priority start in
+//    priority order;
 //  - a gpu_units job waits, saying why, until a GPU executor comes;
 //  - timeout_seconds aborts a long handler; cancel aborts a running one.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
 
 #include <pqxx/pqxx>
 
@@ -163,15 +167,34 @@ TEST_F(ExecutionE2eTest, SigtermHandsARunningRunBackWithoutSpendingAnAttempt) {
   system_->Start(leaving);
 }
 
-TEST_F(ExecutionE2eTest, WithOneSlotJobsStartInPriorityOrder) {
+// Strict admission (JOBSCHED_DISPATCH_PREFETCH=1): an executor holds no more
+// runs than it runs, so every run that waits, waits in the dispatcher's
+// priority queue. (With the default prefetch an executor also queues a few
+// runs of its own, highest priority first, and a run admitted before a
+// higher one arrived may start first.)
+class StrictAdmissionE2eTest : public ExecutionE2eTest {
+ public:
+  static void SetUpTestSuite() {
+    LocalSystemOptions o;
+    o.extra_env = {{"JOBSCHED_DISPATCH_PREFETCH", "1"}};
+    o.executors = {ExecutorSpec{
+        "solo", {{"JOBSCHED_EXECUTOR_SLOTS", "1"}, {"JOBSCHED_EXECUTOR_POOL", "solo"}}}};
+    system_ = new LocalSystem(o);
+  }
+};
+
+TEST_F(StrictAdmissionE2eTest, WithOneSlotJobsStartInPriorityOrder) {
   // The solo pool's one slot is taken while the 50 are submitted.
   std::string blocker = Submit(SleepJob(6000, "solo"));
   ASSERT_EQ(AwaitRunningOn(blocker), "solo");
   std::vector<std::pair<int, std::string>> jobs;  // (priority, job id) in submission order
   for (int i = 0; i < 50; ++i) {
     int priority = (i * 7) % 11;
-    json spec = {{"name", "p" + std::to_string(priority)}, {"type", "echo"},
-                 {"pool", "solo"}, {"priority", priority}};
+    // 3 ms each, so that no two start within the same millisecond (the
+    // resolution of started_at, by which the order is read back).
+    json spec = SleepJob(3, "solo");
+    spec["name"] = "p" + std::to_string(priority);
+    spec["priority"] = priority;
     jobs.emplace_back(priority, Submit(spec));
   }
   for (const auto& [priority, job] : jobs) {
@@ -191,7 +214,12 @@ TEST_F(ExecutionE2eTest, WithOneSlotJobsStartInPriorityOrder) {
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::string> expected_ids;
   for (const auto& [p, id] : expected) expected_ids.push_back(id);
-  EXPECT_EQ(started, expected_ids) << "higher priority first, FIFO within a priority";
+  std::map<std::string, int> priority_of;
+  for (const auto& [p, id] : jobs) priority_of[id] = p;
+  std::string order;
+  for (const auto& id : started) order += std::to_string(priority_of[id]) + " ";
+  EXPECT_EQ(started, expected_ids) << "higher priority first, FIFO within a priority; started "
+                                   << "with priorities " << order;
 }
 
 TEST_F(ExecutionE2eTest, AGpuJobWaitsForAGpuExecutor) {
