@@ -10,10 +10,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/http_client.h"
+
 namespace jobsched::bench {
 namespace {
 
 using nlohmann::json;
+using testing::HttpSession;
 
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -21,57 +24,6 @@ double UnixNow() {
 
 double Ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// A libcurl easy handle reused for every request, so curl keeps its
-// connection open between them (Pistache keeps it when asked with
-// "Connection: keep-alive"). Use from one thread.
-class HttpSession {
- public:
-  HttpSession() : curl_(curl_easy_init()) {
-    if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
-    for (const char* h : {"Content-Type: application/json", "Connection: keep-alive", "Expect:"}) {
-      headers_ = curl_slist_append(headers_, h);
-    }
-  }
-  ~HttpSession() {
-    curl_slist_free_all(headers_);
-    curl_easy_cleanup(curl_);
-  }
-  HttpSession(const HttpSession&) = delete;
-  HttpSession& operator=(const HttpSession&) = delete;
-
-  // POSTs `body`; returns the HTTP status, or 0 on a transport error (then
-  // `reply` holds curl's message).
-  long Post(const std::string& url, const std::string& body, std::string* reply) {
-    reply->clear();
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &AppendReply);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_NOPROXY, "*");
-    CURLcode rc = curl_easy_perform(curl_);
-    if (rc != CURLE_OK) {
-      *reply = curl_easy_strerror(rc);
-      return 0;
-    }
-    long status = 0;
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-  }
-
- private:
-  static size_t AppendReply(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
-    return size * count;
-  }
-
-  CURL* curl_;
-  curl_slist* headers_ = nullptr;
-};
 
 // What one client thread saw; merged into the LoadResult at the end.
 struct ClientTally {

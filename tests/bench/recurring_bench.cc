@@ -75,6 +75,7 @@
 #include "events/topics.h"
 #include "tests/e2e/local_system.h"
 #include "tests/support/devbroker.h"
+#include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
 
@@ -226,57 +227,6 @@ CpuSample SampleCpu(const LocalSystem& system) {
 // ---------------------------------------------------------------------------
 // HTTP: one keep-alive connection per client thread.
 
-// A libcurl easy handle reused for every request, so curl keeps its
-// connection open between them (Pistache keeps it when asked with
-// "Connection: keep-alive"). Use from one thread.
-class HttpSession {
- public:
-  HttpSession() : curl_(curl_easy_init()) {
-    if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
-    for (const char* h : {"Content-Type: application/json", "Connection: keep-alive", "Expect:"}) {
-      headers_ = curl_slist_append(headers_, h);
-    }
-  }
-  ~HttpSession() {
-    curl_slist_free_all(headers_);
-    curl_easy_cleanup(curl_);
-  }
-  HttpSession(const HttpSession&) = delete;
-  HttpSession& operator=(const HttpSession&) = delete;
-
-  // POSTs `body`; returns the HTTP status, or 0 on a transport error (then
-  // `reply` holds curl's message).
-  long Post(const std::string& url, const std::string& body, std::string* reply) {
-    reply->clear();
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &AppendReply);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_NOPROXY, "*");
-    CURLcode rc = curl_easy_perform(curl_);
-    if (rc != CURLE_OK) {
-      *reply = curl_easy_strerror(rc);
-      return 0;
-    }
-    long status = 0;
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-  }
-
- private:
-  static size_t AppendReply(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
-    return size * count;
-  }
-
-  CURL* curl_;
-  curl_slist* headers_ = nullptr;
-};
 
 // ---------------------------------------------------------------------------
 // Firing part.
@@ -562,7 +512,7 @@ FiringRound RunFiringRound(const Options& o, int jobs, int round) {
   const auto submit_start = Steady::now();
   r.end_at = o.end_at;
   {
-    HttpSession http;
+    HttpSession http(30000);
     std::string reply;
     long status = http.Post(url, body(0, r.end_at), &reply);
     json err = json::parse(reply, nullptr, false);
@@ -587,7 +537,7 @@ FiringRound RunFiringRound(const Options& o, int jobs, int round) {
   std::vector<std::thread> clients;
   for (int c = 0; c < o.clients; ++c) {
     clients.emplace_back([&] {
-      HttpSession http;
+      HttpSession http(30000);
       std::string reply;
       for (int i = next++; i < jobs; i = next++) {
         long status = http.Post(url, body(i, r.end_at), &reply);

@@ -100,4 +100,41 @@ HttpResponse HttpRequest(const std::string& method, const std::string& url, cons
   return response;
 }
 
+HttpSession::HttpSession(long timeout_ms) : curl_(curl_easy_init()), timeout_ms_(timeout_ms) {
+  if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
+  curl_slist* list = nullptr;
+  for (const char* h : {"Content-Type: application/json", "Connection: keep-alive", "Expect:"}) {
+    list = curl_slist_append(list, h);
+  }
+  headers_ = list;
+}
+
+HttpSession::~HttpSession() {
+  curl_slist_free_all(static_cast<curl_slist*>(headers_));
+  curl_easy_cleanup(static_cast<CURL*>(curl_));
+}
+
+long HttpSession::Post(const std::string& url, const std::string& body, std::string* reply) {
+  CURL* curl = static_cast<CURL*>(curl_);
+  reply->clear();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(headers_));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc != CURLE_OK) {
+    *reply = curl_easy_strerror(rc);
+    return 0;
+  }
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
 }  // namespace jobsched::testing
