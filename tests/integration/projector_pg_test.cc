@@ -855,7 +855,8 @@ TEST_F(ProjectorPgTest, Throughput) {
       static_cast<long long>(projector.stats().last_batch_ms), client_cpu, server_cpu);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs"), static_cast<int64_t>(events.size()));
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'"), kJobs);
-  EXPECT_GT(rate, 2000);  // loose for busy machines; the printed rate is the measurement
+  // No bound on the rate: a test that fails on a stopwatch is flaky on shared
+  // machines; the printed figures are the measurement.
 }
 
 }  // namespace
