@@ -207,6 +207,9 @@ void Executor::Stop() {
   last.set_running(0);
   last.clear_runs();
   SendHeartbeat(last);
+  // Results still in flight call back into this object: the producer goes
+  // (flushing them, or failing them after its timeout) while it is alive.
+  producer_.reset();
   Log(*logger_, level::info, "executor stopped", {{"executor_id", options_.executor_id}});
 }
 
