@@ -16,6 +16,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "tests/support/process.h"
+
 namespace jobsched::bench {
 namespace {
 
@@ -73,21 +75,10 @@ std::vector<std::string> NulSeparated(const std::string& data) {
   return out;
 }
 
-// The fields of /proc/<pid>/stat after the command name (field 3 onwards).
-std::vector<std::string> StatFields(pid_t pid) {
-  std::string stat = ReadWhole("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  std::vector<std::string> out;
-  if (paren == std::string::npos) return out;
-  std::istringstream in(stat.substr(paren + 1));
-  for (std::string f; in >> f;) out.push_back(f);
-  return out;
-}
-
 // utime + stime of `pid` in seconds (with `reaped`, also cutime + cstime:
 // the children it has waited for); -1 if the process is gone.
 double CpuSeconds(pid_t pid, bool reaped) {
-  auto f = StatFields(pid);
+  auto f = testing::ProcStatFields(pid);
   if (f.size() < 15) return -1;
   static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   double t = std::atof(f[11].c_str()) + std::atof(f[12].c_str());
@@ -112,7 +103,7 @@ double ProcessCpu(const WatchedProcess& p) {
   double total = CpuSeconds(p.pid, p.with_children);
   if (total < 0 || !p.with_children) return total;
   for (pid_t child : AllPids()) {
-    auto f = StatFields(child);
+    auto f = testing::ProcStatFields(child);
     if (f.size() >= 2 && std::atoi(f[1].c_str()) == p.pid)
       total += std::max(0.0, CpuSeconds(child, false));
   }

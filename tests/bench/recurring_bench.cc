@@ -161,21 +161,10 @@ Memory ReadMemory(pid_t pid) {
 
 double Mib(int64_t kib) { return kib / 1024.0; }
 
-// The fields of /proc/<pid>/stat after the command name (field 3 onwards).
-std::vector<std::string> StatFields(pid_t pid) {
-  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  std::vector<std::string> out;
-  if (paren == std::string::npos) return out;
-  std::istringstream in(stat.substr(paren + 1));
-  for (std::string f; in >> f;) out.push_back(f);
-  return out;
-}
-
 // User + system CPU seconds of `pid` (all its threads); 0 if gone.
 double CpuSeconds(pid_t pid) {
   if (pid <= 0) return 0;
-  auto f = StatFields(pid);
+  auto f = ProcStatFields(pid);
   if (f.size() < 13) return 0;
   static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / ticks;  // utime, stime
@@ -189,7 +178,7 @@ double TreeCpuSeconds(pid_t pid) {
     const std::string name = entry.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
     pid_t child = std::atoi(name.c_str());
-    auto f = StatFields(child);
+    auto f = ProcStatFields(child);
     if (f.size() >= 2 && std::atoi(f[1].c_str()) == pid) total += CpuSeconds(child);
   }
   return total;

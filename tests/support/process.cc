@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -272,6 +273,17 @@ std::string ReadFile(const std::string& path) {
 std::string TailFile(const std::string& path, size_t max_bytes) {
   std::string content = ReadFile(path);
   return content.size() <= max_bytes ? content : content.substr(content.size() - max_bytes);
+}
+
+std::vector<std::string> ProcStatFields(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  std::vector<std::string> out;
+  if (paren == std::string::npos) return out;
+  std::istringstream in(stat.substr(paren + 1));
+  for (std::string f; in >> f;) out.push_back(f);
+  return out;
 }
 
 }  // namespace jobsched::testing

@@ -83,5 +83,8 @@ std::string MakeTempDir(const std::string& prefix);
 std::string ReadFile(const std::string& path);
 // The last `max_bytes` of a file (for error messages with a log's tail).
 std::string TailFile(const std::string& path, size_t max_bytes = 4000);
+// The fields of /proc/<pid>/stat after the command name (field 3 onwards:
+// [0] is the state, [11] utime, [12] stime, ...); empty if the process is gone.
+std::vector<std::string> ProcStatFields(pid_t pid);
 
 }  // namespace jobsched::testing
