@@ -145,14 +145,7 @@ class ApiBatchTest : public ApiFixture {
   }
 
   void StartProjectorOnBroker() {
-    store_ = std::make_unique<projections::PgProjectionStore>(
-        projections::PgProjectionStoreOptions{.database_url = database_url_});
-    projections::ProjectorOptions o;
-    o.topic = topics_.job_events;
-    o.progress_log_interval = Millis(0);
-    o.poll_timeout = Millis(20);
-    projector_ = std::make_unique<projections::Projector>(*kafka_, *store_, o);
-    ASSERT_TRUE(projector_->Start().ok());
+    projector_ = StartRealProjector(*kafka_, database_url_, topics_, store_);
   }
 
   int64_t JobRows() {

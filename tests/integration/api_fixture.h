@@ -17,6 +17,8 @@
 #include "events/memory_event_log.h"
 #include "events/topics.h"
 #include "projections/migrations.h"
+#include "projections/pg_projection_store.h"
+#include "projections/projector.h"
 #include "services/api/api_application.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres.h"
@@ -99,6 +101,22 @@ class ApiFixture : public ::testing::Test {
       }
     }
     return out;
+  }
+
+  // Starts the real projector (projection "jobs", as the API expects) over
+  // `log` into `store`; the caller owns both and destroys the projector first.
+  static std::unique_ptr<projections::Projector> StartRealProjector(
+      events::EventLog& log, const std::string& database_url, const events::Topics& topics,
+      std::unique_ptr<projections::PgProjectionStore>& store) {
+    store = std::make_unique<projections::PgProjectionStore>(
+        projections::PgProjectionStoreOptions{.database_url = database_url});
+    projections::ProjectorOptions o;
+    o.topic = topics.job_events;
+    o.progress_log_interval = Millis(0);
+    o.poll_timeout = Millis(20);
+    auto projector = std::make_unique<projections::Projector>(log, *store, o);
+    EXPECT_TRUE(projector->Start().ok());
+    return projector;
   }
 
   void Sql(const std::string& statement) {

@@ -106,14 +106,7 @@ class ApiTest : public ApiFixture {
   // expects); it runs until the test ends.
   void StartProjector() {
     if (projector_) return;
-    store_ = std::make_unique<projections::PgProjectionStore>(
-        projections::PgProjectionStoreOptions{.database_url = database_url_});
-    projections::ProjectorOptions o;
-    o.topic = topics_.job_events;
-    o.progress_log_interval = Millis(0);
-    o.poll_timeout = Millis(20);
-    projector_ = std::make_unique<projections::Projector>(log_, *store_, o);
-    ASSERT_TRUE(projector_->Start().ok());
+    projector_ = StartRealProjector(log_, database_url_, topics_, store_);
   }
 
   // Runs the real projector over the log until PostgreSQL reflects every record.
