@@ -56,6 +56,8 @@ for _ in $(seq 100); do [ -s "$dev/bootstrap" ] && break; sleep 0.1; done
 
 export JOBSCHED_BOOTSTRAP_FILE="$dev/bootstrap"
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/jobsched"
+# jobctl, run from the project's root, finds the stack through these files.
+echo "$DATABASE_URL" >"$dev/database_url"
 export JOBSCHED_API_PORT="$api_port"
 
 for svc in projector scheduler dispatcher executor api; do

@@ -1,0 +1,13 @@
+// Placeholder: filled in by its owner.
+#include <CLI/CLI.hpp>
+
+#include "services/jobctl/context.h"
+
+namespace jobsched::jobctl {
+
+void AddRebuildCommand(CLI::App& app, Context& ctx) {
+  (void)app;
+  (void)ctx;
+}
+
+}  // namespace jobsched::jobctl
