@@ -18,6 +18,8 @@ PACKAGES=(
   libhowardhinnant-date-dev tzdata  # time zones and DST for cron schedules (system tzdata)
   uuid-dev libssl-dev
   curl procps
+  python3-protobuf python3-confluent-kafka  # the Python consumer example (tests/consumers/)
+  kcat                    # reading topics by hand (README, "Consuming jobsched's events")
 )
 
 missing=()
