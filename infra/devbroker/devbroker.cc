@@ -8,7 +8,17 @@
 //    partition and silently drops the oldest. Every 2 s the low watermark of
 //    every partition (including auto-created topics) is checked and each move
 //    is logged once as a WARN.
-//  - SIGINT/SIGTERM: removes the bootstrap file and exits 0.
+//  - --data-dir DIR: the log survives a restart (infra/devbroker/log_store.h).
+//    Every record of every created topic is stored under DIR as it arrives
+//    (flushed every 100 ms), and the committed offsets of the --groups (plus
+//    those already stored) every second. On start, the stored topics are
+//    created, every stored record is re-produced at its stored offset and the
+//    stored group offsets are committed, all before the bootstrap file is
+//    written; the log says "restored N records ...". Without --data-dir the
+//    log lives in memory only.
+//  - SIGINT/SIGTERM: with --data-dir, first stores every partition up to its
+//    end and the groups' offsets (exit 1 if that failed); then removes the
+//    bootstrap file and exits 0.
 //  - --control-stdin: lines "down <id>", "up <id>", "rtt <id> <ms>" (id -1 =
 //    all brokers). Each line is answered in the log with
 //    "control applied: <line>" or "control failed: <line>: <reason>".
@@ -27,6 +37,8 @@
 #include <CLI/CLI.hpp>
 
 #include "events/topics.h"
+#include "infra/devbroker/log_store.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -36,6 +48,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -204,7 +217,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--brokers", brokers, "number of mock brokers")->check(CLI::Range(1, 16));
   app.add_flag("--control-stdin", control_stdin, "read down/up/rtt commands from stdin");
+  std::string data_dir;
+  std::vector<std::string> groups;
+  app.add_option("--data-dir", data_dir,
+                 "store the log and the groups' committed offsets here and restore them on "
+                 "start (default: in memory only)");
+  app.add_option("--groups", groups,
+                 "consumer groups whose committed offsets are stored (comma-separated; needs "
+                 "--data-dir)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
+  if (!groups.empty() && data_dir.empty()) {
+    spdlog::error("--groups needs --data-dir");
+    return 2;
+  }
 
   std::vector<std::pair<std::string, int>> topics;
   if (topic_specs.empty()) {
@@ -247,6 +273,58 @@ int main(int argc, char** argv) {
       topic_list += (topic_list.empty() ? "" : ", ") + name + ":" + std::to_string(partitions);
     }
     std::string bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
+
+    std::unique_ptr<jobsched::devbroker::LogArchiver> archiver;
+    std::unique_ptr<jobsched::devbroker::GroupOffsets> group_offsets;
+    if (!data_dir.empty()) {
+      auto start = std::chrono::steady_clock::now();
+      // A topic stored earlier but not asked for now is created as it was:
+      // its records are part of the log.
+      for (const auto& [name, stored_partitions] :
+           jobsched::devbroker::ReadStoredTopics(data_dir)) {
+        auto it = std::find_if(topics.begin(), topics.end(),
+                               [&](const auto& t) { return t.first == name; });
+        if (it != topics.end() && it->second != stored_partitions) {
+          throw std::runtime_error("topic " + name + " has " + std::to_string(stored_partitions) +
+                                   " partitions in " + data_dir + " but " +
+                                   std::to_string(it->second) +
+                                   " were asked for; start afresh (remove the data dir)");
+        }
+        if (it != topics.end()) continue;
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, name.c_str(), stored_partitions,
+                                                             std::min(brokers, 3));
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          throw std::runtime_error("topic " + name + ": " + rd_kafka_err2str(err));
+        }
+        topics.emplace_back(name, stored_partitions);
+        topic_list += ", " + name + ":" + std::to_string(stored_partitions);
+      }
+      jobsched::devbroker::WriteStoredTopics(data_dir, topics);
+      auto restored = jobsched::devbroker::RestoreLog(data_dir, bootstraps, topics);
+      group_offsets = std::make_unique<jobsched::devbroker::GroupOffsets>(data_dir, bootstraps,
+                                                                          topics, groups);
+      int restored_groups = group_offsets->CommitStored(restored.next_offsets);
+      // Where the restored log ends, for dev.sh to compare with the
+      // projector's stored offsets ("TOPIC PARTITION NEXT_OFFSET" per line).
+      std::string ends;
+      for (const auto& [name, count] : topics) {
+        for (int32_t p = 0; p < count; ++p) {
+          auto it = restored.next_offsets.find({name, p});
+          ends += name + " " + std::to_string(p) + " " +
+                  std::to_string(it == restored.next_offsets.end() ? 0 : it->second) + "\n";
+        }
+      }
+      WriteFileAtomically(data_dir + "/restored", ends);
+      archiver = std::make_unique<jobsched::devbroker::LogArchiver>(data_dir, bootstraps, topics,
+                                                                    restored.next_offsets);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      spdlog::info("restored {} records ({} partitions) and the committed offsets of {} group(s) "
+                   "from {} in {} ms",
+                   restored.records, restored.partitions, restored_groups, data_dir, ms);
+    }
+
     WriteFileAtomically(bootstrap_file, bootstraps + "\n");
     written = true;
     spdlog::info("dev broker up: bootstrap {} ({} broker(s)), topics {}; written to {}", bootstraps,
@@ -255,6 +333,12 @@ int main(int argc, char** argv) {
     std::thread watcher(WatchWatermarks, bootstraps);
     std::thread control;
     if (control_stdin) control = std::thread(ReadControl, mc);
+    std::thread group_fetcher;
+    if (group_offsets) {
+      group_fetcher = std::thread([&group_offsets] {
+        while (SleepUnlessStopped(std::chrono::seconds(1))) group_offsets->Fetch();
+      });
+    }
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -266,9 +350,22 @@ int main(int argc, char** argv) {
     g_stop_cv.notify_all();
     watcher.join();
     if (control.joinable()) control.join();
+    if (group_fetcher.joinable()) group_fetcher.join();
+    bool stored = true;
+    if (archiver) {
+      // Clients that are still connected may still append: what they append
+      // after this point may be lost (dev.sh stops the services first).
+      group_offsets->Fetch();
+      stored = archiver->DrainAndStop(std::chrono::seconds(30));
+      spdlog::info("dev broker: {} records stored in {} this run{}", archiver->stored_records(),
+                   data_dir, stored ? "" : " (INCOMPLETE, see the errors above)");
+      archiver.reset();
+      group_offsets.reset();
+    }
     std::remove(bootstrap_file.c_str());
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(owner);
+    if (!stored) return 1;
   } catch (const std::exception& e) {
     spdlog::error("dev broker failed: {}", e.what());
     if (written) std::remove(bootstrap_file.c_str());

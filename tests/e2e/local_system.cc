@@ -29,10 +29,25 @@ LocalSystem::LocalSystem(LocalSystemOptions options) : options_(std::move(option
   dir_ = MakeTempDir("jobsched-e2e-");
   postgres_ = std::make_unique<ScopedPostgres>();
   database_url_ = postgres_->CreateDatabase("jobsched");
-  broker_ = std::make_unique<ScopedDevBroker>(
-      events::Topics().WithDefaultPartitions(options_.partitions));
+  StartBroker();
   api_port_ = FreeTcpPort();
   for (const std::string& name : order_) Start(name);
+  AwaitHealthy();
+}
+
+void LocalSystem::StartBroker() {
+  DevBrokerStorage storage;
+  if (options_.persistent_broker) {
+    storage.data_dir = dir_ + "/broker-data";
+    // The services' default groups, as infra/dev.sh names them.
+    storage.groups = {"jobsched-scheduler", "jobsched-dispatcher", "jobsched-projector",
+                      "jobsched-projector-executors"};
+  }
+  broker_ = std::make_unique<ScopedDevBroker>(
+      events::Topics().WithDefaultPartitions(options_.partitions), 1, storage);
+}
+
+void LocalSystem::AwaitHealthy() {
   bool healthy = WaitFor(
       [&] {
         try {
@@ -45,7 +60,9 @@ LocalSystem::LocalSystem(LocalSystemOptions options) : options_(std::move(option
   if (!healthy) throw std::runtime_error("the API did not become healthy:\n" + LogTails());
 }
 
-LocalSystem::~LocalSystem() {
+LocalSystem::~LocalSystem() { StopServices(); }
+
+void LocalSystem::StopServices() {
   // In reverse start order: the api first, so no request lands while the rest stops.
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     auto s = services_.find(*it);
@@ -53,6 +70,25 @@ LocalSystem::~LocalSystem() {
     if (paused_.count(*it) != 0) s->second->Signal(SIGCONT);  // else SIGTERM waits in vain
     s->second->Stop(std::chrono::seconds(15));
   }
+  paused_.clear();
+}
+
+void LocalSystem::RestartAll() {
+  if (!options_.persistent_broker) {
+    throw std::logic_error("LocalSystem::RestartAll needs options.persistent_broker");
+  }
+  StopServices();
+  int code = broker_->Stop();
+  if (code != 0) {
+    throw std::runtime_error("the dev broker did not store its log whole (exit " +
+                             std::to_string(code) + "):\n" + TailFile(broker_->log_path()));
+  }
+  broker_.reset();
+  postgres_->StopServer();
+  postgres_->StartServer();
+  StartBroker();
+  for (const std::string& name : order_) Start(name);
+  AwaitHealthy();
 }
 
 void LocalSystem::Register(const std::string& name, ProcessSpec spec) {

@@ -39,6 +39,10 @@ struct LocalSystemOptions {
   // The executor processes started with the system, in this order (names
   // must be unique and must not be another service's). Empty: none.
   std::vector<ExecutorSpec> executors = {ExecutorSpec{}};
+  // The dev broker stores its log and the services' committed group offsets
+  // in a data dir (under log_dir()), as infra/dev.sh runs it, so that
+  // RestartAll() keeps them. Off: the log lives in memory only.
+  bool persistent_broker = false;
 };
 
 struct ApiReply {
@@ -78,6 +82,14 @@ class LocalSystem {
   void Pause(const std::string& name);
   void Resume(const std::string& name);
 
+  // Stops the whole system gracefully (every service in reverse start order,
+  // the dev broker, PostgreSQL) and starts it again on the same data, as a
+  // restart of infra/dev.sh does; waits until the API answers /health.
+  // Needs persistent_broker. Throws std::logic_error without it, and
+  // std::runtime_error if the broker did not store its log whole or a part
+  // does not come back.
+  void RestartAll();
+
   // Adds an executor (e.g. a GPU executor a test brings in later) and starts
   // it. Throws std::invalid_argument if the name is taken.
   void AddExecutor(const ExecutorSpec& spec);
@@ -113,6 +125,9 @@ class LocalSystem {
   std::unique_ptr<ScopedDevBroker> broker_;
   std::string database_url_;
   int api_port_ = 0;
+  void StartBroker();
+  void StopServices();
+  void AwaitHealthy();
   struct ProcessSpec {
     std::string service;  // the binary is jobsched-<service>
     std::map<std::string, std::string> env;

@@ -31,7 +31,7 @@ std::string Trim(const std::string& s) {
 
 TopicList DefaultTopics() { return events::Topics().WithDefaultPartitions(); }
 
-ScopedDevBroker::ScopedDevBroker(TopicList topics, int brokers)
+ScopedDevBroker::ScopedDevBroker(TopicList topics, int brokers, DevBrokerStorage storage)
     : dir_(MakeTempDir("jobsched-devbroker-")),
       bootstrap_file_(dir_ + "/bootstrap"),
       log_path_(dir_ + "/devbroker.log") {
@@ -40,6 +40,14 @@ ScopedDevBroker::ScopedDevBroker(TopicList topics, int brokers)
   for (const auto& [name, partitions] : topics) {
     args.insert(args.end(), {"--topic", name + ":" + std::to_string(partitions)});
   }
+  if (!storage.data_dir.empty()) args.insert(args.end(), {"--data-dir", storage.data_dir});
+  if (!storage.groups.empty()) {
+    std::string groups;
+    for (const auto& g : storage.groups) groups += (groups.empty() ? "" : ",") + g;
+    args.insert(args.end(), {"--groups", groups});
+  }
+  const auto start_timeout =
+      storage.data_dir.empty() ? std::chrono::seconds(15) : std::chrono::seconds(60);
   try {
     ChildOptions options;
     options.log_path = log_path_;
@@ -47,7 +55,7 @@ ScopedDevBroker::ScopedDevBroker(TopicList topics, int brokers)
     process_ = std::make_unique<ChildProcess>(BinPath("jobsched-devbroker"), args, options);
     bool ready =
         WaitFor([&] { return std::filesystem::exists(bootstrap_file_) || !process_->Running(); },
-                std::chrono::seconds(15));
+                start_timeout);
     if (!ready || !std::filesystem::exists(bootstrap_file_)) {
       throw std::runtime_error("jobsched-devbroker did not write its bootstrap file:\n" +
                                TailFile(log_path_));
@@ -70,6 +78,8 @@ ScopedDevBroker::~ScopedDevBroker() {
 }
 
 void ScopedDevBroker::Kill() { process_->Kill(); }
+
+int ScopedDevBroker::Stop() { return process_->Stop(std::chrono::seconds(60)); }
 
 void ScopedDevBroker::Control(const std::string& line) {
   // The broker answers each line in its log: "control applied: <line>\n" or

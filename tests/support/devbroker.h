@@ -16,14 +16,23 @@ using TopicList = std::vector<std::pair<std::string, int>>;  // name, partitions
 // defaults): job-events:12, run-tasks:12, executors:4, *-snapshots:12.
 TopicList DefaultTopics();
 
+// Where the broker keeps its log across restarts (its --data-dir and
+// --groups). An empty data_dir: in memory only.
+struct DevBrokerStorage {
+  std::string data_dir;  // kept by ScopedDevBroker: the caller owns (and removes) it
+  std::vector<std::string> groups;  // consumer groups whose committed offsets are kept
+};
+
 // Owns one jobsched-devbroker process with its topics created. The destructor
 // stops it and removes its temp folder (bootstrap file and log). The broker
 // dies with the test process. Not thread-safe, except bootstrap() and Log().
 class ScopedDevBroker {
  public:
   // Starts the broker and waits (up to 15 s) until it has written its
-  // bootstrap file; throws std::runtime_error with its log otherwise.
-  explicit ScopedDevBroker(TopicList topics = DefaultTopics(), int brokers = 1);
+  // bootstrap file (60 s when it restores a data dir); throws
+  // std::runtime_error with its log otherwise.
+  explicit ScopedDevBroker(TopicList topics = DefaultTopics(), int brokers = 1,
+                           DevBrokerStorage storage = {});
   ~ScopedDevBroker();
   ScopedDevBroker(const ScopedDevBroker&) = delete;
   ScopedDevBroker& operator=(const ScopedDevBroker&) = delete;
@@ -35,8 +44,12 @@ class ScopedDevBroker {
   std::string Log() const { return ReadFile(log_path_); }
   ChildProcess& process() { return *process_; }
 
-  // SIGKILL: the broker and every event it held are gone.
+  // SIGKILL: the broker and every event it held are gone (except what its
+  // data dir already stored).
   void Kill();
+  // SIGTERM and waits (up to 60 s) for the exit: with a data dir, the log is
+  // stored whole first. Returns the exit code (0: stored whole).
+  int Stop();
   // Fault injection: sends "down <id>", "up <id>" or "rtt <id> <ms>" (id -1 =
   // all brokers) and waits until the broker applied it. Throws
   // std::runtime_error if the broker rejected the line or did not answer in 5 s.
