@@ -685,7 +685,7 @@ Status PgProjectionStore::Write(const ProjectionBatch& batch) {
     WriteDependencies(txn, batch);
     WriteExecutions(txn, batch);
     WriteDeadLetters(txn, batch);
-    WriteLogs(txn, batch);
+    if (options_.write_logs) WriteLogs(txn, batch);
     txn.commit();
   });
 }

@@ -38,6 +38,19 @@ Result<ApplicationOptions> OptionsFromEnv(const services::ServiceConfig& config)
   return o;
 }
 
+Result<projections::RebuildReport> Rebuild(const services::ServiceConfig& config,
+                                           projections::RebuildSource source) {
+  auto log = services::MakeEventLog(config);
+  if (!log.ok()) return log.status();
+  projections::RebuildOptions o;
+  o.database_url = config.database_url;
+  o.source = source;
+  o.topic = config.topics().job_events;
+  o.executors_topic = config.topics().executors;
+  o.log_sink = ServiceLogSink("rebuild");
+  return projections::RebuildProjections(*log.value(), o);
+}
+
 Application::Application(ApplicationOptions options, events::EventLog& log)
     : Application(std::move(options), nullptr, log) {}
 

@@ -12,6 +12,7 @@
 #include "projections/executor_projector.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
+#include "projections/rebuild.h"
 #include "services/common/config.h"
 
 namespace jobsched::projector {
@@ -27,6 +28,14 @@ struct ApplicationOptions {
 //   JOBSCHED_PROJECTOR_CACHE_JOBS   job states kept in memory, 0..10000000 (default 50000)
 // Fails naming the malformed variable.
 Result<ApplicationOptions> OptionsFromEnv(const services::ServiceConfig& config);
+
+// `jobsched-projector --rebuild [--from log|archive]`: rebuilds every
+// projection of the database and the cluster `config` names (topics with
+// their prefix, DATABASE_URL) with projections::RebuildProjections, and
+// returns; the projector itself is not started. Safe while other projector
+// processes run (they resume from the rebuilt offsets).
+Result<projections::RebuildReport> Rebuild(const services::ServiceConfig& config,
+                                           projections::RebuildSource source);
 
 // Not thread-safe: one thread calls Start and Stop (Stop is idempotent and
 // also runs on destruction).
