@@ -32,6 +32,7 @@
 #include "services/api/deadline_timer.h"
 #include "services/api/job_batch.h"
 #include "services/api/job_commands.h"
+#include "services/api/job_events.h"
 #include "services/api/job_queries.h"
 #include "services/api/job_spec.h"
 #include "services/api/job_update.h"
@@ -362,8 +363,9 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
   }
   // /api/v1/jobs/{id}/<action>: one method each.
   const std::string_view action = jobs && parts.size() == 5 ? parts[4] : "";
-  static constexpr std::array<std::pair<std::string_view, M>, 9> kActions = {
+  static constexpr std::array<std::pair<std::string_view, M>, 10> kActions = {
       {{"executions", M::Get},
+       {"events", M::Get},
        {"dependencies", M::Get},
        {"stats", M::Get},
        {"logs", M::Get},
@@ -378,6 +380,13 @@ void ApiApplication::Impl::Route(const ResponderPtr& r, const RequestInfo& req) 
     if (name == "executions") return ListExecutions(r, id, req);
     if (name == "stats") return Stats(r, id, req);
     if (name == "logs") return Logs(r, id, req);
+    if (name == "events") {  // job_events.h; read your writes as for /logs
+      auto query = ParseEventsQuery(req.query);
+      if (auto* error = std::get_if<ApiError>(&query)) return r->SendError(*error);
+      return WithJobQuery(r, id, [id, q = std::get<EventsQuery>(query)](pqxx::connection& c) {
+        return EventsPage(c, id, q);
+      });
+    }
     if (name == "why") return Why(r, id, req);
     if (name == "dependencies") return Dependencies(r, id, req);
     if (name == "cancel") return Cancel(r, id, req);

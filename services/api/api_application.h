@@ -15,6 +15,7 @@
 //   GET    /api/v1/jobs/{id}/executions?limit=&cursor=  200 {executions, next_cursor}
 //   GET    /api/v1/jobs/{id}/stats            200 stats (job_view.h)
 //   GET    /api/v1/jobs/{id}/logs?level=&since=&until=&event_type=&limit=&cursor=
+//   GET    /api/v1/jobs/{id}/events?event_type=&limit=&cursor=  oldest first (job_events.h)
 //   GET    /api/v1/jobs/{id}/why?at=          200 verdict (why.h)
 //   GET    /api/v1/schedules/preview?cron=&timezone=&from=&count=&dst_gap=&dst_overlap=
 //   GET    /api/v1/executors                  200 {executors}
