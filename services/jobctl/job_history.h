@@ -33,6 +33,9 @@ struct JobHistory {
   // Log only: the partition's oldest retained offset is past 0, so records
   // of this job may have expired (the archive, if reachable, was tried first).
   bool truncated = false;
+  // Why the archive answered, or why a truncated log was kept (the archive
+  // could not answer): for the line that names the source. "" otherwise.
+  std::string note;
   std::vector<RecordedEvent> events;  // in log order (partition offset)
 };
 
@@ -49,6 +52,9 @@ Result<JobHistory> ReadJobHistoryFromArchive(const std::string& database_url,
 // The log first; the archive when the log is unreachable or truncated past
 // the job's start. Says which answered in JobHistory.source.
 Result<JobHistory> ReadJobHistory(const Context& ctx, const std::string& job_id);
+// The same on a given log (tests: an in-memory log with a truncated partition).
+Result<JobHistory> ReadJobHistory(events::EventLog& log, const events::Topics& topics,
+                                  const std::string& database_url, const std::string& job_id);
 
 // Every record of `job-events` (all partitions), oldest retained to the high
 // watermarks at the time of the call, optionally only those keyed by one of

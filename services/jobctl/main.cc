@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
 
   CLI::App app{"jobctl: the command-line client of jobsched"};
   app.require_subcommand(1);
+  // The global flags work after the command too: `jobctl events ID --json`.
+  app.fallthrough();
   app.add_option("--api", ctx.api_url, "REST API base URL (env JOBSCHED_API_URL)");
   app.add_option("--brokers", ctx.config.kafka_brokers,
                  "Kafka bootstrap servers (env KAFKA_BROKERS or JOBSCHED_BOOTSTRAP_FILE)");
