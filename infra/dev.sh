@@ -33,6 +33,15 @@ for arg in "$@"; do
   esac
 done
 
+# One stack per .dev: a second start would share the stored log and the
+# database with the running one (its processes inherit the lock).
+mkdir -p "$dev"
+exec 9>"$dev/lock"
+if ! flock -n 9; then
+  echo "jobsched dev: another infra/dev.sh is running on $dev; stop it first (Ctrl-C)" >&2
+  exit 1
+fi
+
 bash "$root/infra/build.sh"
 mkdir -p "$dev/logs"
 
