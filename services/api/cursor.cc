@@ -163,14 +163,31 @@ std::optional<ExecutionCursor> DecodeExecutionCursor(std::string_view text) {
   return c;
 }
 
-std::string EncodeLogCursor(int64_t offset) {
-  return Base64UrlEncode("log|" + std::to_string(offset));
+namespace {
+
+// "<tag><offset>": the cursors of routes that page one job's records by offset.
+std::string EncodeOffsetCursor(std::string_view tag, int64_t offset) {
+  return Base64UrlEncode(std::string(tag) + std::to_string(offset));
 }
 
-std::optional<int64_t> DecodeLogCursor(std::string_view text) {
+std::optional<int64_t> DecodeOffsetCursor(std::string_view tag, std::string_view text) {
   auto raw = Base64UrlDecode(text);
-  if (!raw || !raw->starts_with("log|")) return std::nullopt;
-  return ParseCount(std::string_view(*raw).substr(4));
+  if (!raw || !raw->starts_with(tag)) return std::nullopt;
+  return ParseCount(std::string_view(*raw).substr(tag.size()));
+}
+
+}  // namespace
+
+std::string EncodeLogCursor(int64_t offset) { return EncodeOffsetCursor("log|", offset); }
+
+std::optional<int64_t> DecodeLogCursor(std::string_view text) {
+  return DecodeOffsetCursor("log|", text);
+}
+
+std::string EncodeEventCursor(int64_t offset) { return EncodeOffsetCursor("ev|", offset); }
+
+std::optional<int64_t> DecodeEventCursor(std::string_view text) {
+  return DecodeOffsetCursor("ev|", text);
 }
 
 }  // namespace jobsched::api

@@ -44,6 +44,12 @@ std::string EncodeLogCursor(int64_t offset);
 // nullopt unless `text` is a cursor EncodeLogCursor made (offset >= 0).
 std::optional<int64_t> DecodeLogCursor(std::string_view text);
 
+// Events (GET /jobs/{id}/events) are listed oldest first by kafka_offset; a
+// log cursor is not an event cursor, nor the reverse.
+std::string EncodeEventCursor(int64_t offset);
+// nullopt unless `text` is a cursor EncodeEventCursor made (offset >= 0).
+std::optional<int64_t> DecodeEventCursor(std::string_view text);
+
 // Dead letters are listed newest first by (dead_at, job_id).
 struct DeadLetterCursor {
   std::string dead_at;  // "YYYY-MM-DDTHH:MM:SS.ffffffZ"

@@ -1,12 +1,10 @@
 #include "services/api/job_events.h"
 
 #include <algorithm>
-#include <cctype>
 #include <stdexcept>
 #include <vector>
 
 #include "events/time.h"
-#include "services/api/cursor.h"
 #include "services/api/job_spec.h"
 #include "services/api/sql_text.h"
 
@@ -15,34 +13,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kCursorTag = "ev|";
-
 ApiError BadParam(std::string name, std::string message) {
   return {"invalid_parameter", std::move(message), std::move(name)};
 }
 
-// A decimal offset without sign or leading zeros (as EncodeEventCursor writes it).
-std::optional<int64_t> ParseOffset(std::string_view s) {
-  if (s.empty() || s.size() > 18 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-  int64_t n = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    n = n * 10 + (c - '0');
-  }
-  return n;
-}
-
 }  // namespace
-
-std::string EncodeEventCursor(int64_t offset) {
-  return Base64UrlEncode(std::string(kCursorTag) + std::to_string(offset));
-}
-
-std::optional<int64_t> DecodeEventCursor(std::string_view text) {
-  auto raw = Base64UrlDecode(text);
-  if (!raw || !raw->starts_with(kCursorTag)) return std::nullopt;
-  return ParseOffset(std::string_view(*raw).substr(kCursorTag.size()));
-}
 
 std::variant<EventsQuery, ApiError> ParseEventsQuery(const QueryParams& query) {
   if (auto e = CheckQueryParams(query, {"event_type", "limit", "cursor"})) return *e;

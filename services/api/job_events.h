@@ -24,6 +24,7 @@
 #include <variant>
 
 #include "services/api/api_error.h"
+#include "services/api/cursor.h"
 #include "services/api/request_params.h"
 
 namespace jobsched::api {
@@ -43,11 +44,7 @@ struct EventsQuery {
 // unknown event type.
 std::variant<EventsQuery, ApiError> ParseEventsQuery(const QueryParams& query);
 
-// base64url of "ev|<offset>": not interchangeable with the /logs cursor,
-// which pages the other way.
-std::string EncodeEventCursor(int64_t offset);
-// nullopt unless `text` is a cursor EncodeEventCursor made (offset >= 0).
-std::optional<int64_t> DecodeEventCursor(std::string_view text);
+// Its cursor: EncodeEventCursor / DecodeEventCursor (cursor.h).
 
 // The page, or nullopt when the job has no jobs row (404). In one read-only
 // transaction; a stored `fields` that is not JSON throws std::runtime_error.
