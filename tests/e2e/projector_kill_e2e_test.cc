@@ -45,36 +45,8 @@ constexpr char kExecutors[] = "executors";
 constexpr int kMinWorkloads = 40;  // ~66 job-events records and 4 heartbeats each
 constexpr int kKills = 6;
 
-const std::vector<std::pair<std::string, std::string>>& ProjectionTables() {
-  static const std::vector<std::pair<std::string, std::string>> tables = {
-      {"jobs", "job_id"},
-      {"workflows", "workflow_id"},
-      {"job_dependencies", "parent_id, child_id"},
-      {"job_executions", "run_id"},
-      {"dead_letters", "job_id"},
-      {"job_logs", "topic, kafka_partition, kafka_offset"},
-      {"executors", "executor_id"},
-      {"projection_offsets", "projection, topic, partition"}};
-  return tables;
-}
-
-std::vector<std::string> Rows(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction txn(c);
-  std::vector<std::string> out;
-  for (const auto& row : txn.exec(sql)) out.push_back(row[0].as<std::string>());
-  return out;
-}
-
-int64_t QueryInt(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction txn(c);
-  return txn.exec(sql)[0][0].as<int64_t>();
-}
-
-int64_t StoredSum(const std::string& url, const std::string& projection) {
-  return QueryInt(url, "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
-                       " WHERE projection = '" + projection + "'");
-}
+using workload::QueryInt;
+using workload::StoredSum;
 
 TEST(ProjectorKillE2eTest, KilledRepeatedlyUnderLoadProjectsEveryRecordExactlyOnce) {
   jobsched::testing::ScopedDevBroker broker({{kEvents, 8}, {kExecutors, 2}});
@@ -186,18 +158,8 @@ TEST(ProjectorKillE2eTest, KilledRepeatedlyUnderLoadProjectsEveryRecordExactlyOn
         120s, 50ms));
   }
 
-  pqxx::connection killed(url), fresh(reference);
-  for (const auto& [table, key] : ProjectionTables()) {
-    const std::string sql = "SELECT t::text FROM " + table + " t ORDER BY " + key;
-    std::vector<std::string> got = Rows(killed, sql), want = Rows(fresh, sql);
-    EXPECT_EQ(got.size(), want.size()) << table;
-    for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-      if (got[i] != want[i]) {
-        ADD_FAILURE() << table << " row " << i << "\n want " << want[i] << "\n  got " << got[i];
-        break;
-      }
-    }
-  }
+  workload::ExpectSame(workload::TakeSnapshot(reference), workload::TakeSnapshot(url),
+                       "killed vs uninterrupted");
   // job_logs: exactly one row per archived record, none missing: every
   // record but the one undecodable record of each workload.
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs"), expected[kEvents] - workload_count);

@@ -36,65 +36,16 @@ using namespace std::chrono_literals;
 constexpr char kEvents[] = "job-events";
 constexpr char kExecutors[] = "executors";
 
-// Every projection table and its primary key.
-const std::vector<std::pair<std::string, std::string>>& ProjectionTables() {
-  static const std::vector<std::pair<std::string, std::string>> tables = {
-      {"jobs", "job_id"},
-      {"workflows", "workflow_id"},
-      {"job_dependencies", "parent_id, child_id"},
-      {"job_executions", "run_id"},
-      {"dead_letters", "job_id"},
-      {"job_logs", "topic, kafka_partition, kafka_offset"},
-      {"executors", "executor_id"},
-      {"projection_offsets", "projection, topic, partition"}};
-  return tables;
-}
-
-using Snapshot = std::map<std::string, std::vector<std::string>>;  // table → rows
-
-Snapshot Take(const std::string& url) {
-  pqxx::connection c(url);
-  pqxx::nontransaction txn(c);
-  Snapshot out;
-  for (const auto& [table, key] : ProjectionTables()) {
-    std::vector<std::string>& rows = out[table];
-    for (const auto& row : txn.exec("SELECT t::text FROM " + table + " t ORDER BY " + key)) {
-      rows.push_back(row[0].as<std::string>());
-    }
-  }
-  return out;
-}
-
-// Table by table, so a failure names the table and its first differing row.
-void ExpectSame(const Snapshot& want, const Snapshot& got, const std::string& what) {
-  for (const auto& [table, rows] : want) {
-    const std::vector<std::string>& other = got.at(table);
-    EXPECT_EQ(other.size(), rows.size()) << what << ": " << table;
-    for (size_t i = 0; i < std::min(rows.size(), other.size()); ++i) {
-      if (rows[i] != other[i]) {
-        ADD_FAILURE() << what << ": " << table << " row " << i << "\n want " << rows[i]
-                      << "\n  got " << other[i];
-        break;
-      }
-    }
-  }
-}
-
-int64_t QueryInt(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction txn(c);
-  return txn.exec(sql)[0][0].as<int64_t>();
-}
+using workload::ExpectSame;
+using workload::QueryInt;
+using workload::Snapshot;
+using workload::StoredSum;
+Snapshot Take(const std::string& url) { return workload::TakeSnapshot(url); }
 
 void Exec(const std::string& url, const std::string& sql) {
   pqxx::connection c(url);
   pqxx::nontransaction txn(c);
   txn.exec(sql);
-}
-
-int64_t StoredSum(const std::string& url, const std::string& projection) {
-  return QueryInt(url, "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
-                       " WHERE projection = '" + projection + "'");
 }
 
 class RebuildPgTest : public ::testing::Test {

@@ -3,9 +3,14 @@
 // cancels, a recurring job's fires and skips, a workflow with dependencies,
 // redelivered and rejected events, an undecodable record, and executors'
 // heartbeats. Built like the services build them (deterministic ids).
+// Also: every projection table as text, to compare two databases row by row.
 #pragma once
 
-#include <ctime>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <pqxx/pqxx>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +20,7 @@
 #include "events/ids.h"
 #include "events/job_schedule.h"
 #include "tests/unit/fold_test_util.h"
+#include "tests/unit/recurring_events_util.h"
 #include "tests/unit/workflow_events_util.h"
 
 namespace jobsched::testing::rebuild {
@@ -30,93 +36,6 @@ inline Item Event(const std::string& topic, const events::Envelope& e) {
   return {topic, e.job_id(), events::Encode(e)};
 }
 
-// Events of a recurring job ("* * * * * *", forbid overlap), ids as the
-// scheduler derives them.
-class RecurringJob {
- public:
-  RecurringJob(std::string job_id, TimePoint t0) : job_(std::move(job_id)), t0_(t0) {}
-
-  events::Envelope Make(std::string_view type, std::string_view cause, TimePoint at) const {
-    return events::MakeEnvelope(ids::EventId(type, job_, cause), job_, {"test", at, "corr", ""});
-  }
-  events::Envelope Submitted() const {
-    events::Envelope e = Make("JobSubmitted", "", t0_);
-    v1::JobSpec* spec = e.mutable_job_submitted()->mutable_spec();
-    spec->set_name("every second");
-    spec->set_type(v1::JOB_TYPE_ECHO);
-    spec->set_max_retries(1);
-    spec->mutable_schedule()->set_cron("* * * * * *");
-    spec->mutable_schedule()->set_concurrency_policy(v1::CONCURRENCY_POLICY_FORBID);
-    return e;
-  }
-  events::JobSlot Slot(int k) const {
-    events::JobSlot s;
-    s.at = t0_ + std::chrono::seconds(k);
-    std::time_t tt = static_cast<std::time_t>(ToUnixMillis(s.at) / 1000);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    s.nominal_time = buf;
-    s.fire_id = ids::FireId(job_, s.nominal_time, 1);
-    return s;
-  }
-  std::string Run(int k) const { return ids::RunId(job_, Slot(k).fire_id, 1); }
-  events::Envelope Due(int k, int after) const {
-    events::JobSlot s = Slot(k);
-    events::Envelope e = Make("RunDue", Run(k), s.at);
-    v1::RunDue* d = e.mutable_run_due();
-    d->set_run_id(Run(k));
-    d->set_attempt(1);
-    *d->mutable_scheduled_for() = ToProto(s.at);
-    d->set_fire_id(s.fire_id);
-    d->set_nominal_time(s.nominal_time);
-    d->set_occurrence(1);
-    d->set_kind(v1::FIRE_KIND_SCHEDULED);
-    d->set_after_fire_id(after == 0 ? "" : Slot(after).fire_id);
-    return e;
-  }
-  events::Envelope Skipped(int first, int last, int after) const {
-    events::Envelope e = Make("FireSkipped", Slot(first).fire_id, Slot(last).at);
-    v1::FireSkipped* k = e.mutable_fire_skipped();
-    k->set_fire_id(Slot(first).fire_id);
-    k->set_reason(v1::SKIP_REASON_MISFIRE);
-    *k->mutable_scheduled_for() = ToProto(Slot(first).at);
-    k->set_nominal_time(Slot(first).nominal_time);
-    k->set_last_fire_id(Slot(last).fire_id);
-    *k->mutable_last_scheduled_for() = ToProto(Slot(last).at);
-    k->set_last_nominal_time(Slot(last).nominal_time);
-    k->set_count(last - first + 1);
-    k->set_after_fire_id(after == 0 ? "" : Slot(after).fire_id);
-    return e;
-  }
-  events::Envelope Dispatched(int k) const {
-    events::Envelope e = Make("RunDispatched", Run(k) + "/1", Slot(k).at);
-    e.mutable_run_dispatched()->set_run_id(Run(k));
-    e.mutable_run_dispatched()->set_lease_epoch(1);
-    e.mutable_run_dispatched()->set_executor_id("exec-1");
-    return e;
-  }
-  events::Envelope Started(int k) const {
-    events::Envelope e = Make("RunStarted", Run(k) + "/1", Slot(k).at);
-    e.mutable_run_started()->set_run_id(Run(k));
-    e.mutable_run_started()->set_lease_epoch(1);
-    e.mutable_run_started()->set_executor_id("exec-1");
-    return e;
-  }
-  events::Envelope Succeeded(int k) const {
-    events::Envelope e = Make("RunSucceeded", Run(k) + "/1", Slot(k).at + std::chrono::seconds(3));
-    e.mutable_run_succeeded()->set_run_id(Run(k));
-    e.mutable_run_succeeded()->set_lease_epoch(1);
-    e.mutable_run_succeeded()->set_duration_ms(3000);
-    return e;
-  }
-
- private:
-  std::string job_;
-  TimePoint t0_;
-};
 
 // Workload number `n` (ids of workload n never collide with another n's),
 // its times from T(t). Every job-events record keyed by its job.
@@ -167,10 +86,13 @@ inline std::vector<Item> JobEvents(const std::string& topic, int n, int64_t t = 
 
   // A recurring job: slot 1 fires and runs past slots 2..4, which are
   // skipped; slot 5 fires.
-  RecurringJob r(JobId(base + 6), T(t));
+  RecurringEvents r(JobId(base + 6), T(t));
+  const auto at = [&](int k) { return r.Slot(k).at; };
   for (const events::Envelope& e :
-       {r.Submitted(), r.Due(1, 0), r.Dispatched(1), r.Started(1), r.Succeeded(1),
-        r.Skipped(2, 4, 1), r.Due(5, 4), r.Dispatched(5)}) {
+       {r.Submitted(), r.Due(1, 0), r.Dispatched(r.Run(1), at(1), "exec-1"),
+        r.Started(r.Run(1), at(1), "exec-1"),
+        r.Succeeded(r.Run(1), at(1) + std::chrono::seconds(3), 3000), r.Skipped(2, 4, 1),
+        r.Due(5, 4), r.Dispatched(r.Run(5), at(5), "exec-1")}) {
     add(e);
   }
 
@@ -219,6 +141,63 @@ inline std::vector<events::Record> ToRecords(const std::vector<Item>& items) {
   std::vector<events::Record> out;
   for (const Item& i : items) out.push_back({.topic = i.topic, .key = i.key, .value = i.value});
   return out;
+}
+
+// Every projection table and its primary key.
+inline const std::vector<std::pair<std::string, std::string>>& ProjectionTables() {
+  static const std::vector<std::pair<std::string, std::string>> tables = {
+      {"jobs", "job_id"},
+      {"workflows", "workflow_id"},
+      {"job_dependencies", "parent_id, child_id"},
+      {"job_executions", "run_id"},
+      {"dead_letters", "job_id"},
+      {"job_logs", "topic, kafka_partition, kafka_offset"},
+      {"executors", "executor_id"},
+      {"projection_offsets", "projection, topic, partition"}};
+  return tables;
+}
+
+// Table → its rows as text (all columns), in primary-key order.
+using Snapshot = std::map<std::string, std::vector<std::string>>;
+
+inline Snapshot TakeSnapshot(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::nontransaction txn(c);
+  Snapshot out;
+  for (const auto& [table, key] : ProjectionTables()) {
+    std::vector<std::string>& rows = out[table];
+    for (const auto& row : txn.exec("SELECT t::text FROM " + table + " t ORDER BY " + key)) {
+      rows.push_back(row[0].as<std::string>());
+    }
+  }
+  return out;
+}
+
+// Table by table, so a failure names the table and its first differing row.
+inline void ExpectSame(const Snapshot& want, const Snapshot& got, const std::string& what) {
+  for (const auto& [table, rows] : want) {
+    const std::vector<std::string>& other = got.at(table);
+    EXPECT_EQ(other.size(), rows.size()) << what << ": " << table;
+    for (size_t i = 0; i < std::min(rows.size(), other.size()); ++i) {
+      if (rows[i] != other[i]) {
+        ADD_FAILURE() << what << ": " << table << " row " << i << "\n want " << rows[i]
+                      << "\n  got " << other[i];
+        break;
+      }
+    }
+  }
+}
+
+inline int64_t QueryInt(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction txn(c);
+  return txn.exec(sql)[0][0].as<int64_t>();
+}
+
+// Records projected so far: the sum of a projection's stored next offsets.
+inline int64_t StoredSum(const std::string& url, const std::string& projection) {
+  return QueryInt(url, "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                       " WHERE projection = '" + projection + "'");
 }
 
 }  // namespace jobsched::testing::rebuild

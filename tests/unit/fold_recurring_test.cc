@@ -9,6 +9,7 @@
 #include "events/fold.h"
 #include "events/ids.h"
 #include "events/job_schedule.h"
+#include "tests/unit/recurring_events_util.h"
 
 namespace jobsched::events {
 namespace {
@@ -18,107 +19,13 @@ using std::chrono::seconds;
 const std::string kJob = "00000000-0000-4000-8000-0000000000a1";
 const TimePoint kT0 = FromUnixMillis(1'780'000'000'000);  // 2026-05-28T20:26:40Z
 
-// Builds the events of one recurring job; ids derive like the services'.
-class Recurring {
+// kJob's events; Slot and Run static, as the tests ask for them by number.
+class Recurring : public testing::RecurringEvents {
  public:
-  Envelope Make(std::string_view type, std::string_view cause, TimePoint at) const {
-    return MakeEnvelope(ids::EventId(type, kJob, cause), kJob, {"test", at, "corr", ""});
-  }
-
-  Envelope Submitted(const std::string& cron = "* * * * * *",
-                     v1::ConcurrencyPolicy policy = v1::CONCURRENCY_POLICY_FORBID) const {
-    Envelope e = Make("JobSubmitted", "", kT0);
-    v1::JobSpec* spec = e.mutable_job_submitted()->mutable_spec();
-    spec->set_type(v1::JOB_TYPE_ECHO);
-    spec->set_max_retries(1);
-    spec->mutable_schedule()->set_cron(cron);
-    spec->mutable_schedule()->set_concurrency_policy(policy);
-    return e;
-  }
-
-  // The k-th slot of "* * * * * *" after kT0 (kT0 is on a whole second).
-  static JobSlot Slot(int k) {
-    JobSlot s;
-    s.at = kT0 + seconds(k);
-    std::time_t tt = static_cast<std::time_t>(ToUnixMillis(s.at) / 1000);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    s.nominal_time = buf;
-    s.fire_id = ids::FireId(kJob, s.nominal_time, 1);
-    return s;
-  }
-
+  Recurring() : RecurringEvents(kJob, kT0) {}
+  static JobSlot Slot(int k) { return Recurring().RecurringEvents::Slot(k); }
   static std::string Run(int k, int attempt = 1) {
-    return ids::RunId(kJob, Slot(k).fire_id, attempt);
-  }
-
-  // Fire of slot k, decided after slot `after` (0: the first).
-  Envelope Due(int k, int after) const {
-    return Due(Slot(k), Run(k), after == 0 ? "" : Slot(after).fire_id);
-  }
-  Envelope Due(const JobSlot& s, const std::string& run, const std::string& after_fire_id) const {
-    Envelope e = Make("RunDue", run, s.at);
-    v1::RunDue* d = e.mutable_run_due();
-    d->set_run_id(run);
-    d->set_attempt(1);
-    *d->mutable_scheduled_for() = ToProto(s.at);
-    d->set_fire_id(s.fire_id);
-    d->set_nominal_time(s.nominal_time);
-    d->set_occurrence(1);
-    d->set_kind(v1::FIRE_KIND_SCHEDULED);
-    d->set_after_fire_id(after_fire_id);
-    return e;
-  }
-
-  Envelope Skipped(int first, int last, int after) const {
-    Envelope e = Make("FireSkipped", Slot(first).fire_id, Slot(last).at);
-    v1::FireSkipped* k = e.mutable_fire_skipped();
-    k->set_fire_id(Slot(first).fire_id);
-    k->set_reason(v1::SKIP_REASON_MISFIRE);
-    *k->mutable_scheduled_for() = ToProto(Slot(first).at);
-    k->set_nominal_time(Slot(first).nominal_time);
-    k->set_last_fire_id(Slot(last).fire_id);
-    *k->mutable_last_scheduled_for() = ToProto(Slot(last).at);
-    k->set_last_nominal_time(Slot(last).nominal_time);
-    k->set_count(last - first + 1);
-    k->set_after_fire_id(after == 0 ? "" : Slot(after).fire_id);
-    return e;
-  }
-
-  // A request of the API that carries no data: pause, resume, delete.
-  Envelope Request(std::string_view type, std::string_view cause, TimePoint at) const {
-    Envelope e = Make(type, cause, at);
-    if (type == "PauseRequested") e.mutable_pause_requested();
-    if (type == "ResumeRequested") e.mutable_resume_requested();
-    if (type == "DeleteRequested") e.mutable_delete_requested();
-    return e;
-  }
-
-  Envelope Dispatched(const std::string& run, TimePoint at) const {
-    Envelope e = Make("RunDispatched", run + "/1", at);
-    e.mutable_run_dispatched()->set_run_id(run);
-    e.mutable_run_dispatched()->set_lease_epoch(1);
-    return e;
-  }
-
-  Envelope Succeeded(const std::string& run, TimePoint at) const {
-    Envelope e = Make("RunSucceeded", run + "/1", at);
-    e.mutable_run_succeeded()->set_run_id(run);
-    e.mutable_run_succeeded()->set_lease_epoch(1);
-    e.mutable_run_succeeded()->set_duration_ms(3);
-    return e;
-  }
-
-  Envelope Failed(const std::string& run, TimePoint at) const {
-    Envelope e = Make("RunFailed", run + "/1", at);
-    e.mutable_run_failed()->set_run_id(run);
-    e.mutable_run_failed()->set_lease_epoch(1);
-    e.mutable_run_failed()->set_kind(v1::FAILURE_KIND_ERROR);
-    e.mutable_run_failed()->set_error("boom");
-    return e;
+    return Recurring().RecurringEvents::Run(k, attempt);
   }
 };
 
