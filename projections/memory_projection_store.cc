@@ -83,6 +83,10 @@ Status MemoryProjectionStore::Write(const ProjectionBatch& batch) {
     if (!log_positions_.emplace(row.topic, row.partition, row.offset).second) continue;
     logs_.push_back(row);
   }
+  for (const UndecodableRow& row : batch.undecodable) {
+    if (!undecodable_positions_.emplace(row.topic, row.partition, row.offset).second) continue;
+    undecodable_.push_back(row);
+  }
   for (const OffsetUpdate& u : batch.offsets) {
     offsets_[{batch.projection, batch.topic, u.partition}] = u.next_offset;
   }
@@ -134,6 +138,11 @@ std::map<std::string, DeadLetterRow> MemoryProjectionStore::DeadLetters() const 
 std::vector<JobLogRow> MemoryProjectionStore::Logs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return logs_;
+}
+
+std::vector<UndecodableRow> MemoryProjectionStore::Undecodable() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return undecodable_;
 }
 
 std::map<MemoryProjectionStore::OffsetKey, int64_t> MemoryProjectionStore::Offsets() const {

@@ -40,6 +40,7 @@ class MemoryProjectionStore final : public ProjectionStore {
   std::map<EdgeKey, DependencyRow> Dependencies() const;
   std::map<std::string, ExecutionRow> Executions() const;  // by run_id
   std::vector<JobLogRow> Logs() const;                     // in insertion order
+  std::vector<UndecodableRow> Undecodable() const;         // in insertion order
   std::map<std::string, DeadLetterRow> DeadLetters() const;  // by job_id
   std::map<OffsetKey, int64_t> Offsets() const;
   // The stored next offset of one partition, or -1 if there is no row.
@@ -58,6 +59,8 @@ class MemoryProjectionStore final : public ProjectionStore {
   std::map<std::string, ExecutionRow> executions_;
   std::set<std::tuple<std::string, int32_t, int64_t>> log_positions_;  // of logs_
   std::vector<JobLogRow> logs_;
+  std::set<std::tuple<std::string, int32_t, int64_t>> undecodable_positions_;
+  std::vector<UndecodableRow> undecodable_;
   std::map<std::string, DeadLetterRow> dead_letters_;
   std::map<OffsetKey, int64_t> offsets_;
   int fail_calls_ = 0;

@@ -491,6 +491,19 @@ void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
   if (write != nullptr) write->Merge();
 }
 
+// Records that are no event, with their bytes. Rare: a statement each.
+void WriteUndecodable(pqxx::work& txn, const ProjectionBatch& batch) {
+  for (const UndecodableRow& u : batch.undecodable) {
+    txn.exec_params(
+        "INSERT INTO undecodable_records (topic, kafka_partition, kafka_offset, record_key,"
+        " record_value, error, recorded_at)"
+        " VALUES ($1, $2, $3, $4::bytea, $5::bytea, $6, to_timestamp($7::bigint / 1000.0))"
+        " ON CONFLICT DO NOTHING",
+        u.topic, u.partition, u.offset, internal::ByteaText(u.key), internal::ByteaText(u.value),
+        u.error, u.timestamp_ms);
+  }
+}
+
 }  // namespace
 
 std::string ResourcesJson(const google::protobuf::Map<std::string, double>& resources) {
@@ -685,7 +698,11 @@ Status PgProjectionStore::Write(const ProjectionBatch& batch) {
     WriteDependencies(txn, batch);
     WriteExecutions(txn, batch);
     WriteDeadLetters(txn, batch);
-    if (options_.write_logs) WriteLogs(txn, batch);
+    // The archive: a rebuild from it keeps it as it is (write_logs false).
+    if (options_.write_logs) {
+      WriteLogs(txn, batch);
+      WriteUndecodable(txn, batch);
+    }
     txn.commit();
   });
 }

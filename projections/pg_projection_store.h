@@ -33,8 +33,8 @@ struct PgProjectionStoreOptions {
   // loses the last commits loses both, the next Write conflicts on the
   // offsets, and the projector consumes those records again.
   bool asynchronous_commit = true;
-  // false: Write leaves job_logs alone (a rebuild from the archive folds
-  // job_logs itself and keeps its rows as they are).
+  // false: Write leaves the archive (job_logs, undecodable_records) alone: a
+  // rebuild from the archive folds job_logs itself and keeps both as they are.
   bool write_logs = true;
 };
 

@@ -44,6 +44,17 @@ struct JobLogRow {
   google::protobuf::Timestamp scheduled_until;
 };
 
+// One row of undecodable_records: a record that is no event, kept as it was.
+struct UndecodableRow {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  std::string error;
+  int64_t timestamp_ms = 0;  // the record's CreateTime
+};
+
 // One row of job_executions.
 struct ExecutionRow {
   std::string job_id;
@@ -116,6 +127,7 @@ struct ProjectionBatch {
   std::vector<DependencyRow> dependencies;  // edges whose row changed, one per (parent, child)
   std::vector<ExecutionRow> executions;  // runs whose record changed, one per run_id
   std::vector<JobLogRow> logs;      // one per decodable record, in log order
+  std::vector<UndecodableRow> undecodable;  // one per record that is no event
   std::vector<DeadLetterRow> dead_letters;  // one per job, its final change in the batch
   std::vector<OffsetUpdate> offsets;  // every partition the batch consumed from
 };
@@ -137,8 +149,8 @@ class ProjectionStore {
                                                          const std::vector<int32_t>& partitions) = 0;
 
   // Atomically: upserts jobs, workflows, job dependencies, executions and
-  // dead letters, inserts log rows not yet present (by topic, partition,
-  // offset), and sets the offsets.
+  // dead letters, inserts log and undecodable rows not yet present (by topic,
+  // partition, offset), and sets the offsets.
   // Fails with kConflict and writes nothing if any partition's stored offset
   // differs from `expected`;
   // kUnavailable when the store cannot be reached or the outcome is unknown

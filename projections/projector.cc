@@ -475,7 +475,9 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     }
     if (!error.empty()) {
       ++b->counts.undecodable;
-      logger_.Log(level_enum::err, "undecodable record skipped",
+      b->out.undecodable.push_back(
+          {rec.topic, rec.partition, rec.offset, rec.key, rec.value, error, rec.timestamp_ms});
+      logger_.Log(level_enum::err, "undecodable record archived, not folded",
                   {{"topic", rec.topic},
                    {"partition", std::to_string(rec.partition)},
                    {"offset", std::to_string(rec.offset)},

@@ -19,7 +19,8 @@
 // turns a retried Write after an unknown commit outcome into a no-op; if the
 // offsets moved for another reason (another writer), the projector drops its
 // in-memory state and restarts its consumer from the stored offsets. A record
-// that cannot be decoded is logged at error and skipped; its offset advances.
+// that cannot be decoded is logged at error, archived in undecodable_records
+// (not folded), and its offset advances.
 //
 // A key of job-events is a job or a workflow run: a state the fold
 // marks workflow_run goes to ProjectionBatch::workflows, never to jobs; the
@@ -74,7 +75,7 @@ struct ProjectorStats {
   uint64_t applied = 0;      // events the fold applied
   uint64_t duplicates = 0;   // events the fold recognised as already applied
   uint64_t rejected = 0;     // events the fold rejected (logged in job_logs)
-  uint64_t undecodable = 0;  // records skipped because they could not be decoded
+  uint64_t undecodable = 0;  // records not folded because they could not be decoded
   uint64_t batches = 0;      // batches committed
   uint64_t write_failures = 0;     // failed store calls (each retried)
   uint64_t consumer_restarts = 0;  // consumer recreated after an offset conflict

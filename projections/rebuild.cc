@@ -35,9 +35,16 @@ constexpr char kExecutorsProjection[] = "executors";
 // transaction touches them (after projection_offsets), so the swap's locks
 // queue behind a live write instead of deadlocking with it.
 const std::vector<std::string>& JobEventTables() {
-  static const std::vector<std::string> tables = {"jobs", "workflows", "job_dependencies",
-                                                  "job_executions", "dead_letters", "job_logs"};
+  static const std::vector<std::string> tables = {
+      "jobs", "workflows", "job_dependencies", "job_executions", "dead_letters", "job_logs",
+      "undecodable_records"};
   return tables;
+}
+
+// The archive: every record of job-events as it was. A rebuild from the
+// archive reads job_logs and keeps both tables as they are.
+bool IsArchiveTable(const std::string& table) {
+  return table == "job_logs" || table == "undecodable_records";
 }
 
 std::string Quote(const std::string& ident) {
@@ -387,7 +394,7 @@ Result<RebuildReport> RebuildProjections(events::EventLog& log, const RebuildOpt
   std::vector<std::string> swapped = {"projection_offsets"};
   std::set<std::string> rebuilt_projections = {kJobsProjection};
   for (const std::string& t : JobEventTables()) {
-    if (!(from_archive && t == "job_logs")) swapped.push_back(t);
+    if (!(from_archive && IsArchiveTable(t))) swapped.push_back(t);
   }
   if (with_executors) {
     swapped.push_back("executors");
@@ -420,7 +427,7 @@ Result<RebuildReport> RebuildProjections(events::EventLog& log, const RebuildOpt
       // Tables of the scratch schema this rebuild does not know (a newer
       // migration's) are not projections it can fold: say so.
       std::set<std::string> known(swapped.begin(), swapped.end());
-      known.insert({"schema_migrations", "job_logs", "executors"});
+      known.insert({"schema_migrations", "job_logs", "undecodable_records", "executors"});
       for (const auto& row : txn.exec_params(
                "SELECT tablename FROM pg_tables WHERE schemaname = $1", scratch)) {
         std::string name = row[0].as<std::string>();
@@ -429,15 +436,17 @@ Result<RebuildReport> RebuildProjections(events::EventLog& log, const RebuildOpt
                      {{"table", name}});
         }
       }
-      std::vector<std::string> all = {"jobs", "workflows", "job_dependencies", "job_executions",
-                                      "dead_letters", "job_logs", "executors",
-                                      "projection_offsets"};
+      std::vector<std::string> all = JobEventTables();
+      all.push_back("executors");
+      all.push_back("projection_offsets");
       for (const std::string& t : all) {
         RebuiltTable row;
         row.name = t;
         row.rows = txn.exec("SELECT count(*) FROM " + live + "." + t)[0][0].as<int64_t>();
         if (t == "job_logs" && from_archive) {
           row.from = "kept: the archive, read in (partition, offset) order";
+        } else if (t == "undecodable_records" && from_archive) {
+          row.from = "kept: the archive's records that are no event";
         } else if (t == "executors") {
           row.from = with_executors ? "rebuilt from topic " + options.executors_topic
                                     : "kept as it was";

@@ -163,6 +163,7 @@ TEST(ProjectorKillE2eTest, KilledRepeatedlyUnderLoadProjectsEveryRecordExactlyOn
   // job_logs: exactly one row per archived record, none missing: every
   // record but the one undecodable record of each workload.
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs"), expected[kEvents] - workload_count);
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM undecodable_records"), workload_count);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM (SELECT 1 FROM job_logs GROUP BY topic,"
                           " kafka_partition, kafka_offset HAVING count(*) > 1) d"),
             0);

@@ -136,8 +136,9 @@ TEST_F(RebuildPgTest, RebuiltTablesEqualTheLiveOnesRowForRow) {
   EXPECT_GE(QueryInt(url, "SELECT count(*) FROM job_logs WHERE outcome = 'rejected'"), 3);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs WHERE event_type = 'FireSkipped'"), 3);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM dead_letters WHERE requeued_at IS NOT NULL"), 3);
-  // Every record but the undecodable one of each workload is archived.
+  // Every record is archived: the undecodable one of each workload apart.
   EXPECT_EQ(static_cast<int64_t>(before.at("job_logs").size()), appended_[kEvents] - 3);
+  EXPECT_EQ(before.at("undecodable_records").size(), 3u);
 
   // The comparison can fail: damage every kind of table...
   auto damage = [&](bool logs_too) {
@@ -149,7 +150,10 @@ TEST_F(RebuildPgTest, RebuiltTablesEqualTheLiveOnesRowForRow) {
     Exec(url, "DELETE FROM job_dependencies WHERE status = 'SATISFIED'");
     Exec(url, "UPDATE dead_letters SET requeued_at = NULL");
     Exec(url, "UPDATE executors SET running = running + 7");
-    if (logs_too) Exec(url, "DELETE FROM job_logs WHERE outcome = 'duplicate'");
+    if (logs_too) {
+      Exec(url, "DELETE FROM job_logs WHERE outcome = 'duplicate'");
+      Exec(url, "UPDATE undecodable_records SET error = 'tampered'");
+    }
     const Snapshot damaged = Take(url);
     for (const char* table : {"jobs", "job_executions", "workflows", "job_dependencies",
                               "dead_letters", "executors"}) {
@@ -157,6 +161,7 @@ TEST_F(RebuildPgTest, RebuiltTablesEqualTheLiveOnesRowForRow) {
     }
     if (logs_too) {
       EXPECT_NE(damaged.at("job_logs"), before.at("job_logs"));
+      EXPECT_NE(damaged.at("undecodable_records"), before.at("undecodable_records"));
     }
   };
 
@@ -249,7 +254,7 @@ TEST_F(RebuildPgTest, RefusesTheLogAfterRetentionAndRebuildsFromTheArchive) {
   auto rebuilt = RebuildProjections(memory, o);
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
   ExpectSame(before, Take(url), "rebuilt from the archive after retention");
-  // The undecodable record was never archived.
+  // The undecodable record is archived apart and kept as it was.
   EXPECT_EQ(static_cast<int64_t>(rebuilt->events), records - 1);
 }
 

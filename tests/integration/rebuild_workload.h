@@ -113,7 +113,7 @@ inline std::vector<Item> JobEvents(const std::string& topic, int n, int64_t t = 
   add(w.Satisfied(T(t + 4), "b", "a"));
   add(w.Satisfied(T(t + 4), "c", "a"));
 
-  // Bytes that are no event: skipped by the projector (not archived).
+  // Bytes that are no event: archived in undecodable_records, not folded.
   out.push_back({topic, JobId(base + 8), "not a protobuf envelope"});
   return out;
 }
@@ -152,6 +152,7 @@ inline const std::vector<std::pair<std::string, std::string>>& ProjectionTables(
       {"job_executions", "run_id"},
       {"dead_letters", "job_id"},
       {"job_logs", "topic, kafka_partition, kafka_offset"},
+      {"undecodable_records", "topic, kafka_partition, kafka_offset"},
       {"executors", "executor_id"},
       {"projection_offsets", "projection, topic, partition"}};
   return tables;

@@ -340,7 +340,7 @@ TEST_F(ProjectorTest, DuplicateRecordChangesNothingAndEachRecordIsLoggedOnce) {
   EXPECT_EQ(store_.Jobs()[f.job_id()].version(), 3);
 }
 
-TEST_F(ProjectorTest, UndecodableRecordIsSkippedAndItsOffsetAdvances) {
+TEST_F(ProjectorTest, UndecodableRecordIsArchivedNotFoldedAndItsOffsetAdvances) {
   EventFactory f(JobId(3));
   std::vector<Envelope> life = Lifecycle(f);
   StartProjector();
@@ -364,6 +364,14 @@ TEST_F(ProjectorTest, UndecodableRecordIsSkippedAndItsOffsetAdvances) {
   ProjectorStats st = projector_->stats();
   EXPECT_EQ(st.undecodable, 2u);
   EXPECT_EQ(st.records, 5u);
+  // Kept as they were, with why they are no event.
+  std::vector<UndecodableRow> kept = store_.Undecodable();
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].value, garbage.value);
+  EXPECT_EQ(kept[0].key, f.job_id());
+  EXPECT_EQ(kept[0].offset + 1, kept[1].offset);
+  EXPECT_EQ(kept[1].value, no_uuid.value);
+  EXPECT_EQ(kept[1].error, "event_id or job_id is not a UUID");
 }
 
 TEST_F(ProjectorTest, RejectedEventIsLoggedAsWarn) {
