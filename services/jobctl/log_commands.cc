@@ -327,7 +327,6 @@ void AddLogCommands(CLI::App& app, Context& ctx) {
         "A job's whole history, decoded, from Kafka" + topic_help +
             "; from the archive (PostgreSQL job_logs) when Kafka no longer holds its start or "
             "cannot be reached. The first line says which source answered.");
-    cmd->fallthrough();
     auto job = std::make_shared<std::string>();
     cmd->add_option("JOB_ID", *job, "the job (or workflow) id")->required();
     cmd->callback([&ctx, job] {
@@ -344,7 +343,6 @@ void AddLogCommands(CLI::App& app, Context& ctx) {
         "Live stream of job-events, as another team's consumer would subscribe. Reads every "
         "partition without a consumer group: commits nothing and disturbs no other reader. "
         "Runs until Ctrl-C (SIGINT) or SIGTERM.");
-    cmd->fallthrough();
     auto opts = std::make_shared<TailOptions>();
     cmd->add_option("--type", opts->types,
                     "only these event types, e.g. RunFailed (repeatable or comma list)")
@@ -399,7 +397,6 @@ void AddLogCommands(CLI::App& app, Context& ctx) {
         "Folds a job's history step by step with the scheduler's own fold: each event, what "
         "the fold made of it (applied / duplicate / rejected) and the state after it; then the "
         "final state. Time travel for debugging.");
-    cmd->fallthrough();
     auto job = std::make_shared<std::string>();
     auto until = std::make_shared<std::string>();
     auto offset = std::make_shared<int64_t>(-1);
@@ -430,7 +427,6 @@ void AddLogCommands(CLI::App& app, Context& ctx) {
         "What the scheduler decided for the slot at TIME and why (fired, skipped, paused, "
         "not_a_slot, ...), from the job's own events: the same explanation as "
         "GET /api/v1/jobs/{id}/why?at=TIME.");
-    cmd->fallthrough();
     auto job = std::make_shared<std::string>();
     auto at = std::make_shared<std::string>();
     cmd->add_option("JOB_ID", *job, "the job id")->required();

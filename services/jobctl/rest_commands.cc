@@ -72,10 +72,9 @@ Result<std::string> ReadDocument(const std::string& path) {
 }
 
 CLI::App* Command(CLI::App& app, const std::string& name, const std::string& help) {
-  CLI::App* sub = app.add_subcommand(name, help);
-  // Global flags (--json, --api) also after the command's own arguments.
-  sub->fallthrough();
-  return sub;
+  // Global flags (--json, --api) work after the command's own arguments too:
+  // subcommands inherit main's fallthrough().
+  return app.add_subcommand(name, help);
 }
 
 void AddSubmit(CLI::App& app, Context& ctx) {
