@@ -125,14 +125,40 @@ class Consumer {
 
   virtual std::vector<TopicPartition> Assignment() = 0;
 
+  // The watermarks of an assigned partition as this consumer last learned
+  // them (fetch responses), without asking the broker: cheap enough to call
+  // every second. Unknown (nothing fetched yet): an error. This default asks
+  // QueryWatermarks with no wait, which suits logs where that is local.
+  virtual Result<Watermarks> CachedWatermarks(const TopicPartition& tp) {
+    return QueryWatermarks(tp, std::chrono::milliseconds(0));
+  }
+
   // Leaves the group (revoking partitions through the listener). Idempotent.
   virtual void Close() = 0;
+};
+
+// Told how far behind each consumer-group member is, for metrics. Every
+// consumer calls it from its own polling thread: implementations are
+// thread-safe and cheap (no I/O).
+class ConsumerLagSink {
+ public:
+  virtual ~ConsumerLagSink() = default;
+  // `records`: how many records of `tp` lie between the consumer's position
+  // (the next record it returns) and the partition's high watermark as the
+  // consumer last fetched it.
+  virtual void Report(const std::string& group, const TopicPartition& tp, int64_t records) = 0;
+  // The consumer no longer holds `tp` (revoked, or the consumer closed).
+  virtual void Forget(const std::string& group, const TopicPartition& tp) = 0;
 };
 
 // A log: a factory of producers and consumers bound to one cluster.
 class EventLog {
  public:
   virtual ~EventLog() = default;
+  // Consumers with a group_id created after this call report their lag to
+  // `sink` (about once a second while they are polled, and Forget on
+  // revocation and Close). A log that cannot tell ignores it (the default).
+  virtual void SetConsumerLagSink(std::shared_ptr<ConsumerLagSink> sink) { (void)sink; }
   virtual Result<std::unique_ptr<Producer>> NewProducer(const std::string& client_id) = 0;
   virtual Result<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) = 0;
   virtual Result<int> PartitionCount(const std::string& topic) = 0;

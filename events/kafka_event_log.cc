@@ -46,6 +46,8 @@ constexpr auto kProbeUpInterval = std::chrono::milliseconds(1000);
 constexpr int kProbeUpTimeoutMs = 2000;
 constexpr auto kProbeDownInterval = std::chrono::milliseconds(200);
 constexpr int kProbeDownTimeoutMs = 500;
+// How often a group member tells the ConsumerLagSink its lag (from its Poll).
+constexpr auto kLagReportInterval = std::chrono::milliseconds(1000);
 
 // The "kafka" logger: the application's if it registered one, else a copy of
 // the default logger (same sinks and format) registered under that name.
@@ -644,14 +646,17 @@ class KafkaProducer : public Producer {
 class KafkaLogConsumer : public Consumer {
  public:
   // `group_instance_id`: this member's group.instance.id ("" = dynamic).
+  // `lag_sink` (may be null) is told the lag of a group member's partitions.
   static Result<std::unique_ptr<Consumer>> Make(const KafkaConfig& config,
                                                 const ConsumerOptions& options,
-                                                const std::string& group_instance_id) {
+                                                const std::string& group_instance_id,
+                                                std::shared_ptr<ConsumerLagSink> lag_sink) {
     if (options.topics.empty()) return Status::Invalid("consumer needs at least one topic");
     for (const auto& topic : options.topics) {
       if (topic.empty()) return Status::Invalid("empty topic name");
     }
     std::unique_ptr<KafkaLogConsumer> c(new KafkaLogConsumer(options));
+    if (c->has_group_) c->lag_sink_ = std::move(lag_sink);
     const std::string group_id =
         c->has_group_ ? options.group_id : "jobsched-nogroup-" + RandomHex();
     auto conf = BuildConf(config, ConsumerDefaults(options.client_id, config, options.profile),
@@ -688,6 +693,7 @@ class KafkaLogConsumer : public Consumer {
     }
     if (max_records == 0) {
       Idle(deadline);
+      MaybeReportLag();
       return out;
     }
     SetPaused(false);
@@ -706,6 +712,7 @@ class KafkaLogConsumer : public Consumer {
       LogConsumeError(*msg);
       if (!out.empty() || Clock::now() >= deadline) break;
     }
+    MaybeReportLag();
     return out;
   }
 
@@ -763,6 +770,15 @@ class KafkaLogConsumer : public Consumer {
   }
   using Consumer::QueryWatermarks;
 
+  Result<Watermarks> CachedWatermarks(const TopicPartition& tp) override {
+    Watermarks w;
+    RdKafka::ErrorCode err =
+        consumer_->get_watermark_offsets(tp.topic, tp.partition, &w.low, &w.high);
+    if (err != RdKafka::ERR_NO_ERROR) return ToStatus(err, "cached watermarks of " + ToString(tp));
+    if (w.high < 0) return Status::NotFound("no watermarks fetched yet for " + ToString(tp));
+    return w;
+  }
+
   std::vector<TopicPartition> Assignment() override { return assignment_; }
 
   void Close() override {
@@ -777,6 +793,7 @@ class KafkaLogConsumer : public Consumer {
       }
       assignment_.clear();
     }
+    ForgetLag();
     // Revokes through rebalance_cb (our listener), then leaves the group.
     RdKafka::ErrorCode err = consumer_->close();
     if (err != RdKafka::ERR_NO_ERROR) {
@@ -865,6 +882,7 @@ class KafkaLogConsumer : public Consumer {
       for (size_t i = 0; i < parts.size(); ++i) {
         auto it = starts.find(parts[i]);
         partitions[i]->set_offset(it == starts.end() ? kOffsetCommitted : it->second);
+        if (it != starts.end() && it->second >= 0) start_offsets_[parts[i]] = it->second;
       }
       RdKafka::ErrorCode assign_err = consumer.assign(partitions);
       if (assign_err == RdKafka::ERR_NO_ERROR && paused_) assign_err = consumer.pause(partitions);
@@ -882,11 +900,84 @@ class KafkaLogConsumer : public Consumer {
                  options_.client_id);
     }
     if (listener != nullptr && !assignment_.empty()) listener->OnRevoked(assignment_);
+    ForgetLag();
     RdKafka::ErrorCode unassign_err = consumer.unassign();
     if (unassign_err != RdKafka::ERR_NO_ERROR) {
       Log().error("[consumer {}] unassign: {}", options_.client_id, RdKafka::err2str(unassign_err));
     }
     assignment_.clear();
+  }
+
+  // Tells the lag sink, at most once per kLagReportInterval, how many records
+  // of each assigned partition lie between the position and the high
+  // watermark. Both are librdkafka's local state (the watermark as of the
+  // last fetch response): no broker round trip. A partition that returned no
+  // record since its assignment has no position yet: it counts from where it
+  // started (the listener's offset, else the group's committed offset, asked
+  // once per assignment, else the low watermark: auto.offset.reset=earliest).
+  void MaybeReportLag() {
+    if (!lag_sink_ || assignment_.empty()) return;
+    const auto now = Clock::now();
+    if (now < next_lag_report_) return;
+    next_lag_report_ = now + kLagReportInterval;
+    TopicPartitionList list;
+    for (const auto& tp : assignment_) {
+      list.parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
+    }
+    if (consumer_->position(list.parts) != RdKafka::ERR_NO_ERROR) return;
+    FillStartOffsets(list.parts);
+    // Records taken while idle and not yet returned are not consumed yet.
+    std::map<TopicPartition, int64_t> held_from;
+    for (const Record& r : held_) {
+      auto [it, added] = held_from.try_emplace({r.topic, r.partition}, r.offset);
+      if (!added) it->second = std::min(it->second, r.offset);
+    }
+    for (const auto* p : list.parts) {
+      int64_t low = 0;
+      int64_t high = 0;
+      if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) !=
+              RdKafka::ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      int64_t position = p->offset();
+      if (position < 0) {
+        auto start = start_offsets_.find({p->topic(), p->partition()});
+        if (start == start_offsets_.end()) continue;
+        position = start->second >= 0 ? start->second : low;
+        if (position < 0) continue;
+      }
+      if (auto h = held_from.find({p->topic(), p->partition()}); h != held_from.end()) {
+        position = std::min(position, h->second);
+      }
+      const int64_t from = std::max(position, std::max<int64_t>(low, 0));
+      lag_sink_->Report(options_.group_id, {p->topic(), p->partition()},
+                        std::max<int64_t>(high - from, 0));
+    }
+  }
+
+  // For partitions without a position and a start offset: the group's
+  // committed offsets (one request, 1 s at most), kOffsetBeginning where none.
+  void FillStartOffsets(const std::vector<RdKafka::TopicPartition*>& positions) {
+    TopicPartitionList missing;
+    for (const auto* p : positions) {
+      if (p->offset() >= 0 || start_offsets_.contains({p->topic(), p->partition()})) continue;
+      missing.parts.push_back(RdKafka::TopicPartition::create(p->topic(), p->partition()));
+    }
+    if (missing.parts.empty()) return;
+    if (consumer_->committed(missing.parts, 1000) != RdKafka::ERR_NO_ERROR) return;
+    for (const auto* p : missing.parts) {
+      if (p->err() != RdKafka::ERR_NO_ERROR) continue;
+      start_offsets_[{p->topic(), p->partition()}] =
+          p->offset() >= 0 ? p->offset() : kOffsetBeginning;
+    }
+  }
+
+  void ForgetLag() {
+    start_offsets_.clear();
+    if (!lag_sink_) return;
+    for (const auto& tp : assignment_) lag_sink_->Forget(options_.group_id, tp);
+    next_lag_report_ = {};  // the next assignment reports at once
   }
 
   // No group: `options_.partitions`, else every partition of every topic,
@@ -947,6 +1038,10 @@ class KafkaLogConsumer : public Consumer {
   std::deque<Record> held_;    // consumed while idle; returned by the next Poll
   bool closed_ = false;
   std::string session_timeout_ms_;  // as configured, for error messages
+  std::shared_ptr<ConsumerLagSink> lag_sink_;  // group members only; may be null
+  Clock::time_point next_lag_report_{};
+  // Where each assigned partition started, when known (lag before its first record).
+  std::map<TopicPartition, int64_t> start_offsets_;
 };
 
 }  // namespace
@@ -963,6 +1058,7 @@ struct KafkaEventLog::Impl {
   // Group consumers created so far, per group id (guarded by mu): numbers
   // the group.instance.id of the second and later ones.
   std::map<std::string, int> group_members;
+  std::shared_ptr<ConsumerLagSink> lag_sink;  // guarded by mu; handed to new consumers
 };
 
 KafkaEventLog::KafkaEventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1000,12 +1096,21 @@ Result<std::unique_ptr<Producer>> KafkaEventLog::NewProducer(const std::string& 
 
 Result<std::unique_ptr<Consumer>> KafkaEventLog::NewConsumer(const ConsumerOptions& options) {
   std::string instance_id;
-  if (!impl_->config.group_instance_id.empty() && !options.group_id.empty()) {
+  std::shared_ptr<ConsumerLagSink> lag_sink;
+  {
     std::lock_guard lock(impl_->mu);
-    const int n = ++impl_->group_members[options.group_id];
-    instance_id = impl_->config.group_instance_id + (n == 1 ? "" : "-" + std::to_string(n));
+    lag_sink = impl_->lag_sink;
+    if (!impl_->config.group_instance_id.empty() && !options.group_id.empty()) {
+      const int n = ++impl_->group_members[options.group_id];
+      instance_id = impl_->config.group_instance_id + (n == 1 ? "" : "-" + std::to_string(n));
+    }
   }
-  return KafkaLogConsumer::Make(impl_->config, options, instance_id);
+  return KafkaLogConsumer::Make(impl_->config, options, instance_id, std::move(lag_sink));
+}
+
+void KafkaEventLog::SetConsumerLagSink(std::shared_ptr<ConsumerLagSink> sink) {
+  std::lock_guard lock(impl_->mu);
+  impl_->lag_sink = std::move(sink);
 }
 
 Result<int> KafkaEventLog::PartitionCount(const std::string& topic) {

@@ -98,6 +98,9 @@ class KafkaEventLog : public EventLog {
 
   Result<std::unique_ptr<Producer>> NewProducer(const std::string& client_id) override;
   Result<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) override;
+  // Group members report, from their Poll, at most once a second: position
+  // and high watermark are librdkafka's local state (no broker round trip).
+  void SetConsumerLagSink(std::shared_ptr<ConsumerLagSink> sink) override;
   // From cluster metadata (waits up to 10 s). An unknown topic is created
   // with the broker's default partition count (4 on the dev broker).
   Result<int> PartitionCount(const std::string& topic) override;

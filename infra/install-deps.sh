@@ -20,6 +20,9 @@ PACKAGES=(
   curl procps
   python3-protobuf python3-confluent-kafka  # the Python consumer example (tests/consumers/)
   kcat                    # reading topics by hand (README, "Consuming jobsched's events")
+  prometheus-cpp-dev      # the services' /metrics (counters, gauges, histograms, exposition)
+  prometheus              # promtool: the tests check each service's exposition with it
+  systemd                 # systemd-analyze: the tests verify the units in infra/deploy/systemd
 )
 
 missing=()

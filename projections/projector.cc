@@ -209,6 +209,7 @@ struct Projector::Batch {
   std::vector<Item> items;
   std::unordered_map<std::string, Job> jobs;
   std::map<int32_t, int64_t> next_offsets;
+  std::map<int32_t, int64_t> newest_ms;  // per partition, the newest record's CreateTime
   ProjectionBatch out;
   ProjectorStats counts;  // this batch's contribution to the stats
 };
@@ -305,6 +306,7 @@ void Projector::CloseConsumer() {
   cache_->Clear();
   std::lock_guard<std::mutex> lock(mu_);
   committed_.clear();
+  progress_.clear();
 }
 
 void Projector::RestartConsumer() {
@@ -342,6 +344,7 @@ void Projector::PollLoop() {
     if (!records.empty()) ProcessRecords(std::move(records));
     MaybeCommit(false);
     MaybeLogProgress();
+    MaybeRefreshWatermarks();
   }
   // Stopping: the writer abandons what it holds; commit what is committed.
   MaybeCommit(true);
@@ -387,6 +390,16 @@ std::map<TopicPartition, int64_t> Projector::OnAssigned(const std::vector<TopicP
     described += std::to_string(p) + "@" +
                  (it != stored->end() ? std::to_string(it->second) : std::string("beginning"));
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int32_t p : partitions) {
+      PartitionProgress& pp = progress_[p];
+      pp = PartitionProgress{};
+      pp.partition = p;
+      pp.projected = positions_[p].value_or(-1);
+    }
+  }
+  last_watermarks_ = {};  // learn the new partitions' watermarks soon
   logger_.Log(level_enum::info, "partitions assigned",
               {{"topic", options_.topic}, {"start", described}});
   return out;
@@ -406,7 +419,10 @@ void Projector::OnRevoked(const std::vector<TopicPartition>& parts) {
   cache_->DropPartitions(revoked);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int32_t p : revoked) committed_.erase({options_.topic, p});
+    for (int32_t p : revoked) {
+      committed_.erase({options_.topic, p});
+      progress_.erase(p);
+    }
   }
   logger_.Log(level_enum::info, "partitions revoked",
               {{"topic", options_.topic},
@@ -457,6 +473,8 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     }
     cur->second = rec.offset + 1;
     b->next_offsets[rec.partition] = rec.offset + 1;
+    int64_t& newest = b->newest_ms[rec.partition];
+    newest = std::max(newest, rec.timestamp_ms);
     ++b->counts.records;
 
     Envelope event;
@@ -664,6 +682,33 @@ void Projector::MaybeCommit(bool force) {
   }
 }
 
+void Projector::MaybeRefreshWatermarks() {
+  if (consumer_ == nullptr) return;
+  const auto now = SteadyClock::now();
+  if (now - last_watermarks_ < std::chrono::seconds(1)) return;
+  last_watermarks_ = now;
+  std::map<int32_t, events::Watermarks> known;
+  for (const auto& [p, position] : positions_) {
+    auto w = consumer_->CachedWatermarks({options_.topic, p});
+    if (w.ok()) known[p] = *w;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [p, w] : known) {
+    auto it = progress_.find(p);
+    if (it == progress_.end()) continue;
+    it->second.low_watermark = w.low;
+    it->second.high_watermark = w.high;
+  }
+}
+
+std::vector<PartitionProgress> Projector::progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<PartitionProgress> out;
+  out.reserve(progress_.size());
+  for (const auto& [p, pp] : progress_) out.push_back(pp);
+  return out;
+}
+
 void Projector::MaybeLogProgress() {
   if (options_.progress_log_interval.count() <= 0) return;
   auto now = SteadyClock::now();
@@ -717,6 +762,14 @@ void Projector::WriterLoop() {
       if (outcome == WriteOutcome::kCommitted) {
         for (const OffsetUpdate& u : batch->out.offsets) {
           committed_[{options_.topic, u.partition}] = u.next_offset;
+          if (auto it = progress_.find(u.partition); it != progress_.end()) {
+            it->second.projected = u.next_offset;
+          }
+        }
+        for (const auto& [p, ms] : batch->newest_ms) {
+          if (auto it = progress_.find(p); it != progress_.end()) {
+            it->second.newest_event_ms = std::max(it->second.newest_event_ms, ms);
+          }
         }
         const ProjectorStats& c = batch->counts;
         stats_.records += c.records;

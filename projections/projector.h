@@ -27,6 +27,7 @@
 // edges of the child's parents go to ProjectionBatch::dependencies.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -84,8 +85,22 @@ struct ProjectorStats {
   int64_t cached_jobs = 0;
 };
 
+// How far the projection of one assigned partition is.
+struct PartitionProgress {
+  int32_t partition = 0;
+  int64_t projected = -1;      // next offset stored in the projection; -1: none yet
+  int64_t low_watermark = -1;  // as the consumer last learned them; -1: unknown
+  int64_t high_watermark = -1;
+  int64_t newest_event_ms = 0;  // CreateTime of the newest record projected since Start; 0: none
+  // Records appended and not projected yet; -1 while the watermarks are unknown.
+  int64_t lag_records() const {
+    if (high_watermark < 0) return -1;
+    return std::max<int64_t>(high_watermark - std::max(projected, low_watermark), 0);
+  }
+};
+
 // Thread-safety: Start() and Stop() are called from one controlling thread;
-// stats() from any thread. Everything else runs on the projector's two
+// stats() and progress() from any thread. Everything else runs on the projector's two
 // threads (the RebalanceListener callbacks run inside Poll on the poll
 // thread). `log` and `store` must outlive the Projector. A Projector is
 // started at most once.
@@ -105,6 +120,9 @@ class Projector final : public events::RebalanceListener {
   void Stop();
 
   ProjectorStats stats() const;
+  // One entry per assigned partition of `topic` (none before the first
+  // assignment). The watermarks are refreshed about once a second.
+  std::vector<PartitionProgress> progress() const;
 
   // events::RebalanceListener (poll thread, inside Poll).
   std::map<events::TopicPartition, int64_t> OnAssigned(
@@ -130,6 +148,8 @@ class Projector final : public events::RebalanceListener {
   bool Submit(std::unique_ptr<Batch> batch);
   void MaybeCommit(bool force);
   void MaybeLogProgress();
+  // Copies the consumer's cached watermarks into progress_, at most once a second.
+  void MaybeRefreshWatermarks();
 
   // Writer thread.
   void WriterLoop();
@@ -155,6 +175,7 @@ class Projector final : public events::RebalanceListener {
   bool restart_consumer_ = false;
   std::chrono::steady_clock::time_point last_commit_;
   std::chrono::steady_clock::time_point last_progress_;
+  std::chrono::steady_clock::time_point last_watermarks_;
   ProjectorStats progress_base_;
 
   mutable std::mutex mu_;  // guards everything below
@@ -170,6 +191,7 @@ class Projector final : public events::RebalanceListener {
   bool writer_conflict_ = false;          // a batch hit foreign offsets: restart needed
   std::map<events::TopicPartition, int64_t> committed_;  // for the informational commit
   ProjectorStats stats_;
+  std::map<int32_t, PartitionProgress> progress_;  // assigned partitions
 
   std::thread poll_thread_;
   std::thread writer_thread_;

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "events/kafka_event_log.h"
 
@@ -138,6 +139,14 @@ Result<ServiceConfig> ServiceConfig::FromEnv(const std::string& service) {
     return Status::Invalid("JOBSCHED_LOG_FORMAT must be text or json, not " + c.log_format);
   }
   c.log_level = EnvOr("JOBSCHED_LOG_LEVEL", c.log_level);
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  if (kLevels.count(c.log_level) == 0) {
+    return Status::Invalid(
+        "JOBSCHED_LOG_LEVEL must be one of trace, debug, info, warn, error, "
+        "critical, off; not " +
+        c.log_level);
+  }
   auto hot_wait = EnvInt("JOBSCHED_KAFKA_FETCH_WAIT_MS", c.latency_fetch_wait_ms, 0, 10'000);
   if (!hot_wait.ok()) return hot_wait.status();
   c.latency_fetch_wait_ms = static_cast<int>(*hot_wait);

@@ -54,6 +54,7 @@ std::map<TopicPartition, int64_t> JobStateFollower::OnAssigned(
     start[tp] = events::kOffsetBeginning;
     ids.push_back(tp.partition);
   }
+  if (hooks_.on_assigned) hooks_.on_assigned(ids);
   if (snapshots_ && !ids.empty()) {
     auto snapshots = snapshots_->ReadLatest(ids);
     if (!snapshots.ok()) {

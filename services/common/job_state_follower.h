@@ -55,6 +55,9 @@ class JobStateFollower final : public events::RebalanceListener {
     std::function<void(int32_t partition, int64_t offset, const events::Envelope&,
                        const events::JobState* state, const events::FoldResult&, bool replaying)>
         on_event;
+    // Partitions were assigned to this member (maybe none: more members than
+    // partitions); they are being restored.
+    std::function<void(const std::vector<int32_t>& partitions)> on_assigned;
     // The partition's state is complete: decisions may start.
     std::function<void(int32_t partition)> on_caught_up;
     // The partition left this member: forget what was derived from it.

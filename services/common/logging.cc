@@ -85,28 +85,60 @@ std::shared_ptr<spdlog::logger> GetLogger(const std::string& name) {
   return logger;
 }
 
-void Log(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view msg,
-         std::initializer_list<Field> fields) {
-  if (!logger.should_log(level)) return;
-  std::string out;
-  if (g_json) {
-    out.push_back(kJsonMarker);
-    out += "\"msg\":\"" + JsonEscape(msg) + "\"";
-    for (const auto& [k, v] : fields) {
-      if (v.empty()) continue;
+namespace {
+
+void AppendFields(std::string& out, std::initializer_list<Field> fields) {
+  for (const auto& [k, v] : fields) {
+    if (v.empty()) continue;
+    if (g_json) {
       out += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
-    }
-  } else {
-    out = msg;
-    for (const auto& [k, v] : fields) {
-      if (v.empty()) continue;
+    } else {
       out += " ";
       out += k;
       out += "=";
       out += v;
     }
   }
+}
+
+void LogFields(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view msg,
+               std::initializer_list<Field> first, std::initializer_list<Field> rest) {
+  if (!logger.should_log(level)) return;
+  std::string out;
+  if (g_json) {
+    out.push_back(kJsonMarker);
+    out += "\"msg\":\"" + JsonEscape(msg) + "\"";
+  } else {
+    out = msg;
+  }
+  AppendFields(out, first);
+  AppendFields(out, rest);
   logger.log(level, "{}", out);
+}
+
+}  // namespace
+
+void Log(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view msg,
+         std::initializer_list<Field> fields) {
+  LogFields(logger, level, msg, fields, {});
+}
+
+JobRef RefOf(const events::Envelope& e) {
+  return {e.job_id(), events::RunIdOf(e), e.event_id(), e.correlation_id()};
+}
+
+JobRef RefOf(const v1::RunTask& task) {
+  return {task.job_id(), task.run_id(), task.dispatch_event_id(), task.correlation_id()};
+}
+
+void LogJob(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view msg,
+            const JobRef& job, std::initializer_list<Field> fields) {
+  LogFields(logger, level, msg,
+            {{"job_id", job.job_id},
+             {"run_id", job.run_id},
+             {"event_id", job.event_id},
+             {"correlation_id", job.correlation_id}},
+            fields);
 }
 
 }  // namespace jobsched::services

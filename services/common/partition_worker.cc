@@ -23,8 +23,25 @@ Status PartitionWorker::Start() {
   hooks.on_event = [this](int32_t p, int64_t offset, const events::Envelope& e,
                           const events::JobState* s, const events::FoldResult& r,
                           bool replaying) { OnEvent(p, offset, e, s, r, replaying); };
-  hooks.on_caught_up = [this](int32_t p) { OnCaughtUp(p); };
-  hooks.on_revoked = [this](int32_t p) { OnRevoked(p); };
+  hooks.on_assigned = [this](const std::vector<int32_t>& parts) {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    assigned_.insert(parts.begin(), parts.end());
+  };
+  hooks.on_caught_up = [this](int32_t p) {
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      caught_up_.insert(p);
+    }
+    OnCaughtUp(p);
+  };
+  hooks.on_revoked = [this](int32_t p) {
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      assigned_.erase(p);
+      caught_up_.erase(p);
+    }
+    OnRevoked(p);
+  };
   hooks.snapshot_extra = [this](int32_t p) { return SnapshotExtra(p); };
   hooks.on_restored = [this](int32_t p, const std::string& extra) { OnRestored(p, extra); };
   FollowerOptions fo;
@@ -58,6 +75,26 @@ void PartitionWorker::Stop() {
   if (follower_) follower_->Close();
   OnStop();
   Log(*logger_, spdlog::level::info, options_.kind + " stopped " + Summary());
+}
+
+Readiness PartitionWorker::Ready() {
+  Readiness r;
+  r.Check("kafka", producer_ != nullptr && producer_->Reachable(),
+          producer_ == nullptr ? "not started" : "");
+  std::lock_guard<std::mutex> lock(status_mu_);
+  r.Check("partitions_assigned", !assigned_.empty(),
+          std::to_string(assigned_.size()) + " partitions of " + options_.topic);
+  std::string behind;
+  for (int32_t p : assigned_) {
+    if (caught_up_.count(p) == 0) behind += (behind.empty() ? "" : ",") + std::to_string(p);
+  }
+  r.Check("caught_up", behind.empty(), behind.empty() ? "" : "restoring partitions " + behind);
+  return r;
+}
+
+nlohmann::json PartitionWorker::Health() {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return {{"partitions", {{"assigned", assigned_}, {"caught_up", caught_up_}}}};
 }
 
 }  // namespace jobsched::services

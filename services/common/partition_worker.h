@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -35,6 +37,13 @@ class PartitionWorker : public Service {
 
   Status Start() final;  // producer, OnStart, follower, then the loop thread
   void Stop() final;     // idempotent; joins the loop, closes the follower, OnStop
+
+  // Ready: the producer reaches a broker, and partitions are assigned and
+  // every one of them is caught up (decisions run on complete states). A
+  // member without partitions (more members than partitions) is not ready.
+  Readiness Ready() override;
+  // {"partitions": {"assigned": [...], "caught_up": [...]}}
+  nlohmann::json Health() override;
 
  protected:
   PartitionWorker(Options options, events::EventLog& log, const Clock& clock);
@@ -71,6 +80,11 @@ class PartitionWorker : public Service {
   std::unique_ptr<JobStateFollower> follower_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+
+  // The follower's partitions, as the admin thread sees them.
+  mutable std::mutex status_mu_;
+  std::set<int32_t> assigned_;   // guarded by status_mu_
+  std::set<int32_t> caught_up_;  // guarded by status_mu_
 };
 
 }  // namespace jobsched::services

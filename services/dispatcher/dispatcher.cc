@@ -1,17 +1,20 @@
 #include "services/dispatcher/dispatcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "events/fold.h"
 #include "events/ids.h"
 #include "services/common/logging.h"
+#include "services/common/metrics.h"
 
 namespace jobsched::dispatcher {
 
 using events::Envelope;
 using events::JobState;
 using services::Log;
+using services::LogJob;
 
 namespace {
 
@@ -29,6 +32,10 @@ bool Cancels(const Envelope& e) {
 
 Need NeedOf(const v1::JobSpec& spec) { return Need{spec.pool(), ToResources(spec.resources())}; }
 
+// Priorities are 0..10 (the API's range): one band per value, anything
+// outside clamped to the nearest end, so the label has at most 11 values.
+int PriorityBand(int priority) { return std::clamp(priority, 0, 10); }
+
 }  // namespace
 
 Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const Clock& clock)
@@ -38,8 +45,83 @@ Dispatcher::Dispatcher(DispatcherOptions options, events::EventLog& log, const C
           log, clock),
       options_(std::move(options)),
       clock_(clock),
-      placement_(options_.instance_id, options_.executor_timeout, clock.Now(),
-                 options_.prefetch) {}
+      placement_(options_.instance_id, options_.executor_timeout, clock.Now(), options_.prefetch) {
+  RegisterMetrics();
+}
+
+void Dispatcher::RegisterMetrics() {
+  if (options_.metrics == nullptr) {
+    own_metrics_ = std::make_shared<prometheus::Registry>();
+    options_.metrics = own_metrics_.get();
+  }
+  prometheus::Registry& r = *options_.metrics;
+  auto& appended = prometheus::BuildCounter()
+                       .Name("jobsched_dispatcher_events_appended_total")
+                       .Help(
+                           "Facts the dispatcher appended to job-events, by event type "
+                           "(counted once acknowledged)")
+                       .Register(r);
+  appended_.dispatched = &appended.Add({{"type", "RunDispatched"}});
+  appended_.waiting = &appended.Add({{"type", "RunWaiting"}});
+  appended_.lost = &appended.Add({{"type", "RunLost"}});
+  appended_.timed_out = &appended.Add({{"type", "RunTimedOut"}});
+  tasks_sent_ = &prometheus::BuildCounter()
+                     .Name("jobsched_dispatcher_tasks_sent_total")
+                     .Help("RunTasks (and cancels) appended to run-tasks")
+                     .Register(r)
+                     .Add({});
+  append_seconds_ = &prometheus::BuildHistogram()
+                         .Name("jobsched_dispatcher_append_duration_seconds")
+                         .Help("Time to append one batch of facts until acknowledged")
+                         .Register(r)
+                         .Add({}, services::DurationBuckets());
+  queue_depth_family_ = &prometheus::BuildGauge()
+                             .Name("jobsched_dispatch_queue_depth")
+                             .Help(
+                                 "Due runs queued in this dispatcher, by pool and priority "
+                                 "(0..10)")
+                             .Register(r);
+  auto& executors = prometheus::BuildGauge()
+                        .Name("jobsched_dispatch_executors")
+                        .Help("Executors this dispatcher hears from and may place runs on")
+                        .Register(r);
+  live_executors_ = &executors.Add({{"state", "live"}});
+  free_credits_ = &prometheus::BuildGauge()
+                       .Name("jobsched_dispatch_free_credits")
+                       .Help(
+                           "Runs the live executors could take now as this dispatcher sees "
+                           "them: free slots times the prefetch, summed")
+                       .Register(r)
+                       .Add({});
+  leases_gauge_ = &prometheus::BuildGauge()
+                       .Name("jobsched_dispatch_leases")
+                       .Help("Runs this dispatcher has leased to executors and not seen end")
+                       .Register(r)
+                       .Add({});
+}
+
+void Dispatcher::UpdateGauges(TimePoint now) {
+  if (now < next_gauges_) return;
+  next_gauges_ = now + options_.metrics_interval;
+  std::map<std::pair<std::string, int>, int64_t> depth;
+  for (const QueuedRun& q : queue_) {
+    ++depth[{q.pool.empty() ? "default" : q.pool, PriorityBand(q.priority)}];
+  }
+  for (auto& [key, gauge] : queue_depth_) {
+    auto it = depth.find(key);
+    gauge->Set(it == depth.end() ? 0.0 : static_cast<double>(it->second));
+  }
+  for (const auto& [key, n] : depth) {
+    if (queue_depth_.contains(key)) continue;
+    prometheus::Gauge& g =
+        queue_depth_family_->Add({{"pool", key.first}, {"priority", std::to_string(key.second)}});
+    g.Set(static_cast<double>(n));
+    queue_depth_.emplace(key, &g);
+  }
+  live_executors_->Set(placement_.LiveExecutors(now));
+  free_credits_->Set(placement_.FreeSlots(now));
+  leases_gauge_->Set(static_cast<double>(placement_.leases().size()));
+}
 
 Status Dispatcher::OnStart() {
   events::ConsumerOptions hb;
@@ -112,7 +194,7 @@ void Dispatcher::Reevaluate(int32_t partition, const std::string& job_id, const 
       TimePoint due_at = FromProto(run.due_at());
       queue_.Upsert({run.priority(), due_at, due_at - run.priority() * options_.priority_aging,
                      offset == due_offsets_.end() ? 0 : offset->second.offset, run_id, job_id,
-                     partition});
+                     partition, s->spec().pool()});
     }
   }
   for (const std::string& run_id : known.runs) {
@@ -224,9 +306,10 @@ void Dispatcher::SendCancel(const Lease& lease, const std::string& reason) {
   cancel.set_dispatcher_id(options_.instance_id);
   cancel.set_cancel(true);
   cancel.set_cancel_reason(reason);
-  Log(logger(), spdlog::level::info, "asking the executor to abort a run",
-      {{"job_id", lease.job_id}, {"run_id", lease.run_id}, {"executor_id", lease.executor_id},
-       {"reason", reason}});
+  const events::JobState* s = follower().Find(lease.partition, lease.job_id);
+  LogJob(logger(), spdlog::level::info, "asking the executor to abort a run",
+         {lease.job_id, lease.run_id, "", s != nullptr ? s->correlation_id() : ""},
+         {{"executor_id", lease.executor_id}, {"reason", reason}});
   unsent_tasks_.push_back(TaskRecord(cancel, target->task_partition));
 }
 
@@ -239,13 +322,19 @@ void Dispatcher::SendTasks() {
     Log(logger(), spdlog::level::err, "appending run tasks failed; will retry",
         {{"error", st.ToString()}, {"tasks", std::to_string(n)}});
     unsent_tasks_ = std::move(tasks);
+    return;
   }
+  tasks_sent_->Increment(static_cast<double>(n));
 }
 
 bool Dispatcher::AppendFacts(std::vector<events::Record> facts, const char* what) {
   if (facts.empty()) return true;
   size_t n = facts.size();
-  if (Status st = producer().Append(std::move(facts)); !st.ok()) {
+  const auto start = std::chrono::steady_clock::now();
+  Status st = producer().Append(std::move(facts));
+  append_seconds_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (!st.ok()) {
     Log(logger(), spdlog::level::err, std::string("appending ") + what + " failed; will retry",
         {{"error", st.ToString()}, {"events", std::to_string(n)}});
     return false;
@@ -284,11 +373,12 @@ void Dispatcher::ExpirePending(TimePoint now) {
     }
   }
   for (const Lease& lease : expired) {
-    Log(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
-        {{"job_id", lease.job_id}, {"run_id", lease.run_id},
-         {"lease_epoch", std::to_string(lease.epoch)}});
+    const events::JobState* s = follower().Find(lease.partition, lease.job_id);
+    LogJob(logger(), spdlog::level::warn, "dispatch not seen back in the log; dispatching again",
+           {lease.job_id, lease.run_id, "", s != nullptr ? s->correlation_id() : ""},
+           {{"lease_epoch", std::to_string(lease.epoch)}});
     placement_.Release(lease.run_id);
-    Reevaluate(lease.partition, lease.job_id, follower().Find(lease.partition, lease.job_id));
+    Reevaluate(lease.partition, lease.job_id, s);
   }
   std::erase_if(declared_,
                 [&](const auto& kv) { return now - kv.second >= options_.pending_timeout; });
@@ -299,10 +389,12 @@ void Dispatcher::ExpirePending(TimePoint now) {
 void Dispatcher::EndLostLeases(TimePoint now) {
   std::vector<events::Record> facts;
   std::vector<std::string> keys;
+  int lost_count = 0;
+  int timed_out_count = 0;
   auto declare = [&](const Lease& lease, Envelope e) {
-    Log(logger(), spdlog::level::warn, "lease ended",
-        {{"job_id", lease.job_id}, {"run_id", lease.run_id}, {"event_id", e.event_id()},
-         {"event", events::EventType(e)}, {"executor_id", lease.executor_id}});
+    ++(e.has_run_lost() ? lost_count : timed_out_count);
+    LogJob(logger(), spdlog::level::warn, "lease ended", services::RefOf(e),
+           {{"event", events::EventType(e)}, {"executor_id", lease.executor_id}});
     keys.push_back(LeaseKey(lease.run_id, lease.epoch));
     facts.push_back({options_.topics.job_events, lease.job_id, events::Encode(e)});
   };
@@ -336,6 +428,8 @@ void Dispatcher::EndLostLeases(TimePoint now) {
   }
   if (!AppendFacts(std::move(facts), "lease ends")) return;
   for (auto& key : keys) declared_[std::move(key)] = now;
+  appended_.lost->Increment(lost_count);
+  appended_.timed_out->Increment(timed_out_count);
 }
 
 void Dispatcher::DispatchReady(TimePoint now) {
@@ -383,9 +477,8 @@ void Dispatcher::DispatchReady(TimePoint now) {
       if (declared_.contains(e.event_id())) continue;
       e.mutable_run_waiting()->set_run_id(q.run_id);
       e.mutable_run_waiting()->set_reason(unplaceable);
-      Log(logger(), spdlog::level::info, "run fits no live executor; it stays queued",
-          {{"job_id", q.job_id}, {"run_id", q.run_id}, {"event_id", e.event_id()},
-           {"reason", unplaceable}});
+      LogJob(logger(), spdlog::level::info, "run fits no live executor; it stays queued",
+             services::RefOf(e), {{"reason", unplaceable}});
       waiting_ids.push_back(e.event_id());
       facts.push_back({options_.topics.job_events, q.job_id, events::Encode(e)});
       continue;
@@ -398,9 +491,8 @@ void Dispatcher::DispatchReady(TimePoint now) {
     d->set_dispatcher_id(options_.instance_id);
     d->set_executor_id(target->executor_id);
     d->set_executor_incarnation(target->incarnation);
-    Log(logger(), spdlog::level::debug, "dispatching",
-        {{"job_id", q.job_id}, {"run_id", run->run_id()}, {"event_id", e.event_id()},
-         {"executor_id", target->executor_id}, {"priority", std::to_string(q.priority)}});
+    LogJob(logger(), spdlog::level::debug, "dispatching", services::RefOf(e),
+           {{"executor_id", target->executor_id}, {"priority", std::to_string(q.priority)}});
     placement_.Hold(Lease{run->run_id(), q.job_id, q.partition, epoch, target->executor_id,
                           target->incarnation, need.resources, now, false});
     // Other needs of this pool may have lost their room.
@@ -430,6 +522,8 @@ void Dispatcher::DispatchReady(TimePoint now) {
     }
     return;
   }
+  appended_.dispatched->Increment(static_cast<double>(placed.size()));
+  appended_.waiting->Increment(static_cast<double>(waiting_ids.size()));
   for (auto& id : waiting_ids) declared_[std::move(id)] = now;
   for (auto& [task, partition] : tasks) unsent_tasks_.push_back(TaskRecord(task, partition));
   SendTasks();
@@ -444,6 +538,40 @@ void Dispatcher::Step() {
   EndLostLeases(now);
   SendTasks();  // retries of tasks whose append failed, re-sends after catch-up, cancels
   DispatchReady(now);
+  UpdateGauges(now);
+}
+
+Result<std::unique_ptr<services::Service>> MakeDispatcher(services::ServiceContext& context) {
+  auto state = services::StateSettings::FromEnv();
+  if (!state.ok()) return state.status();
+  DispatcherOptions options;
+  auto millis = [](const char* name, Millis def, int64_t min) -> Result<Millis> {
+    auto v = services::EnvInt(name, def.count(), min, 86'400'000);
+    if (!v.ok()) return v.status();
+    return Millis(*v);
+  };
+  auto executor_timeout = millis("JOBSCHED_EXECUTOR_TIMEOUT_MS", options.executor_timeout, 100);
+  if (!executor_timeout.ok()) return executor_timeout.status();
+  auto aging = millis("JOBSCHED_PRIORITY_AGING_MS", options.priority_aging, 1);
+  if (!aging.ok()) return aging.status();
+  auto grace = millis("JOBSCHED_RUN_TIMEOUT_GRACE_MS", options.run_timeout_grace, 0);
+  if (!grace.ok()) return grace.status();
+  auto default_timeout =
+      services::EnvInt("JOBSCHED_EXECUTOR_DEFAULT_TIMEOUT_S", 3600, 1, 31'536'000);
+  if (!default_timeout.ok()) return default_timeout.status();
+  auto prefetch = services::EnvInt("JOBSCHED_DISPATCH_PREFETCH", options.prefetch, 1, 1000);
+  if (!prefetch.ok()) return prefetch.status();
+  options.instance_id = context.config.instance_id;
+  options.topics = context.config.topics();
+  options.state = *state;
+  options.executor_timeout = *executor_timeout;
+  options.priority_aging = *aging;
+  options.run_timeout_grace = *grace;
+  options.default_run_timeout = Millis(*default_timeout * 1000);
+  options.prefetch = static_cast<int>(*prefetch);
+  options.metrics = &context.metrics;
+  return std::unique_ptr<services::Service>(
+      std::make_unique<Dispatcher>(options, context.log, context.clock));
 }
 
 }  // namespace jobsched::dispatcher

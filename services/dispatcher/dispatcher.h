@@ -26,15 +26,24 @@
 // One thread runs the loop.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "events/event_log.h"
 #include "events/time.h"
 #include "events/topics.h"
 #include "services/common/partition_worker.h"
+#include "services/common/service_main.h"
 #include "services/dispatcher/placement.h"
 #include "services/dispatcher/run_queue.h"
 
@@ -52,6 +61,11 @@ struct DispatcherOptions {
   Millis pending_timeout{30000};  // a decision not seen back in the log after this is redone
   int prefetch = 4;  // runs offered per executor slot (Placement: credits)
   services::StateSettings state;  // snapshots and eviction
+  // Where the dispatcher's metrics go (not owned; must outlive it). Null: a
+  // registry of its own, which nobody reads.
+  prometheus::Registry* metrics = nullptr;
+  // How often the gauges (queue depth, executors) are refreshed.
+  Millis metrics_interval{1000};
 };
 
 class Dispatcher final : public services::PartitionWorker {
@@ -91,6 +105,10 @@ class Dispatcher final : public services::PartitionWorker {
   v1::RunTask MakeTask(const events::JobState& s, const v1::RunRecord& run, const Target& target,
                        TimePoint now) const;
   events::Record TaskRecord(const v1::RunTask& task, int32_t partition) const;
+  void RegisterMetrics();
+  // Sets the gauges from the queue and the placement, at most once per
+  // metrics_interval (the queue is walked: O(queued runs)).
+  void UpdateGauges(TimePoint now);
 
   DispatcherOptions options_;
   const Clock& clock_;
@@ -117,6 +135,35 @@ class Dispatcher final : public services::PartitionWorker {
   TimePoint next_reason_scan_;                // DispatchReady while no slot is free
 
   std::atomic<uint64_t> dispatched_{0};
+
+  // Metrics (loop thread; prometheus-cpp's metrics are themselves thread-safe).
+  std::shared_ptr<prometheus::Registry> own_metrics_;  // when options_.metrics is null
+  struct Appended {
+    prometheus::Counter* dispatched = nullptr;
+    prometheus::Counter* waiting = nullptr;
+    prometheus::Counter* lost = nullptr;
+    prometheus::Counter* timed_out = nullptr;
+  } appended_;
+  prometheus::Counter* tasks_sent_ = nullptr;
+  prometheus::Histogram* append_seconds_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* queue_depth_family_ = nullptr;
+  // (pool, priority band) -> its gauge; a pair seen once stays (at 0).
+  std::map<std::pair<std::string, int>, prometheus::Gauge*> queue_depth_;
+  prometheus::Gauge* live_executors_ = nullptr;
+  prometheus::Gauge* free_credits_ = nullptr;
+  prometheus::Gauge* leases_gauge_ = nullptr;
+  TimePoint next_gauges_{};
 };
+
+// The service's factory (services::ServiceMain). Besides the shared
+// configuration and the state settings (services::StateSettings):
+//   JOBSCHED_EXECUTOR_TIMEOUT_MS    an executor not heard for this long is STALE and its
+//                                   runs are lost (default 30000)
+//   JOBSCHED_PRIORITY_AGING_MS      waiting this long counts as one priority step (60000)
+//   JOBSCHED_RUN_TIMEOUT_GRACE_MS   RunTimedOut after a run's timeout plus this (30000)
+//   JOBSCHED_EXECUTOR_DEFAULT_TIMEOUT_S  the timeout of runs with timeout_seconds 0 (3600)
+//   JOBSCHED_DISPATCH_PREFETCH      runs offered per executor slot, running plus queued
+//                                   on the executor (default 4; 1: none queued there)
+Result<std::unique_ptr<services::Service>> MakeDispatcher(services::ServiceContext& context);
 
 }  // namespace jobsched::dispatcher

@@ -26,6 +26,7 @@ struct QueuedRun {
   std::string run_id;
   std::string job_id;
   int32_t partition = 0;
+  std::string pool;  // the job's pool (metrics: queue depth per pool)
 
   // Sorts first what must be dispatched first.
   bool operator<(const QueuedRun& o) const {

@@ -78,16 +78,43 @@ Application::Application(ExecutorOptions options, events::EventLog& log, const C
 
 Application::~Application() { Stop(); }
 
-Result<std::unique_ptr<services::Service>> Application::Make(const services::ServiceConfig& config,
-                                                             events::EventLog& log) {
-  auto options = ExecutorOptionsFromEnv(config);
-  if (!options.ok()) return options.status();
-  return std::unique_ptr<services::Service>(
-      std::make_unique<Application>(std::move(options).value(), log));
-}
-
 Status Application::Start() { return executor_.Start(); }
 
 void Application::Stop() { executor_.Stop(); }
+
+services::Readiness Application::Ready() {
+  services::Readiness r;
+  r.Check("kafka", executor_.Reachable());
+  return r;
+}
+
+nlohmann::json Application::Health() {
+  return {{"executor_id", executor_.options().executor_id},
+          {"slots", executor_.options().slots},
+          {"running", executor_.running()},
+          {"held", executor_.held()},
+          {"task_partition", executor_.task_partition()},
+          {"incarnation", executor_.incarnation()}};
+}
+
+Result<std::unique_ptr<services::Service>> MakeExecutor(services::ServiceContext& context) {
+  auto options = ExecutorOptionsFromEnv(context.config);
+  if (!options.ok()) return options.status();
+  // A stop lets handlers run for the grace, then gives the canceled ones as
+  // long again to report (Executor::Stop); all of it must fit in the
+  // process's stop bound, or runs are cut off before they are handed back.
+  const Millis stop_needs =
+      2 * std::chrono::duration_cast<Millis>(options->stop_grace) + Millis(5'000);
+  if (stop_needs > context.process.stop_timeout) {
+    return Status::Invalid(
+        "JOBSCHED_EXECUTOR_STOP_GRACE_MS=" + std::to_string(options->stop_grace.count()) +
+        " does not fit in JOBSCHED_STOP_TIMEOUT_MS=" +
+        std::to_string(context.process.stop_timeout.count()) +
+        ": a stop needs twice the grace plus 5000 ms; lower the grace or raise the timeout");
+  }
+  options.value().metrics = &context.metrics;
+  return std::unique_ptr<services::Service>(
+      std::make_unique<Application>(std::move(options).value(), context.log, context.clock));
+}
 
 }  // namespace jobsched::executor

@@ -51,17 +51,21 @@ class Application final : public services::Service {
   Application(const Application&) = delete;
   Application& operator=(const Application&) = delete;
 
-  // A services::ServiceFactory: options from ExecutorOptionsFromEnv(config).
-  static Result<std::unique_ptr<services::Service>> Make(const services::ServiceConfig& config,
-                                                         events::EventLog& log);
-
   Status Start() override;
   // Graceful: see Executor::Stop.
   void Stop() override;
+  // Ready while its producer reaches a broker and it is taking tasks.
+  services::Readiness Ready() override;
+  // {"executor_id", "slots", "running", "held", "task_partition", "incarnation"}
+  nlohmann::json Health() override;
 
  private:
   HandlerRegistry handlers_;  // declared before executor_, which refers to it
   Executor executor_;
 };
+
+// The service's factory (services::ServiceMain): options from
+// ExecutorOptionsFromEnv(context.config).
+Result<std::unique_ptr<services::Service>> MakeExecutor(services::ServiceContext& context);
 
 }  // namespace jobsched::executor

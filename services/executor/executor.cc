@@ -9,12 +9,14 @@
 
 #include "events/ids.h"
 #include "services/common/logging.h"
+#include "services/common/metrics.h"
 
 namespace jobsched::executor {
 
 using events::Record;
 using events::TopicPartition;
 using services::Log;
+using services::LogJob;
 using SteadyClock = std::chrono::steady_clock;
 namespace level = spdlog::level;
 
@@ -79,7 +81,66 @@ Executor::Executor(ExecutorOptions options, events::EventLog& log, const Clock& 
       log_(log),
       clock_(clock),
       handlers_(handlers),
-      logger_(services::GetLogger("executor")) {}
+      logger_(services::GetLogger("executor")) {
+  RegisterMetrics();
+}
+
+void Executor::RegisterMetrics() {
+  prometheus::Registry* registry = options_.metrics;
+  if (registry == nullptr) {
+    own_metrics_ = std::make_shared<prometheus::Registry>();
+    registry = own_metrics_.get();
+  }
+  static constexpr std::array<const char*, kOutcomes> kNames = {
+      "succeeded", "failed", "http_status", "timed_out", "canceled", "released"};
+  auto& runs = prometheus::BuildCounter()
+                   .Name("jobsched_runs_total")
+                   .Help("Runs this executor ended, by outcome (the result event it appended)")
+                   .Register(*registry);
+  auto& seconds = prometheus::BuildHistogram()
+                      .Name("jobsched_run_duration_seconds")
+                      .Help("Handler time of the runs this executor ran, by outcome")
+                      .Register(*registry);
+  for (int i = 0; i < kOutcomes; ++i) {
+    runs_[i] = &runs.Add({{"outcome", kNames[i]}, {"pool", options_.pool}});
+    run_seconds_[i] = &seconds.Add({{"outcome", kNames[i]}}, services::DurationBuckets());
+  }
+  drift_seconds_ = &prometheus::BuildHistogram()
+                        .Name("jobsched_schedule_drift_seconds")
+                        .Help(
+                            "How late a run's handler started after the time the run was "
+                            "scheduled for (RunTask.scheduled_for; 0 if early)")
+                        .Register(*registry)
+                        .Add({}, services::DurationBuckets());
+  auto& slots = prometheus::BuildGauge()
+                    .Name("jobsched_executor_slots")
+                    .Help("This executor's slots (concurrent runs), used and free")
+                    .Register(*registry);
+  slots_used_ = &slots.Add({{"state", "used"}});
+  slots_free_ = &slots.Add({{"state", "free"}});
+  slots_free_->Set(options_.slots);
+}
+
+Executor::Outcome Executor::OutcomeOf(const events::Envelope& done) {
+  if (done.has_run_succeeded()) return kSucceeded;
+  if (done.has_run_released()) return kReleased;
+  switch (done.run_failed().kind()) {
+    case v1::FAILURE_KIND_HTTP_STATUS:
+      return kHttpStatus;
+    case v1::FAILURE_KIND_TIMED_OUT:
+      return kTimedOut;
+    case v1::FAILURE_KIND_CANCELED:
+      return kCanceled;
+    default:
+      return kFailed;
+  }
+}
+
+void Executor::CountRun(const events::Envelope& done, int64_t handler_ms) {
+  const Outcome outcome = OutcomeOf(done);
+  runs_[outcome]->Increment();
+  if (handler_ms >= 0) run_seconds_[outcome]->Observe(static_cast<double>(handler_ms) / 1000.0);
+}
 
 Executor::~Executor() { Stop(); }
 
@@ -144,6 +205,12 @@ Status Executor::Start() {
        {"task_partition", events::ToString(tp)},
        {"start_offset", std::to_string(start_offset)}});
   return Status::Ok();
+}
+
+bool Executor::Reachable() const {
+  std::unique_lock<std::mutex> lifecycle(lifecycle_mu_, std::try_to_lock);
+  if (!lifecycle.owns_lock() || !started_ || stopped_) return false;
+  return producer_->Reachable();
 }
 
 void Executor::Stop() {
@@ -260,11 +327,9 @@ void Executor::Accept(const Record& record) {
   if (task->executor_id() != options_.executor_id || task->executor_incarnation() != incarnation_) {
     // Other executors share the partition, and earlier incarnations of this
     // one were sent tasks too: not ours, and normal.
-    Log(*logger_, level::debug, "ignoring run task addressed elsewhere",
-        {{"job_id", task->job_id()},
-         {"run_id", task->run_id()},
-         {"to_executor", task->executor_id()},
-         {"to_incarnation", task->executor_incarnation()}});
+    LogJob(
+        *logger_, level::debug, "ignoring run task addressed elsewhere", services::RefOf(*task),
+        {{"to_executor", task->executor_id()}, {"to_incarnation", task->executor_incarnation()}});
     return;
   }
   if (task->cancel()) {
@@ -282,10 +347,8 @@ void Executor::Accept(const Record& record) {
                          : recent_.count(key) != 0 ? "run task already finished here; ignoring it"
                                                    : nullptr;
     if (repeat != nullptr) {
-      Log(*logger_, level::info, repeat,
-          {{"job_id", task->job_id()},
-           {"run_id", task->run_id()},
-           {"lease_epoch", std::to_string(task->lease_epoch())}});
+      LogJob(*logger_, level::info, repeat, services::RefOf(*task),
+             {{"lease_epoch", std::to_string(task->lease_epoch())}});
       return;
     }
     Held held;
@@ -315,10 +378,8 @@ void Executor::Cancel(const v1::RunTask& message) {
     auto it = held_.find(key);
     if (it == held_.end() || it->second.state == HeldState::kReleasing ||
         it->second.state == HeldState::kReporting || !it->second.cancel_reason.empty()) {
-      Log(*logger_, level::debug, "ignoring cancel of a run not held here (or already handled)",
-          {{"job_id", message.job_id()},
-           {"run_id", message.run_id()},
-           {"lease_epoch", std::to_string(message.lease_epoch())}});
+      LogJob(*logger_, level::debug, "ignoring cancel of a run not held here (or already handled)",
+             services::RefOf(message), {{"lease_epoch", std::to_string(message.lease_epoch())}});
       return;
     }
     Held& held = it->second;
@@ -326,8 +387,8 @@ void Executor::Cancel(const v1::RunTask& message) {
     if (held.state == HeldState::kRunning) {
       // The worker reports RunFailed CANCELED once the handler returns.
       held.cancel->Cancel(reason);
-      Log(*logger_, level::info, "canceling running handler",
-          {{"job_id", message.job_id()}, {"run_id", message.run_id()}, {"reason", reason}});
+      LogJob(*logger_, level::info, "canceling running handler", services::RefOf(message),
+             {{"reason", reason}});
       return;
     }
     queue_.erase(held.queue_key);
@@ -343,8 +404,9 @@ void Executor::Cancel(const v1::RunTask& message) {
   f->set_permanent(true);
   f->set_error("canceled: " + reason);
   if (AppendWithRetry("RunFailed", *dropped, failed)) {
-    Log(*logger_, level::info, "queued run canceled",
-        {{"job_id", dropped->job_id()}, {"run_id", dropped->run_id()}, {"reason", reason}});
+    CountRun(failed, -1);
+    LogJob(*logger_, level::info, "queued run canceled", services::RefOf(*dropped),
+           {{"reason", reason}});
   }
   Finish(key);
 }
@@ -369,8 +431,8 @@ void Executor::ReleasePending() {
     r->set_executor_id(options_.executor_id);
     r->set_reason(kStopReason);
     if (AppendWithRetry("RunReleased", *task, released)) {
-      Log(*logger_, level::info, "queued run handed back",
-          {{"job_id", task->job_id()}, {"run_id", task->run_id()}});
+      CountRun(released, -1);
+      LogJob(*logger_, level::info, "queued run handed back", services::RefOf(*task));
     }
     Finish(key);
   }
@@ -397,6 +459,8 @@ void Executor::WorkerLoop() {
         cancel = held.cancel;
         heartbeat_soon_ = true;  // HeldRun.started changed
       }
+      slots_used_->Increment();
+      slots_free_->Decrement();
       heartbeat_cv_.notify_all();
       Execute(key, std::move(task), *cancel);
     }
@@ -415,17 +479,15 @@ void Executor::AppendStarted(const v1::RunTask& task, const events::Envelope& st
   started_record.topic = options_.topics.job_events;
   started_record.key = task.job_id();
   started_record.value = events::Encode(started);
-  producer_->AppendAsync(std::move(started_record),
-                         [logger = logger_, job_id = task.job_id(), run_id = task.run_id(),
-                          started_id = started.event_id()](const Status& st, const Record&) {
-                           if (st.ok()) return;
-                           Log(*logger, level::warn,
-                               "RunStarted not appended; the run's result will stand alone",
-                               {{"job_id", job_id},
-                                {"run_id", run_id},
-                                {"event_id", started_id},
-                                {"error", st.ToString()}});
-                         });
+  producer_->AppendAsync(
+      std::move(started_record),
+      [logger = logger_, job_id = task.job_id(), run_id = task.run_id(),
+       started_id = started.event_id(),
+       correlation_id = task.correlation_id()](const Status& st, const Record&) {
+        if (st.ok()) return;
+        LogJob(*logger, level::warn, "RunStarted not appended; the run's result will stand alone",
+               {job_id, run_id, started_id, correlation_id}, {{"error", st.ToString()}});
+      });
 }
 
 void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask> task_ptr,
@@ -441,20 +503,24 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
     // be RUNNING in the log, so that its lost lease ends it LOST instead of
     // running it again.
     if (!AppendWithRetry("RunStarted", task, started)) {
+      slots_used_->Decrement();
+      slots_free_->Increment();
       Finish(key);  // not started; the dispatcher's lease timeout takes it back
       return;
     }
   } else {
     AppendStarted(task, started);
   }
-  Log(*logger_, level::debug, "run started",
-      {{"job_id", task.job_id()},
-       {"run_id", task.run_id()},
-       {"event_id", started.event_id()},
-       {"attempt", std::to_string(task.attempt())},
-       {"lease_epoch", std::to_string(task.lease_epoch())},
-       {"type", v1::JobType_Name(task.spec().type())}});
+  LogJob(*logger_, level::debug, "run started", services::RefOf(started),
+         {{"attempt", std::to_string(task.attempt())},
+          {"lease_epoch", std::to_string(task.lease_epoch())},
+          {"type", v1::JobType_Name(task.spec().type())}});
 
+  if (task.has_scheduled_for()) {
+    const double late =
+        std::chrono::duration<double>(clock_.Now() - FromProto(task.scheduled_for())).count();
+    drift_seconds_->Observe(std::max(late, 0.0));
+  }
   const auto t0 = SteadyClock::now();
   HandlerResult result;
   Handler* handler = handlers_.Find(task.spec().type());
@@ -466,8 +532,7 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
       result = handler->Run(task, cancel);
     } catch (const std::exception& e) {
       // A handler bug must not take the executor down; the run fails with it.
-      Log(*logger_, level::err, "handler threw",
-          {{"job_id", task.job_id()}, {"run_id", task.run_id()}, {"error", e.what()}});
+      LogJob(*logger_, level::err, "handler threw", services::RefOf(task), {{"error", e.what()}});
       result =
           HandlerResult::Failure(v1::FAILURE_KIND_ERROR, std::string("handler threw: ") + e.what());
     }
@@ -483,6 +548,8 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
     cancel_reason = held.cancel_reason;
     held.state = HeldState::kReporting;  // its slot is free: the worker takes the next task
   }
+  slots_used_->Decrement();
+  slots_free_->Increment();
 
   const char* what = nullptr;
   events::Envelope done;
@@ -529,6 +596,7 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
       f->set_error(BoundedOutput(result.error));
     }
   }
+  CountRun(done, result.duration_ms);
   Report(key, std::move(task_ptr), std::move(done));
 }
 
@@ -546,12 +614,8 @@ void Executor::Report(const std::string& key, std::shared_ptr<const v1::RunTask>
           Finish(key);
           return;
         }
-        Log(*logger_, level::warn, "append failed; retrying",
-            {{"job_id", task->job_id()},
-             {"run_id", task->run_id()},
-             {"event_id", done.event_id()},
-             {"event", events::EventType(done)},
-             {"error", st.ToString()}});
+        LogJob(*logger_, level::warn, "append failed; retrying", services::RefOf(done),
+               {{"event", events::EventType(done)}, {"error", st.ToString()}});
         std::lock_guard<std::mutex> lock(mu_);
         unreported_.push_back({key, std::move(task), std::move(done)});
       });
@@ -581,18 +645,19 @@ void Executor::LogReported(const v1::RunTask& task, const events::Envelope& done
                                                          : 0;
   // A success is in the log and job_logs already; a line per success would
   // cost more than the run at thousands of runs a second.
-  Log(*logger_, failed ? level::warn : done.has_run_succeeded() ? level::debug : level::info,
-      done.has_run_succeeded()  ? "run succeeded"
-      : done.has_run_released() ? "run handed back"
-                                : "run failed",
-      {{"job_id", task.job_id()},
-       {"run_id", task.run_id()},
-       {"event_id", done.event_id()},
-       {"http_status", http_status != 0 ? std::to_string(http_status) : ""},
-       {"kind", failed ? v1::FailureKind_Name(done.run_failed().kind()) : ""},
-       {"permanent", failed && done.run_failed().permanent() ? "true" : ""},
-       {"error", failed ? done.run_failed().error() : ""},
-       {"duration_ms", std::to_string(duration_ms)}});
+  LogJob(*logger_,
+         failed                     ? level::warn
+         : done.has_run_succeeded() ? level::debug
+                                    : level::info,
+         done.has_run_succeeded()  ? "run succeeded"
+         : done.has_run_released() ? "run handed back"
+                                   : "run failed",
+         services::RefOf(done),
+         {{"http_status", http_status != 0 ? std::to_string(http_status) : ""},
+          {"kind", failed ? v1::FailureKind_Name(done.run_failed().kind()) : ""},
+          {"permanent", failed && done.run_failed().permanent() ? "true" : ""},
+          {"error", failed ? done.run_failed().error() : ""},
+          {"duration_ms", std::to_string(duration_ms)}});
 }
 
 // ---------------------------------------------------------------------------
@@ -615,19 +680,12 @@ bool Executor::AppendWithRetry(const char* what, const v1::RunTask& task,
   while (true) {
     Status st = producer_->Append({record});
     if (st.ok()) return true;
-    Log(*logger_, level::warn, "append failed; retrying",
-        {{"job_id", task.job_id()},
-         {"run_id", task.run_id()},
-         {"event_id", envelope.event_id()},
-         {"event", what},
-         {"error", st.ToString()}});
+    LogJob(*logger_, level::warn, "append failed; retrying", services::RefOf(envelope),
+           {{"event", what}, {"error", st.ToString()}});
     std::unique_lock<std::mutex> lock(mu_);
     if (progress_cv_.wait_for(lock, backoff, [&] { return phase_ >= Phase::kGivingUp; })) {
-      Log(*logger_, level::err, "giving up append at stop",
-          {{"job_id", task.job_id()},
-           {"run_id", task.run_id()},
-           {"event_id", envelope.event_id()},
-           {"event", what}});
+      LogJob(*logger_, level::err, "giving up append at stop", services::RefOf(envelope),
+             {{"event", what}});
       return false;
     }
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));

@@ -44,8 +44,13 @@
 // thread.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <spdlog/logger.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -89,6 +94,9 @@ struct ExecutorOptions {
   // Longest wait of one Consumer::Poll.
   std::chrono::milliseconds poll_interval{100};
   events::Topics topics;
+  // Where the executor's metrics go (not owned; must outlive it). Null: a
+  // registry of its own, which nobody reads.
+  prometheus::Registry* metrics = nullptr;
 };
 
 // The run-tasks partition an executor reads: FNV-1a (32 bit) of its id
@@ -123,6 +131,9 @@ class Executor {
   // Idempotent; concurrent callers wait for the first.
   void Stop();
 
+  // Whether the producer reaches a broker; false before Start and from Stop
+  // on (also while Stop runs).
+  bool Reachable() const;
   // Handlers in progress now.
   int running() const;
   // Tasks held now: queued, running or being handed back.
@@ -130,6 +141,7 @@ class Executor {
   // Set by a successful Start, constant afterwards.
   const std::string& incarnation() const { return incarnation_; }
   int32_t task_partition() const { return task_partition_; }
+  const ExecutorOptions& options() const { return options_; }
 
   // Kept per process to ignore repeats of tasks that already finished.
   static constexpr size_t kRecentlyFinished = 4096;
@@ -184,6 +196,14 @@ class Executor {
               events::Envelope done);
   void LogReported(const v1::RunTask& task, const events::Envelope& done) const;
 
+  // ---- Metrics (any thread: prometheus-cpp's metrics are thread-safe).
+  // A run's outcome, as the label of jobsched_runs_total.
+  enum Outcome { kSucceeded, kFailed, kHttpStatus, kTimedOut, kCanceled, kReleased, kOutcomes };
+  static Outcome OutcomeOf(const events::Envelope& done);
+  void RegisterMetrics();
+  // Counts the result `done`; `handler_ms` >= 0: its handler ran that long.
+  void CountRun(const events::Envelope& done, int64_t handler_ms);
+
   // ---- Any thread.
   // An envelope of `task`'s job with the id ids::EventId(type, job_id, TaskKey).
   events::Envelope RunEvent(const char* type, const v1::RunTask& task) const;
@@ -233,7 +253,16 @@ class Executor {
   };
   std::vector<Unreported> unreported_;  // guarded by mu_; results whose append failed
 
-  std::mutex lifecycle_mu_;  // serialises Start and Stop
+  // Set by the constructor, constant afterwards (the metrics themselves are
+  // thread-safe).
+  std::shared_ptr<prometheus::Registry> own_metrics_;  // when options_.metrics is null
+  std::array<prometheus::Counter*, kOutcomes> runs_{};
+  std::array<prometheus::Histogram*, kOutcomes> run_seconds_{};
+  prometheus::Histogram* drift_seconds_ = nullptr;
+  prometheus::Gauge* slots_used_ = nullptr;
+  prometheus::Gauge* slots_free_ = nullptr;
+
+  mutable std::mutex lifecycle_mu_;  // serialises Start and Stop
   bool started_ = false;     // guarded by lifecycle_mu_
   bool stopped_ = false;     // guarded by lifecycle_mu_
   std::thread consumer_thread_;

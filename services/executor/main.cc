@@ -5,9 +5,9 @@
 // _STOP_GRACE_MS and JOBSCHED_HEARTBEAT_MS). On SIGINT / SIGTERM it stops
 // taking work, lets running handlers finish for the stop grace, hands the
 // rest back (RunReleased) and leaves.
-#include "services/common/service_main.h"
 #include "services/executor/application.h"
 
-int main() {
-  return jobsched::services::ServiceMain("executor", &jobsched::executor::Application::Make);
+int main(int argc, char** argv) {
+  using namespace jobsched;  // NOLINT(build/namespaces): main only
+  return services::ServiceMain(argc, argv, {"executor", &executor::MakeExecutor});
 }

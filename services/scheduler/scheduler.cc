@@ -1,8 +1,10 @@
 #include "services/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "services/common/logging.h"
+#include "services/common/metrics.h"
 
 namespace jobsched::scheduler {
 
@@ -27,7 +29,36 @@ Scheduler::Scheduler(SchedulerOptions options, events::EventLog& log, const Cloc
             return c;
           }(),
           {[this](int32_t p, const std::string& id) { return follower().Find(p, id); },
-           [this](int32_t p) { return follower().CaughtUp(p); }}) {}
+           [this](int32_t p) { return follower().CaughtUp(p); }}) {
+  if (options_.metrics == nullptr) {
+    own_metrics_ = std::make_shared<prometheus::Registry>();
+    options_.metrics = own_metrics_.get();
+  }
+  appended_family_ = &prometheus::BuildCounter()
+                          .Name("jobsched_scheduler_events_appended_total")
+                          .Help(
+                              "Decisions the scheduler appended to job-events, by event type "
+                              "(counted once acknowledged)")
+                          .Register(*options_.metrics);
+  append_seconds_ = &prometheus::BuildHistogram()
+                         .Name("jobsched_scheduler_append_duration_seconds")
+                         .Help("Time to append one batch of decisions until acknowledged")
+                         .Register(*options_.metrics)
+                         .Add({}, services::DurationBuckets());
+}
+
+prometheus::Counter& Scheduler::AppendedCounter(events::Envelope::EventCase type) {
+  const size_t i = static_cast<size_t>(type);
+  if (i >= appended_.size()) appended_.resize(i + 1, nullptr);
+  if (appended_[i] == nullptr) {
+    // The type's name as events::EventType spells it, from an envelope of it.
+    events::Envelope e;
+    const auto* field = events::Envelope::descriptor()->FindFieldByNumber(static_cast<int>(i));
+    if (field != nullptr) e.GetReflection()->MutableMessage(&e, field);
+    appended_[i] = &appended_family_->Add({{"type", std::string(events::EventType(e))}});
+  }
+  return *appended_[i];
+}
 
 std::string Scheduler::Summary() const {
   return "decisions=" + std::to_string(decisions_appended_.load());
@@ -66,13 +97,15 @@ void Scheduler::Step() {
   if (logger().should_log(spdlog::level::debug)) {
     for (const auto& r : batch.records) {
       if (auto e = events::DecodeEnvelope(r.value); e.ok()) {
-        Log(logger(), spdlog::level::debug, "decided",
-            {{"job_id", e->job_id()}, {"event", events::EventType(*e)},
-             {"event_id", e->event_id()}, {"run_id", events::RunIdOf(*e)}});
+        LogJob(logger(), spdlog::level::debug, "decided", services::RefOf(*e),
+               {{"event", events::EventType(*e)}});
       }
     }
   }
+  const auto append_start = std::chrono::steady_clock::now();
   Status st = producer().Append(batch.records);
+  append_seconds_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - append_start).count());
   if (!st.ok()) {
     // Nothing is lost: the jobs are decided again (same ids) after a pause.
     Log(logger(), spdlog::level::err, "appending decisions failed; will retry",
@@ -82,6 +115,22 @@ void Scheduler::Step() {
   }
   core_.OnAppended(batch);
   decisions_appended_ += jobs;
+  for (events::Envelope::EventCase type : batch.types) AppendedCounter(type).Increment();
+}
+
+Result<std::unique_ptr<services::Service>> MakeScheduler(services::ServiceContext& context) {
+  auto state = services::StateSettings::FromEnv();
+  if (!state.ok()) return state.status();
+  auto grace = services::EnvInt("JOBSCHED_MISFIRE_GRACE_MS", 1000, 0, 86'400'000);
+  if (!grace.ok()) return grace.status();
+  SchedulerOptions options;
+  options.instance_id = context.config.instance_id;
+  options.topics = context.config.topics();
+  options.misfire_grace = Millis(*grace);
+  options.state = *state;
+  options.metrics = &context.metrics;
+  return std::unique_ptr<services::Service>(
+      std::make_unique<Scheduler>(options, context.log, context.clock));
 }
 
 }  // namespace jobsched::scheduler

@@ -12,14 +12,21 @@
 // loses nothing and a redo is recognised by its deterministic event ids.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "events/event_log.h"
 #include "events/time.h"
 #include "events/topics.h"
 #include "services/common/partition_worker.h"
+#include "services/common/service_main.h"
 #include "services/scheduler/scheduler_core.h"
 
 namespace jobsched::scheduler {
@@ -34,6 +41,9 @@ struct SchedulerOptions {
   // A slot later than this is a misfire (misfire_policy decides).
   Millis misfire_grace{1000};
   services::StateSettings state;  // snapshots and eviction
+  // Where the scheduler's metrics go (not owned; must outlive it). Null: a
+  // registry of its own, which nobody reads.
+  prometheus::Registry* metrics = nullptr;
 };
 
 class Scheduler final : public services::PartitionWorker {
@@ -51,9 +61,23 @@ class Scheduler final : public services::PartitionWorker {
   void Step() override;
   std::string Summary() const override;
 
+  // The counter of events of one type appended, created on first use (loop
+  // thread only).
+  prometheus::Counter& AppendedCounter(events::Envelope::EventCase type);
+
   SchedulerOptions options_;
   SchedulerCore core_;  // loop thread only
   std::atomic<uint64_t> decisions_appended_{0};
+
+  std::shared_ptr<prometheus::Registry> own_metrics_;  // when options_.metrics is null
+  prometheus::Family<prometheus::Counter>* appended_family_ = nullptr;
+  std::vector<prometheus::Counter*> appended_;  // by EventCase; loop thread only
+  prometheus::Histogram* append_seconds_ = nullptr;
 };
+
+// The service's factory (services::ServiceMain). Besides the shared
+// configuration: JOBSCHED_MISFIRE_GRACE_MS (a slot later than this is a
+// misfire, default 1000) and the state settings (services::StateSettings).
+Result<std::unique_ptr<services::Service>> MakeScheduler(services::ServiceContext& context);
 
 }  // namespace jobsched::scheduler

@@ -86,6 +86,7 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
       for (const Envelope& e : d.others) {
         other_ids.push_back(e.event_id());
         batch.records.push_back({options_.topic, e.job_id(), events::Encode(e)});
+        batch.types.push_back(e.event_case());
       }
     }
     if (d.events.empty() && other_ids.empty()) {
@@ -102,6 +103,7 @@ SchedulerCore::Batch SchedulerCore::Decide(TimePoint now) {
       for (const Envelope& e : d.events) {
         f.event_ids.insert(e.event_id());
         batch.records.push_back({options_.topic, key.job_id, events::Encode(e)});
+        batch.types.push_back(e.event_case());
         if (e.has_job_dead() && !options_.dead_letter_topic.empty()) {
           batch.records.push_back(
               {options_.dead_letter_topic, key.job_id, events::Encode(DeadLetterOf(*s, e))});

@@ -77,6 +77,8 @@ class SchedulerCore {
 
   struct Batch {
     std::vector<events::Record> records;  // each job's events in order
+    // The type of each job-events record among `records` (for metrics).
+    std::vector<events::Envelope::EventCase> types;
     std::vector<JobKey> jobs;             // the jobs they decide for
     // Per job, the ids of the events about other jobs among `records`.
     std::vector<std::pair<JobKey, std::vector<std::string>>> others;

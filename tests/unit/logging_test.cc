@@ -51,5 +51,45 @@ TEST(Logging, JsonLinesCarryFieldsAndEscapeEverything) {
   spdlog::drop("logging-test");
 }
 
+TEST(Logging, LinesAboutAJobNameJobRunEventAndCorrelation) {
+  std::ostringstream sink_text;
+  auto logger = std::make_shared<spdlog::logger>(
+      "logging-job-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(sink_text));
+  spdlog::register_logger(logger);
+  ServiceConfig config;
+  config.log_format = "json";
+  InitLogging(config);
+
+  v1::Envelope e;
+  e.set_event_id("e-1");
+  e.set_job_id("j-1");
+  e.set_correlation_id("req-7");
+  e.mutable_run_started()->set_run_id("r-1");
+  LogJob(*logger, spdlog::level::info, "run started", RefOf(e), {{"attempt", "2"}});
+
+  v1::RunTask task;
+  task.set_job_id("j-2");
+  task.set_run_id("r-2");
+  task.set_dispatch_event_id("e-dispatch");
+  task.set_correlation_id("req-8");
+  LogJob(*logger, spdlog::level::warn, "handler threw", RefOf(task));
+
+  auto lines = Lines(sink_text.str());
+  ASSERT_EQ(lines.size(), 2u) << sink_text.str();
+  EXPECT_EQ(lines[0]["job_id"], "j-1");
+  EXPECT_EQ(lines[0]["run_id"], "r-1");
+  EXPECT_EQ(lines[0]["event_id"], "e-1");
+  EXPECT_EQ(lines[0]["correlation_id"], "req-7");
+  EXPECT_EQ(lines[0]["attempt"], "2");
+  EXPECT_EQ(lines[1]["job_id"], "j-2");
+  EXPECT_EQ(lines[1]["run_id"], "r-2");
+  EXPECT_EQ(lines[1]["event_id"], "e-dispatch");
+  EXPECT_EQ(lines[1]["correlation_id"], "req-8");
+
+  config.log_format = "text";
+  InitLogging(config);
+  spdlog::drop("logging-job-test");
+}
+
 }  // namespace
 }  // namespace jobsched::services
