@@ -29,7 +29,13 @@
 //   POST   /api/v1/jobs/{id}/cancel?cascade=true  202 {..., canceled_descendants}
 //   GET    /api/v1/jobs/{id}/dependencies     200 {job_id, parents, children}
 //          (workflow_routes.h)
-//   GET    /health                            200 {status, postgres}
+//   GET    /api/v1/jobs/{id}/stream, /api/v1/stream   Server-Sent Events (ApiOptions)
+//   GET    /api/v1/metrics                    the system's metrics (ApiOptions)
+//   GET    /api/v1/openapi.json               the OpenAPI document
+//   GET    /health                            200 {status, database, broker, executors}
+//
+// Every route is in the route table of routes.h; handlers read through
+// ApiQueries (queries.h; PostgreSQL: pg_queries.h).
 //
 // Submissions and commands depend on Kafka (commands read the job first),
 // queries on PostgreSQL only. Pistache's I/O threads parse and validate
@@ -54,7 +60,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "events/event_log.h"
@@ -63,7 +71,26 @@
 #include "events/topics.h"
 #include "services/api/recent_appends.h"
 
+namespace prometheus {
+class Registry;
+}
+
 namespace jobsched::api {
+
+class ApiQueries;
+class Responder;
+struct RequestInfo;
+
+// A route served by code outside ApiApplication (http_responder.h): called on
+// an I/O thread, must not block, answers through the responder (e.g. by
+// Responder::StartStream).
+using RouteHandler = std::function<void(const std::shared_ptr<Responder>&, const RequestInfo&)>;
+
+// ApiApplication::Ready(): whether the API can serve its writes and reads.
+struct ApiReadiness {
+  bool ready = false;
+  nlohmann::json checks;  // name -> {"ok": bool, "detail": string}
+};
 
 struct ApiOptions {
   std::string host = "0.0.0.0";
@@ -93,6 +120,16 @@ struct ApiOptions {
   // shutting_down. Longer than ack_timeout, so Kafka's verdict usually arrives.
   std::chrono::milliseconds drain_timeout{20'000};
   size_t max_queued_queries = 1024;  // beyond this, queries get 503 overloaded
+  // Where the request metrics go (jobsched_api_requests_total,
+  // jobsched_api_request_duration_seconds, jobsched_api_jobs_submitted_total);
+  // null: a registry of the API's own.
+  std::shared_ptr<prometheus::Registry> metrics;
+  // GET /api/v1/jobs/{id}/stream and GET /api/v1/stream; unset: 501.
+  RouteHandler job_stream;
+  RouteHandler stream;
+  // GET /api/v1/metrics: the Prometheus text exposition of the system's
+  // view; unset: 501. Called on a worker thread (it may block).
+  std::function<Result<std::string>()> system_metrics;
 };
 
 // Lifecycle: construct, Start() once, Stop() (or destroy). Start/Stop/port are
@@ -105,6 +142,9 @@ class ApiApplication {
   // (and accepts submissions) while PostgreSQL is down.
   ApiApplication(ApiOptions options, events::Producer& producer, std::string database_url,
                  events::Topics topics, Clock& clock);
+  // Reads through `queries` instead of PostgreSQL (tests: an in-memory fake).
+  ApiApplication(ApiOptions options, events::Producer& producer,
+                 std::shared_ptr<ApiQueries> queries, events::Topics topics, Clock& clock);
   ~ApiApplication();  // Stop()
   ApiApplication(const ApiApplication&) = delete;
   ApiApplication& operator=(const ApiApplication&) = delete;
@@ -119,6 +159,20 @@ class ApiApplication {
 
   // The bound port (useful with port 0); 0 before Start().
   int port() const;
+
+  // What GET /health answers: {"status": "ok" | "degraded", "database":
+  // {"ok", "error"?}, "broker": {"ok"}, "executors": {"total", "active",
+  // "stale"}, "postgres": "ok" | "down", "kafka": "ok" | "down"}; degraded
+  // when the database or the broker cannot be reached. Blocks up to about a
+  // second on the database; callable from any thread, before Start too.
+  nlohmann::json Health();
+
+  // Ready when a broker and the database are reachable (checks "broker",
+  // "database"). Blocks like Health().
+  ApiReadiness Ready();
+
+  // The registry the request metrics are in (ApiOptions::metrics or the API's own).
+  std::shared_ptr<prometheus::Registry> metrics() const;
 
  private:
   class Impl;

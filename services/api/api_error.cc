@@ -6,7 +6,7 @@
 namespace jobsched::api {
 
 int HttpStatusOf(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, int>, 30> kTable = {{
+  static constexpr std::array<std::pair<std::string_view, int>, 32> kTable = {{
       {"invalid_json", 400},
       {"unknown_field", 400},
       {"missing_field", 400},
@@ -30,6 +30,7 @@ int HttpStatusOf(std::string_view code) {
       {"conflict", 409},
       {"workflow_not_expanded", 409},  // cancel before the scheduler expanded it
       {"duplicate_idempotency_key", 409},
+      {"last_event_id_expired", 410},  // a stream resumed from before retention (sse.h)
       {"payload_too_large", 413},
       {"kafka_unavailable", 503},
       {"append_unconfirmed", 503},
@@ -37,6 +38,7 @@ int HttpStatusOf(std::string_view code) {
       {"overloaded", 503},
       {"shutting_down", 503},
       {"internal", 500},
+      {"not_implemented", 501},  // a route whose handler is not wired in this build
   }};
   for (const auto& [name, status] : kTable) {
     if (name == code) return status;

@@ -33,11 +33,13 @@ struct ApiError {
 //   408 request_timeout (Pistache's header/body timeouts)
 //   409 job_terminal, job_not_recurring, job_not_dead, conflict, duplicate_idempotency_key,
 //       workflow_not_expanded
+//   410 last_event_id_expired (sse.h)
 //   413 payload_too_large
 //   503 kafka_unavailable (nothing appended), append_unconfirmed (handed to
 //       Kafka, not confirmed: may be stored), database_unavailable, overloaded,
 //       shutting_down
 //   500 internal
+//   501 not_implemented (a route whose handler this build does not wire)
 int HttpStatusOf(std::string_view code);
 
 // {"error": {...}} for `error`.

@@ -1,8 +1,13 @@
-// Internal to services/api: the HTTP plumbing of ApiApplication (requests,
-// responders, the server's shared state) and its Impl, shared by
-// api_application.cc (server, routing, the job routes) and the handler files
-// of other areas (workflow_handlers.cc, batch_handlers.cc). Not a public
-// interface: include it from services/api .cc files only.
+// Internal to services/api: ApiApplication's Impl, shared by
+// api_application.cc (server, routing) and the handler files, one per
+// resource: job_handlers.cc (submit, get, list, update, commands),
+// job_read_handlers.cc (executions, logs, events, why, stats),
+// write_path.cc (appending with read-your-writes and idempotency keys),
+// workflow_handlers.cc, batch_handlers.cc, ops_handlers.cc and
+// system_handlers.cc (/health, /api/v1/metrics, /api/v1/openapi.json, the
+// streams). The HTTP plumbing is in http_responder.h, the route table in
+// routes.h, the reads behind ApiQueries (queries.h). Not a public interface:
+// include it from services/api .cc files only.
 #pragma once
 
 #include <pistache/endpoint.h>
@@ -29,10 +34,12 @@
 #include "services/api/api_application.h"
 #include "services/api/api_error.h"
 #include "services/api/deadline_timer.h"
+#include "services/api/http_responder.h"
 #include "services/api/job_commands.h"
 #include "services/api/ops_routes.h"
-#include "services/api/pg_pool.h"
+#include "services/api/queries.h"
 #include "services/api/recent_appends.h"
+#include "services/api/routes.h"
 #include "services/api/worker_pool.h"
 #include "services/api/workflow_routes.h"
 #include "services/common/logging.h"
@@ -42,212 +49,6 @@ namespace jobsched::api {
 namespace Http = Pistache::Http;
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
-
-// The response header that echoes the request's correlation id.
-class RequestIdHeader final : public Http::Header::Header {
- public:
-  NAME("X-Request-Id")
-  RequestIdHeader() = default;
-  explicit RequestIdHeader(std::string value) : value_(std::move(value)) {}
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& os) const override { os << value_; }
-
- private:
-  std::string value_;
-};
-
-// What a handler needs from a Pistache request, copied: Pistache reuses the
-// request object as soon as onRequest returns.
-struct RequestInfo {
-  Http::Method method = Http::Method::Get;
-  std::string method_name;
-  std::string path;
-  QueryParams query;
-  std::string body;
-  std::optional<std::string> idempotency_key;  // the Idempotency-Key header
-  std::string request_id;                      // X-Request-Id, or a random id
-  SteadyClock::time_point start;
-};
-
-class Responder;
-
-// Shared by the server and every response still pending; outlives both.
-struct ServerState {
-  // Held shared while a response is handed to Pistache, exclusively by Stop()
-  // to set `closed`: after that no response touches the (gone) transport.
-  std::shared_mutex send_mu;
-  bool closed = false;  // guarded by send_mu
-
-  std::mutex mu;
-  std::condition_variable cv;  // notified when `pending` or `unflushed` shrink
-  // Requests not answered yet, by sequence number. Guarded by mu.
-  std::map<uint64_t, std::weak_ptr<Responder>> pending;
-  uint64_t next_id = 0;  // guarded by mu
-  // Responses handed to Pistache whose write has not completed. Guarded by mu.
-  int unflushed = 0;
-
-  void Flushed() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      --unflushed;
-    }
-    cv.notify_all();
-  }
-};
-
-// Answers one request exactly once, from whichever thread finishes it, and
-// writes the request's log line. Thread-safe; SetJobId must be called before
-// the responder is shared with another thread. The Send* methods expect to be
-// the first answer (a second one is a bug, logged); the TrySend* methods are
-// for racing answerers (acknowledgement vs. deadline) and report who won.
-class Responder {
- public:
-  // Creates the responder and registers it as pending in `state`.
-  static std::shared_ptr<Responder> Make(Http::ResponseWriter writer,
-                                         std::shared_ptr<ServerState> state,
-                                         std::shared_ptr<spdlog::logger> logger,
-                                         const RequestInfo& req) {
-    auto r =
-        std::shared_ptr<Responder>(new Responder(std::move(writer), state, std::move(logger), req));
-    std::lock_guard<std::mutex> lock(state->mu);
-    r->id_ = state->next_id++;
-    state->pending.emplace(r->id_, r);
-    return r;
-  }
-
-  Responder(const Responder&) = delete;
-  Responder& operator=(const Responder&) = delete;
-
-  // A request that nobody answered is a bug; the client still gets an answer.
-  ~Responder() {
-    if (!sent_.load()) {
-      services::Log(*logger_, spdlog::level::err, "request dropped without a response",
-                    {{"method", method_}, {"path", path_}, {"request_id", request_id_}});
-      SendError({"internal", "the server dropped the request; retry", ""});
-    }
-  }
-
-  void SetJobId(std::string job_id) { job_id_ = std::move(job_id); }
-
-  // Whether the request was answered (by anyone).
-  bool answered() const { return sent_.load(); }
-
-  void SendJson(int status, const json& body, const std::string& location = "") {
-    Expect(TrySendBody(status, body.dump(-1, ' ', false, json::error_handler_t::replace), location),
-           status);
-  }
-
-  // The one way errors reach clients: status from HttpStatusOf, body from ErrorBody.
-  void SendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
-    Expect(TrySendError(error, std::move(allow)), HttpStatusOf(error.code));
-  }
-
-  bool TrySendError(const ApiError& error, std::vector<Http::Method> allow = {}) {
-    return Send(HttpStatusOf(error.code),
-                ErrorBody(error).dump(-1, ' ', false, json::error_handler_t::replace), "",
-                std::move(allow), error.code, error.message);
-  }
-
-  // An error whose body has members beside "error" (`extra`, an object).
-  bool TrySendErrorWith(const ApiError& error, const json& extra, const std::string& location) {
-    json body = ErrorBody(error);
-    for (const auto& [key, value] : extra.items()) body[key] = value;
-    return Send(HttpStatusOf(error.code), body.dump(-1, ' ', false, json::error_handler_t::replace),
-                location, {}, error.code, error.message);
-  }
-
-  // Sends a pre-rendered JSON body.
-  bool TrySendBody(int status, const std::string& body, const std::string& location = "") {
-    return Send(status, body, location, {}, "", "");
-  }
-
- private:
-  Responder(Http::ResponseWriter writer, std::shared_ptr<ServerState> state,
-            std::shared_ptr<spdlog::logger> logger, const RequestInfo& req)
-      : writer_(std::move(writer)),
-        state_(std::move(state)),
-        logger_(std::move(logger)),
-        method_(req.method_name),
-        path_(req.path),
-        request_id_(req.request_id),
-        start_(req.start) {}
-
-  void Expect(bool first, int status) {
-    if (!first) {
-      services::Log(*logger_, spdlog::level::err, "second response to a request ignored",
-                    {{"method", method_}, {"path", path_}, {"status", std::to_string(status)}});
-    }
-  }
-
-  // Returns false, sending nothing, if the request was answered before.
-  bool Send(int status, const std::string& body, const std::string& location,
-            std::vector<Http::Method> allow, std::string_view error_code,
-            std::string_view error_message) {
-    if (sent_.exchange(true)) return false;
-    {
-      std::shared_lock<std::shared_mutex> lock(state_->send_mu);
-      if (!state_->closed) {
-        writer_.headers().add<RequestIdHeader>(request_id_);
-        if (!location.empty()) writer_.headers().add<Http::Header::Location>(location);
-        if (!allow.empty()) writer_.headers().add<Http::Header::Allow>(allow);
-        auto logger = logger_;
-        auto state = state_;
-        {
-          std::lock_guard<std::mutex> lock(state_->mu);
-          ++state_->unflushed;
-        }
-        try {
-          // Rejected when the client has gone away: nothing left to do but note it.
-          writer_.send(static_cast<Http::Code>(status), body, MIME(Application, Json))
-              .then([state](ssize_t) { state->Flushed(); },
-                    [state, logger](std::exception_ptr& e) {
-                      state->Flushed();
-                      try {
-                        std::rethrow_exception(e);
-                      } catch (const std::exception& ex) {
-                        services::Log(*logger, spdlog::level::debug, "response not delivered",
-                                      {{"reason", ex.what()}});
-                      }
-                    });
-        } catch (const std::exception& e) {
-          state_->Flushed();
-          services::Log(*logger_, spdlog::level::warn, "response not sent", {{"reason", e.what()}});
-        }
-      }
-    }
-    auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_).count();
-    services::Log(*logger_, status >= 400 ? spdlog::level::warn : spdlog::level::debug,
-                  "http request",
-                  {{"method", method_},
-                   {"path", path_},
-                   {"status", std::to_string(status)},
-                   {"ms", std::to_string(ms)},
-                   {"job_id", job_id_},
-                   {"request_id", request_id_},
-                   {"error", error_code},
-                   {"error_message", error_message}});
-    {
-      std::lock_guard<std::mutex> lock(state_->mu);
-      state_->pending.erase(id_);
-    }
-    state_->cv.notify_all();
-    return true;
-  }
-
-  Http::ResponseWriter writer_;
-  const std::shared_ptr<ServerState> state_;
-  const std::shared_ptr<spdlog::logger> logger_;
-  const std::string method_;
-  const std::string path_;
-  const std::string request_id_;
-  const SteadyClock::time_point start_;
-  uint64_t id_ = 0;  // key in state_->pending; set by Make before sharing
-  std::string job_id_;
-  std::atomic<bool> sent_{false};
-};
-
-using ResponderPtr = std::shared_ptr<Responder>;
 
 // Where the Pistache handler forwards requests. Called on I/O threads; must not block.
 class RequestSink {
@@ -287,6 +88,12 @@ std::optional<ApiError> CheckIdempotencyKeyHeader(const RequestInfo& req);
 // Job ids as stored and appended (lower case), whatever case a path used.
 std::string CanonicalJobId(std::string id);
 
+// 404 job_not_found for `id`.
+ApiError JobNotFound(const std::string& id);
+
+// 400 invalid_job_id unless `id` is a UUID.
+std::optional<ApiError> CheckJobId(const std::string& id);
+
 // What a client should do about an append whose outcome is unknown. `noun`
 // is what the append concerns: "job" or "workflow".
 std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed,
@@ -296,16 +103,16 @@ std::string UnconfirmedAdvice(const std::string& id, bool submission, bool keyed
 
 class ApiApplication::Impl final : public RequestSink {
  public:
-  Impl(ApiOptions options, events::Producer& producer, std::string database_url,
+  Impl(ApiOptions options, events::Producer& producer, std::shared_ptr<ApiQueries> queries,
        events::Topics topics, Clock& clock)
-      : options_(std::move(options)),
+      : options_(WithRegistry(std::move(options))),
         producer_(producer),
         topics_(std::move(topics)),
         clock_(clock),
         logger_(services::GetLogger("api")),
-        state_(std::make_shared<ServerState>()),
-        pool_(std::move(database_url),
-              PgPoolOptions{.size = static_cast<size_t>(std::max(options_.threads, 1) + 2)}),
+        metrics_(std::make_shared<RequestMetrics>(options_.metrics)),
+        state_(std::make_shared<ServerState>(metrics_)),
+        queries_(std::move(queries)),
         workers_(static_cast<size_t>(std::max(options_.threads, 1) + 2),
                  options_.max_queued_queries),
         guard_(std::make_shared<Guard>()),
@@ -319,34 +126,65 @@ class ApiApplication::Impl final : public RequestSink {
   Status Start();
   void Stop();
   int port() const { return port_.load(); }
+  std::shared_ptr<prometheus::Registry> metrics_registry() const { return options_.metrics; }
 
   // Called by Pistache on an I/O thread. Never blocks.
   void OnRequest(const Http::Request& request, Http::ResponseWriter writer) override;
 
+  // ---- Defined in system_handlers.cc ----
+  // The API's health (ApiApplication::Health); blocks up to about a second
+  // on the database.
+  json HealthReport();
+  ApiReadiness Ready();
+
+  // The PostgreSQL connections the API's queries may use at once.
+  static size_t QueryConnections(const ApiOptions& options) {
+    return static_cast<size_t>(std::max(options.threads, 1) + 2);
+  }
+
  private:
-  void Route(const ResponderPtr& r, const RequestInfo& req);
+  static ApiOptions WithRegistry(ApiOptions options);
+
+  // Looks the request up in the route table (routes.h): 404 not_found, 405
+  // method_not_allowed with Allow, or Dispatch.
+  void Route(const ResponderPtr& r, RequestInfo& req);
+  void Dispatch(const ResponderPtr& r, const RequestInfo& req, RouteId route);
+
+  // ---- Defined in job_handlers.cc ----
   void Submit(const ResponderPtr& r, const RequestInfo& req);
   void GetJob(const ResponderPtr& r, const std::string& id);
   void ListJobs(const ResponderPtr& r, const RequestInfo& req);
-  void ListExecutions(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Cancel(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void RunCommand(const ResponderPtr& r, const std::string& id, const RequestInfo& req,
                   Command command);
   void UpdateJob(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Preview(const ResponderPtr& r, const RequestInfo& req);
+
+  // ---- Defined in job_read_handlers.cc ----
+  void ListExecutions(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Stats(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Logs(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
+  void Events(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
   void Why(const ResponderPtr& r, const std::string& id, const RequestInfo& req);
-  void Preview(const ResponderPtr& r, const RequestInfo& req);
-  void Health(const ResponderPtr& r);
-  // /api/v1/executors, /queue/stats, /dead-letters[/{id}/requeue] (ops_routes.h).
-  void ServeOps(const ResponderPtr& r, const RequestInfo& req, OpsRoute route);
 
-  // Runs `query` on a worker thread with a pooled connection, then `then`
-  // with its result on the same thread; PostgreSQL failures answer 503
-  // database_unavailable (500 internal for query bugs), a full queue 503
-  // overloaded, unless `failed` is given: then it gets those failures instead.
+  // ---- Defined in ops_handlers.cc ----
+  // /api/v1/executors, /queue/stats, /dead-letters[/{id}/requeue] (ops_routes.h).
+  void ServeOps(const ResponderPtr& r, const RequestInfo& req);
+
+  // ---- Defined in system_handlers.cc ----
+  void Health(const ResponderPtr& r);
+  void SystemMetrics(const ResponderPtr& r, const RequestInfo& req);
+  void OpenApi(const ResponderPtr& r, const RequestInfo& req);
+  // GET /api/v1/jobs/{id}/stream, GET /api/v1/stream: ApiOptions' handlers.
+  void Stream(const ResponderPtr& r, const RequestInfo& req, const RouteHandler& handler);
+
+  // ---- The reads (WithDatabase below; the rest in handler_support.cc) ----
+  // Runs `query` on a worker thread, then `then` with its result on the same
+  // thread; database failures answer 503 database_unavailable (500 internal
+  // for query bugs), a full queue 503 overloaded, unless `failed` is given:
+  // then it gets those failures instead.
   template <typename T>
-  void WithDatabase(const ResponderPtr& r, std::function<T(pqxx::connection&)> query,
+  void WithDatabase(const ResponderPtr& r, std::function<Result<T>(ApiQueries&)> query,
                     std::function<void(T)> then,
                     std::function<void(const Status&)> failed = nullptr);
 
@@ -368,6 +206,12 @@ class ApiApplication::Impl final : public RequestSink {
   void WithJob(const ResponderPtr& r, const std::string& id,
                std::function<void(v1::JobState)> found);
 
+  // For the reads that answer for any job with a row, DELETED ones included:
+  // validates `id`, runs `query` (nullopt: 404 job_not_found) and answers 200.
+  void WithJobQuery(const ResponderPtr& r, const std::string& id,
+                    std::function<Result<std::optional<json>>(ApiQueries&)> query);
+
+  // ---- Defined in write_path.cc ----
   // A submission with an idempotency key (see Submit).
   void SubmitKeyed(const ResponderPtr& r, std::shared_ptr<const Submission> sub,
                    bool look_in_recent);
@@ -377,11 +221,6 @@ class ApiApplication::Impl final : public RequestSink {
   // id): unless it finishes first (and resumes this one), answers 503
   // append_unconfirmed after ack_timeout.
   void AwaitKeyHolder(const ResponderPtr& r, const std::string& id, const std::string& noun);
-
-  // For the reads that answer for any job with a row, DELETED ones included:
-  // validates `id`, runs `query` (nullopt: 404 job_not_found) and answers 200.
-  void WithJobQuery(const ResponderPtr& r, const std::string& id,
-                    std::function<std::optional<json>(pqxx::connection&)> query);
 
   // Appends `event` to job-events; answers `status` with `body` once the log
   // acknowledged it (remembering the append in recent_ first), 503
@@ -447,8 +286,9 @@ class ApiApplication::Impl final : public RequestSink {
   const events::Topics topics_;
   Clock& clock_;
   const std::shared_ptr<spdlog::logger> logger_;
+  const std::shared_ptr<RequestMetrics> metrics_;
   const std::shared_ptr<ServerState> state_;
-  PgPool pool_;
+  const std::shared_ptr<ApiQueries> queries_;
   WorkerPool workers_;
   DeadlineTimer timer_;  // overdue Kafka acknowledgements, projection polls
 
@@ -471,13 +311,13 @@ class ApiApplication::Impl final : public RequestSink {
 
 template <typename T>
 void ApiApplication::Impl::WithDatabase(const ResponderPtr& r,
-                                        std::function<T(pqxx::connection&)> query,
+                                        std::function<Result<T>(ApiQueries&)> query,
                                         std::function<void(T)> then,
                                         std::function<void(const Status&)> failed) {
   auto logger = logger_;
   auto task = [this, r, logger, query = std::move(query), then = std::move(then), failed] {
     try {
-      Result<T> result = pool_.Run<T>(query);
+      Result<T> result = query(*queries_);
       if (!result.ok()) {
         if (failed) return failed(result.status());
         r->SendError(FromStatus(result.status(), "database_unavailable"));

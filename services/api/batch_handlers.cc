@@ -178,19 +178,12 @@ void ApiApplication::Impl::LookUpBatch(const std::shared_ptr<BatchRun>& run) {
   };
   if (run->keys.empty() && parent_ids.empty()) return decide({}, {}, std::nullopt);
 
-  struct Rows {
-    std::map<std::string, v1::JobState> jobs;
-    std::vector<ParentInfo> parents;
-  };
-  WithDatabase<Rows>(
+  WithDatabase<BatchRows>(
       run->r,
-      [keys = run->keys, parent_ids](pqxx::connection& c) {
-        Rows rows;
-        rows.jobs = LoadJobs(c, keys);
-        if (!parent_ids.empty()) rows.parents = LoadParents(c, parent_ids);
-        return rows;
+      [keys = run->keys, parent_ids](ApiQueries& q) { return q.BatchLookup(keys, parent_ids); },
+      [decide](BatchRows rows) {
+        decide(std::move(rows.jobs), std::move(rows.parents), std::nullopt);
       },
-      [decide](Rows rows) { decide(std::move(rows.jobs), std::move(rows.parents), std::nullopt); },
       [this, run, decide](const Status& s) {
         // As POST /jobs: without PostgreSQL a key is checked against this
         // process's appends only (a second JobSubmitted of a key changes
@@ -280,11 +273,14 @@ void ApiApplication::Impl::AppendBatch(const std::shared_ptr<BatchRun>& run) {
   auto logger = logger_;
   for (Pending& p : pending) {
     producer_.AppendAsync(
-        std::move(p.record),
-        [acks, logger, recent = recent_, index = p.index, event = std::move(p.event),
-         hold = std::move(p.hold)](const Status& s, const events::Record& acked) mutable {
+        std::move(p.record), [acks, logger, recent = recent_, metrics = metrics_, index = p.index,
+                              event = std::move(p.event), hold = std::move(p.hold)](
+                                 const Status& s, const events::Record& acked) mutable {
           // Remembered before the answer: the client's next request must find it.
-          if (s.ok()) recent->Record(event, acked.partition, acked.offset);
+          if (s.ok()) {
+            recent->Record(event, acked.partition, acked.offset);
+            metrics->JobsSubmitted(1);
+          }
           std::string body;
           size_t late = 0;
           {

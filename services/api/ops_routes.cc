@@ -49,22 +49,22 @@ std::optional<OpsRoute> MatchOpsRoute(Method method, const std::vector<std::stri
   if (area == "executors" && parts.size() == 3) {
     if (method != Method::Get) return OpsMethodNotAllowed{Method::Get};
     if (auto e = CheckQueryParams(query, {})) return *e;
-    return OpsRead{[now, timeout = options.executor_timeout](pqxx::connection& c) {
-      return ListExecutors(c, now, timeout);
+    return OpsRead{[now, timeout = options.executor_timeout](ApiQueries& q) {
+      return q.Executors(now, timeout);
     }};
   }
   if (area == "queue" && parts.size() == 4 && parts[3] == "stats") {
     if (method != Method::Get) return OpsMethodNotAllowed{Method::Get};
     if (auto e = CheckQueryParams(query, {})) return *e;
-    return OpsRead{[](pqxx::connection& c) { return QueueStats(c); }};
+    return OpsRead{[](ApiQueries& q) { return q.QueueStats(); }};
   }
   if (area != "dead-letters") return std::nullopt;
   if (parts.size() == 3) {
     if (method != Method::Get) return OpsMethodNotAllowed{Method::Get};
     auto q = ParseDeadLettersQuery(query);
     if (auto* e = std::get_if<ApiError>(&q)) return *e;
-    return OpsRead{[q = std::get<DeadLettersQuery>(q)](pqxx::connection& c) {
-      return DeadLettersPage(c, q);
+    return OpsRead{[q = std::get<DeadLettersQuery>(q)](ApiQueries& queries) {
+      return queries.DeadLetters(q);
     }};
   }
   if (parts.size() == 5 && parts[4] == "requeue") {

@@ -10,7 +10,7 @@
 // MatchOpsRoute decides, on the I/O thread and without I/O, what a request
 // asks for; ApiApplication runs the reads on its worker threads and the
 // requeue through its load-check-append path (PlanRequeue). The SQL is in
-// ops_queries.h. Pure, thread-compatible.
+// ops_queries.h, behind ApiQueries. Pure, thread-compatible.
 #pragma once
 
 #include <pistache/http_defs.h>
@@ -19,15 +19,16 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "events/envelope.h"
+#include "events/status.h"
 #include "events/time.h"
 #include "services/api/api_error.h"
+#include "services/api/queries.h"
 #include "services/api/request_params.h"
 
 namespace jobsched::api {
@@ -41,10 +42,9 @@ struct OpsOptions {
 inline constexpr int kDefaultDeadLettersLimit = 50;
 inline constexpr int kMaxDeadLettersLimit = 500;
 
-// A read: `query` runs on a worker thread with a pooled connection; its JSON
-// is answered 200.
+// A read: `query` runs on a worker thread (ApiQueries); its JSON is answered 200.
 struct OpsRead {
-  std::function<nlohmann::json(pqxx::connection&)> query;
+  std::function<Result<nlohmann::json>(ApiQueries&)> query;
 };
 // POST /api/v1/dead-letters/{job_id}/requeue: load the job, then PlanRequeue.
 struct OpsRequeue {

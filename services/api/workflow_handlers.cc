@@ -37,7 +37,7 @@ void ApiApplication::Impl::ResolveDependsOn(const ResponderPtr& r, events::Envel
   const auto& depends_on = event.job_submitted().spec().depends_on();
   std::vector<std::string> parent_ids(depends_on.begin(), depends_on.end());
   WithDatabase<std::vector<ParentInfo>>(
-      r, [parent_ids](pqxx::connection& c) { return LoadParents(c, parent_ids); },
+      r, [parent_ids](ApiQueries& q) { return q.Parents(parent_ids); },
       [this, r, parent_ids, keyed,
        event = std::move(event)](std::vector<ParentInfo> found) mutable {
         for (const std::string& id : parent_ids) {
@@ -67,7 +67,7 @@ void ApiApplication::Impl::CancelWithDescendants(const ResponderPtr& r, events::
                                                  json answer, const events::Origin& origin) {
   const std::string job_id = event.job_id();
   WithDatabase<std::vector<std::string>>(
-      r, [job_id](pqxx::connection& c) { return LoadOpenDescendants(c, job_id, kMaxCascade); },
+      r, [job_id](ApiQueries& q) { return q.OpenDescendants(job_id, kMaxCascade); },
       [this, r, job_id, origin, event, answer](std::vector<std::string> found) mutable {
         if (found.size() > kMaxCascade) {
           return r->SendError(
@@ -95,7 +95,8 @@ void ApiApplication::Impl::ServeWorkflows(const ResponderPtr& r, const RequestIn
       return CancelWorkflow(r, request.workflow_id, req);
     case WorkflowAction::kList:
       return WithDatabase<json>(
-          r, [q = std::move(request.list)](pqxx::connection& c) { return ListWorkflowsPage(c, q); },
+          r,
+          [q = std::move(request.list)](ApiQueries& queries) { return queries.ListWorkflows(q); },
           [r](json page) { r->SendJson(200, page); });
   }
 }
@@ -155,7 +156,7 @@ void ApiApplication::Impl::SubmitWorkflowKeyed(const ResponderPtr& r,
                       plan->location, hold, /*keyed_workflow=*/true);
   };
   WithDatabase<std::optional<json>>(
-      r, [id](pqxx::connection& c) { return LoadWorkflowView(c, id); }, decide,
+      r, [id](ApiQueries& q) { return q.GetWorkflow(id); }, decide,
       [this, decide, id](const Status& s) {
         // Without PostgreSQL the key is checked against this process's
         // appends only; a second WorkflowSubmitted of the key (same event id)
@@ -172,7 +173,7 @@ void ApiApplication::Impl::SubmitWorkflowKeyed(const ResponderPtr& r,
 void ApiApplication::Impl::GetWorkflow(const ResponderPtr& r, const std::string& id) {
   r->SetJobId(id);
   WithDatabase<std::optional<json>>(
-      r, [id](pqxx::connection& c) { return LoadWorkflowView(c, id); },
+      r, [id](ApiQueries& q) { return q.GetWorkflow(id); },
       [this, r, id](std::optional<json> view) {
         if (!view) {
           if (auto appended = RecentWorkflow(id)) {
@@ -191,7 +192,7 @@ void ApiApplication::Impl::CancelWorkflow(const ResponderPtr& r, const std::stri
   r->SetJobId(id);
   events::Origin origin = MakeOrigin(req);
   WithDatabase<std::optional<WorkflowCancelTarget>>(
-      r, [id](pqxx::connection& c) { return LoadWorkflowCancelTarget(c, id); },
+      r, [id](ApiQueries& q) { return q.WorkflowCancelTargetOf(id); },
       [this, r, id, origin](std::optional<WorkflowCancelTarget> target) {
         if (!target) {
           if (!RecentWorkflow(id)) return r->SendError(WorkflowNotFound(id));
@@ -214,8 +215,7 @@ void ApiApplication::Impl::CancelWorkflow(const ResponderPtr& r, const std::stri
 void ApiApplication::Impl::Dependencies(const ResponderPtr& r, const std::string& id,
                                         const RequestInfo& req) {
   if (auto e = CheckQueryParams(req.query, {})) return r->SendError(*e);
-  WithJobQuery(r, id,
-               [id = CanonicalJobId(id)](pqxx::connection& c) { return DependenciesOf(c, id); });
+  WithJobQuery(r, id, [id = CanonicalJobId(id)](ApiQueries& q) { return q.Dependencies(id); });
 }
 
 void ApiApplication::Impl::AppendAllThenRespond(const ResponderPtr& r,

@@ -664,7 +664,12 @@ TEST_F(ApiTest, ExecutionsNewestFirst) {
 TEST_F(ApiTest, HealthReportsPostgres) {
   HttpResponse r = Call("GET", "/health");
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(Body(r), (json{{"status", "ok"}, {"postgres", "ok"}, {"kafka", "ok"}}));
+  EXPECT_EQ(Body(r), (json{{"status", "ok"},
+                           {"database", {{"ok", true}}},
+                           {"broker", {{"ok", true}}},
+                           {"executors", {{"total", 0}, {"active", 0}, {"stale", 0}}},
+                           {"postgres", "ok"},
+                           {"kafka", "ok"}}));
 }
 
 TEST_F(ApiTest, KeepsConnectionsAliveOnlyWhenAsked) {
