@@ -121,7 +121,11 @@ void LocalSystem::Start(const std::string& name) {
               {"DATABASE_URL", database_url_},
               {"JOBSCHED_API_PORT", std::to_string(api_port_)},
               {"JOBSCHED_EXECUTOR_SLOTS", std::to_string(options_.executor_slots)},
-              {"JOBSCHED_LOG_LEVEL", options_.log_level}};
+              {"JOBSCHED_LOG_LEVEL", options_.log_level},
+              // Any free admin port, named in a file (AdminPort): several
+              // systems (and executors) on one machine must not clash.
+              {"JOBSCHED_ADMIN_PORT", "0"},
+              {"JOBSCHED_ADMIN_PORT_FILE", AdminPortFile(name)}};
   // A stable executor id across restarts (a restart is a new incarnation of
   // the same executor), unless the test chose one.
   if (spec.service == "executor") opts.env["JOBSCHED_EXECUTOR_ID"] = name;
@@ -129,6 +133,7 @@ void LocalSystem::Start(const std::string& name) {
   for (const auto& [k, v] : spec.env) opts.env[k] = v;
   auto old = services_.find(name);
   if (old != services_.end() && old->second) old->second->Kill();  // no-op once it exited
+  std::remove(AdminPortFile(name).c_str());  // the last run's port is no answer
   paused_.erase(name);
   services_[name] = std::make_unique<ChildProcess>(BinPath("jobsched-" + spec.service),
                                                    std::vector<std::string>{}, opts);
@@ -139,10 +144,28 @@ void LocalSystem::Kill(const std::string& name) {
   paused_.erase(name);
 }
 
-void LocalSystem::Stop(const std::string& name) {
+int LocalSystem::Stop(const std::string& name, std::chrono::milliseconds grace) {
   ChildProcess& p = ProcessOf(name);
   if (paused_.erase(name) != 0) p.Signal(SIGCONT);
-  p.Stop();
+  return p.Stop(grace);
+}
+
+std::string LocalSystem::AdminPortFile(const std::string& name) const {
+  return dir_ + "/" + name + ".admin-port";
+}
+
+int LocalSystem::AdminPort(const std::string& name, std::chrono::milliseconds timeout) const {
+  int port = 0;
+  WaitFor(
+      [&] {
+        port = std::atoi(ReadFile(AdminPortFile(name)).c_str());
+        return port > 0;
+      },
+      timeout, std::chrono::milliseconds(20));
+  if (port <= 0) {
+    throw std::runtime_error("LocalSystem: " + name + " wrote no admin port:\n" + LogTails());
+  }
+  return port;
 }
 
 bool LocalSystem::Running(const std::string& name) { return ProcessOf(name).Running(); }

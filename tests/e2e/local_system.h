@@ -5,13 +5,13 @@
 // the test thread.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/support/devbroker.h"
 #include "tests/support/postgres.h"
@@ -63,6 +63,11 @@ class LocalSystem {
   ~LocalSystem();
 
   std::string ApiUrl(const std::string& path) const;
+  // The admin port (/health, /ready, /metrics) of a process (by name, as in
+  // Start): every process gets JOBSCHED_ADMIN_PORT=0 and writes the port it
+  // bound to a file, which this awaits. Throws if none appears in `timeout`.
+  int AdminPort(const std::string& name,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
   ApiReply Api(const std::string& method, const std::string& path,
                const nlohmann::json& body = nullptr) const;
   const std::string& database_url() const { return database_url_; }
@@ -75,7 +80,9 @@ class LocalSystem {
   // env as configured (a running one is killed first).
   void Start(const std::string& name);
   void Kill(const std::string& name);  // SIGKILL
-  void Stop(const std::string& name);  // SIGTERM (resumes a paused one first), graceful
+  // SIGTERM (resumes a paused one first), graceful; SIGKILL after `grace`.
+  // Returns the exit code (128 + signal if killed).
+  int Stop(const std::string& name, std::chrono::milliseconds grace = std::chrono::seconds(10));
   bool Running(const std::string& name);  // a paused process is running
   // SIGSTOP / SIGCONT: a paused process keeps its sockets but sends nothing
   // (no heartbeats, no results) until resumed, as a zombie executor would.
@@ -126,6 +133,7 @@ class LocalSystem {
   std::string database_url_;
   int api_port_ = 0;
   void StartBroker();
+  std::string AdminPortFile(const std::string& name) const;
   void StopServices();
   void AwaitHealthy();
   struct ProcessSpec {
