@@ -12,6 +12,12 @@
 # The log and the database are kept as a pair: if one of them is missing (or
 # they come from different starts), both start afresh, and the start message
 # says why. The logs of the processes live in .dev/logs/.
+#   infra/dev.sh --executors N       runs N executor processes (default 1)
+#   infra/dev.sh --ready-timeout S   how long to wait for every service's
+#                                    GET /ready (default 120 s)
+# Every service's admin port (GET /health, /ready, /metrics) is a free port
+# chosen at start, written to .dev/admin/<service>.port (executor-1, ...):
+# the start message lists them once every service is ready.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${JOBSCHED_BUILD_DIR:-$root/build}"
@@ -25,13 +31,24 @@ default_groups+=,jobsched-projector,jobsched-projector-executors
 groups="${JOBSCHED_DEV_GROUPS:-$default_groups}"
 
 fresh=""
-for arg in "$@"; do
-  case "$arg" in
-    --fresh) fresh="--fresh" ;;
+executors=1
+ready_timeout=120
+usage="usage: infra/dev.sh [--fresh] [--executors N] [--ready-timeout SECONDS]"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --fresh) fresh="--fresh"; shift ;;
+    --executors) executors="${2:-}"; shift; [ $# -eq 0 ] || shift ;;
+    --ready-timeout) ready_timeout="${2:-}"; shift; [ $# -eq 0 ] || shift ;;
     -h|--help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
-    *) echo "usage: infra/dev.sh [--fresh]" >&2; exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+if [[ ! "$executors" =~ ^[1-9][0-9]?$ ]]; then
+  echo "infra/dev.sh: --executors must be a number from 1 to 99, not '$executors'" >&2; exit 2
+fi
+if [[ ! "$ready_timeout" =~ ^[1-9][0-9]*$ ]]; then
+  echo "infra/dev.sh: --ready-timeout must be a positive number of seconds" >&2; exit 2
+fi
 
 # One stack per .dev: a second start would share the stored log and the
 # database with the running one (its processes inherit the lock).
@@ -66,6 +83,7 @@ cleanup() {
   trap - EXIT
   echo "jobsched dev: stopping"
   stop_pids "${service_pids[@]}"
+  rm -f "$dev/admin"/*.port "$dev/admin"/*.ready  # the ports are gone with the services
   # The broker stores the rest of its log before it exits (up to 30 s).
   [ -n "$broker_pid" ] && grace_tenths=400 stop_pids "$broker_pid"
   bash "$root/infra/pg.sh" stop "$dev/pg" || true
@@ -155,9 +173,58 @@ export DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/jobsched"
 echo "$DATABASE_URL" >"$dev/database_url"
 export JOBSCHED_API_PORT="$api_port"
 
-for svc in projector scheduler dispatcher executor api; do
-  setsid "$build/bin/jobsched-$svc" >"$dev/logs/$svc.log" 2>&1 &
+# Each process by name: its binary, its log and its admin port file.
+names=(projector scheduler dispatcher)
+for i in $(seq "$executors"); do names+=("executor-$i"); done
+names+=(api)
+admin="$dev/admin"
+mkdir -p "$admin"
+rm -f "$admin"/*.port
+declare -A pid_of
+for name in "${names[@]}"; do
+  JOBSCHED_ADMIN_PORT=0 JOBSCHED_ADMIN_PORT_FILE="$admin/$name.port" \
+    setsid "$build/bin/jobsched-${name%-[0-9]*}" >"$dev/logs/$name.log" 2>&1 &
   service_pids+=($!)
+  pid_of[$name]=$!
+done
+
+# Up means ready: every service's GET /ready answers 200 (the broker and the
+# database reachable, its partitions assigned and caught up).
+not_ready() {
+  echo "jobsched dev: $1; see $dev/logs/$2.log:" >&2
+  tail -n 5 "$dev/logs/$2.log" >&2
+  exit 1
+}
+deadline=$((SECONDS + ready_timeout))
+for name in "${names[@]}"; do
+  code=""
+  while :; do
+    if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then
+      wait "${pid_of[$name]}" && status=0 || status=$?
+      not_ready "$name exited with status $status before it was ready" "$name"
+    fi
+    port="$(cat "$admin/$name.port" 2>/dev/null || true)"
+    if [ -n "$port" ]; then
+      code="$(curl -s -o "$admin/$name.ready" -w '%{http_code}' --max-time 2 \
+                "http://127.0.0.1:$port/ready" || true)"
+      [ "$code" = 200 ] && break
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      if [ -z "$port" ]; then
+        not_ready "$name has no admin port after ${ready_timeout} s ($admin/$name.port)" "$name"
+      fi
+      not_ready "$name is not ready after ${ready_timeout} s: GET /ready answers ${code:-nothing}:
+  $(cat "$admin/$name.ready" 2>/dev/null)" "$name"
+    fi
+    sleep 0.2
+  done
+done
+rm -f "$admin"/*.ready
+
+admin_urls=""
+for name in "${names[@]}"; do
+  url="http://127.0.0.1:$(cat "$admin/$name.port")"
+  admin_urls+="$(printf '\n  %-10s %s/health  /ready  /metrics' "$name" "$url")"
 done
 
 cat <<MSG
@@ -167,6 +234,7 @@ jobsched dev is up.
   PostgreSQL $DATABASE_URL
   Logs       $dev/logs/
   Kept       $survived
+Admin ports (ports also in $admin/<service>.port):$admin_urls
 Ctrl-C stops everything (and keeps everything for the next start; infra/dev.sh --fresh forgets it).
 MSG
 
