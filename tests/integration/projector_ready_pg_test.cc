@@ -15,6 +15,7 @@
 #include "events/topics.h"
 #include "services/common/metrics.h"
 #include "services/projector/application.h"
+#include "tests/support/metric_sample.h"
 #include "tests/support/postgres.h"
 #include "tests/support/wait.h"
 
@@ -27,16 +28,7 @@ constexpr auto kWait = milliseconds(30'000);
 
 double ValueOf(prometheus::Registry& registry, const std::string& name,
                const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& l : m.label) have[l.name] = l.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-    }
-  }
-  return -1;
+  return testing::MetricValue(registry, name, labels);
 }
 
 bool CheckOk(const services::Readiness& r, const std::string& check) {

@@ -21,6 +21,7 @@
 #include "services/api/queries.h"
 #include "services/api/routes.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metric_sample.h"
 
 namespace jobsched::api {
 namespace {
@@ -121,22 +122,11 @@ v1::JobState SubmittedJob(const std::string& body) {
   return state;
 }
 
-// The value of a counter or the sample count of a histogram with exactly these labels.
+// A counter's value or a histogram's sample count; 0 when the series is absent.
 double Sample(prometheus::Registry& registry, const std::string& name,
               const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& l : m.label) have[l.name] = l.value;
-      if (have != labels) continue;
-      if (family.type == prometheus::MetricType::Histogram) {
-        return static_cast<double>(m.histogram.sample_count);
-      }
-      return m.counter.value;
-    }
-  }
-  return 0;
+  auto s = testing::FindSample(registry, name, labels);
+  return s ? s->value : 0;
 }
 
 class ApiHandlersTest : public ::testing::Test {

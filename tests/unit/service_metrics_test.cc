@@ -18,6 +18,7 @@
 #include "services/dispatcher/dispatcher.h"
 #include "services/executor/executor.h"
 #include "services/scheduler/scheduler.h"
+#include "tests/support/metric_sample.h"
 #include "tests/support/wait.h"
 
 namespace jobsched {
@@ -29,40 +30,11 @@ using std::chrono::seconds;
 
 constexpr auto kWait = milliseconds(20'000);
 
-struct Sample {
-  double value = 0;  // a counter's or gauge's value; a histogram's sample count
-  double sum = 0;    // a histogram's sum
-};
-
-// The series `name` whose labels are exactly `labels`, as the registry
-// exposes it now; nullopt if there is none.
-std::optional<Sample> Find(prometheus::Registry& registry, const std::string& name,
-                           const std::map<std::string, std::string>& labels) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& m : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : m.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      switch (family.type) {
-        case prometheus::MetricType::Counter:
-          return Sample{m.counter.value, 0};
-        case prometheus::MetricType::Gauge:
-          return Sample{m.gauge.value, 0};
-        case prometheus::MetricType::Histogram:
-          return Sample{static_cast<double>(m.histogram.sample_count), m.histogram.sample_sum};
-        default:
-          return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
+using testing::FindSample;
 
 double ValueOf(prometheus::Registry& registry, const std::string& name,
                const std::map<std::string, std::string>& labels) {
-  auto s = Find(registry, name, labels);
-  return s ? s->value : -1;
+  return testing::MetricValue(registry, name, labels);
 }
 
 // Awaits the series' value to become `want`.
@@ -158,7 +130,7 @@ TEST_F(ExecutorMetricsTest, CountsRunsByOutcomeWithHandlerTimeAndDrift) {
   EXPECT_EQ(ValueOf(registry_, "jobsched_run_duration_seconds", {{"outcome", "succeeded"}}), 1);
   EXPECT_EQ(ValueOf(registry_, "jobsched_run_duration_seconds", {{"outcome", "failed"}}), 1);
   // The manual clock stands still: each run started exactly as late as it was made.
-  auto drift = Find(registry_, "jobsched_schedule_drift_seconds", {});
+  auto drift = FindSample(registry_, "jobsched_schedule_drift_seconds", {});
   ASSERT_TRUE(drift.has_value());
   EXPECT_EQ(drift->value, 2);
   EXPECT_DOUBLE_EQ(drift->sum, 3.5);
@@ -255,7 +227,7 @@ TEST_F(DecisionMetricsTest, QueueDepthByPoolAndPriorityThenDispatchCounted) {
   Submit(2, "");  // the default pool
   ASSERT_TRUE(AwaitValue(scheduler_metrics_, "jobsched_scheduler_events_appended_total",
                          {{"type", "RunDue"}}, 3));
-  auto appends = Find(scheduler_metrics_, "jobsched_scheduler_append_duration_seconds", {});
+  auto appends = FindSample(scheduler_metrics_, "jobsched_scheduler_append_duration_seconds", {});
   ASSERT_TRUE(appends.has_value());
   EXPECT_GE(appends->value, 1);
 
