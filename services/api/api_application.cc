@@ -346,7 +346,7 @@ int ApiApplication::port() const { return impl_->port(); }
 
 nlohmann::json ApiApplication::Health() { return impl_->HealthReport(); }
 
-ApiReadiness ApiApplication::Ready() { return impl_->Ready(); }
+services::Readiness ApiApplication::Ready() { return impl_->Ready(); }
 
 std::shared_ptr<prometheus::Registry> ApiApplication::metrics() const {
   return impl_->metrics_registry();

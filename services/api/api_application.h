@@ -70,6 +70,7 @@
 #include "events/time.h"
 #include "events/topics.h"
 #include "services/api/recent_appends.h"
+#include "services/common/admin_server.h"
 
 namespace prometheus {
 class Registry;
@@ -85,12 +86,6 @@ struct RequestInfo;
 // an I/O thread, must not block, answers through the responder (e.g. by
 // Responder::StartStream).
 using RouteHandler = std::function<void(const std::shared_ptr<Responder>&, const RequestInfo&)>;
-
-// ApiApplication::Ready(): whether the API can serve its writes and reads.
-struct ApiReadiness {
-  bool ready = false;
-  nlohmann::json checks;  // name -> {"ok": bool, "detail": string}
-};
 
 struct ApiOptions {
   std::string host = "0.0.0.0";
@@ -169,7 +164,7 @@ class ApiApplication {
 
   // Ready when a broker and the database are reachable (checks "broker",
   // "database"). Blocks like Health().
-  ApiReadiness Ready();
+  services::Readiness Ready();
 
   // The registry the request metrics are in (ApiOptions::metrics or the API's own).
   std::shared_ptr<prometheus::Registry> metrics() const;

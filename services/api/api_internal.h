@@ -135,7 +135,7 @@ class ApiApplication::Impl final : public RequestSink {
   // The API's health (ApiApplication::Health); blocks up to about a second
   // on the database.
   json HealthReport();
-  ApiReadiness Ready();
+  services::Readiness Ready();
 
   // The PostgreSQL connections the API's queries may use at once.
   static size_t QueryConnections(const ApiOptions& options) {

@@ -55,14 +55,7 @@ class ApiService final : public services::Service {
 
   nlohmann::json Health() override { return app_.Health(); }
 
-  services::Readiness Ready() override {
-    ApiReadiness own = app_.Ready();
-    services::Readiness r;
-    for (const auto& [name, check] : own.checks.items()) {
-      r.Check(name, check.value("ok", false), check.value("detail", ""));
-    }
-    return r;
-  }
+  services::Readiness Ready() override { return app_.Ready(); }
 
  private:
   // The routes served by the parts this service owns: the streams, and the

@@ -56,15 +56,12 @@ json ApiApplication::Impl::HealthReport() {
           {"kafka", broker ? "ok" : "down"}};
 }
 
-ApiReadiness ApiApplication::Impl::Ready() {
+services::Readiness ApiApplication::Impl::Ready() {
   const Status db = queries_->Ping(kProbeTimeout);
   const bool broker = producer_.Reachable();
-  ApiReadiness out;
-  out.ready = db.ok() && broker;
-  out.checks = {
-      {"broker",
-       {{"ok", broker}, {"detail", broker ? "a broker is reachable" : "no broker is reachable"}}},
-      {"database", {{"ok", db.ok()}, {"detail", db.ok() ? "reachable" : db.message()}}}};
+  services::Readiness out;
+  out.Check("broker", broker, broker ? "a broker is reachable" : "no broker is reachable");
+  out.Check("database", db.ok(), db.ok() ? "reachable" : db.message());
   return out;
 }
 

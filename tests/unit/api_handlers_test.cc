@@ -229,7 +229,7 @@ TEST_F(ApiHandlersTest, HealthReportsDatabaseBrokerAndExecutors) {
   EXPECT_NE(h["database"]["error"].get<std::string>().find("connection refused"),
             std::string::npos);
   EXPECT_TRUE(h["executors"]["total"].is_null());
-  ApiReadiness ready = app_->Ready();
+  services::Readiness ready = app_->Ready();
   EXPECT_FALSE(ready.ready);
   EXPECT_EQ(ready.checks["database"]["ok"], false);
   EXPECT_EQ(ready.checks["broker"]["ok"], true);
