@@ -37,12 +37,14 @@ int main(int argc, char** argv) {
   int rounds = 200;
   int brokers = 1;
   bool one_key = false;
+  std::vector<std::string> settings;
   app.add_option("--batches", batches, "records per Append")->delimiter(',');
   app.add_option("--linger", lingers, "linger.ms values")->delimiter(',');
   app.add_option("--rounds", rounds, "Appends per cell")->check(CLI::PositiveNumber);
   app.add_option("--brokers", brokers, "mock brokers the partitions are spread over")
       ->check(CLI::Range(1, 16));
   app.add_flag("--one-key", one_key, "every record of an append under one key (one partition)");
+  app.add_option("--set", settings, "extra librdkafka property NAME=VALUE (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
   jobsched::testing::ScopedDevBroker broker(jobsched::testing::DefaultTopics(), brokers);
@@ -57,6 +59,14 @@ int main(int argc, char** argv) {
     jobsched::events::KafkaConfig config;
     config.brokers = broker.bootstrap();
     config.extra["linger.ms"] = linger;
+    for (const std::string& kv : settings) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "--set wants NAME=VALUE, got %s\n", kv.c_str());
+        return 2;
+      }
+      config.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     auto log = jobsched::events::KafkaEventLog::Make(config);
     if (!log.ok()) {
       std::fprintf(stderr, "%s\n", log.status().ToString().c_str());
