@@ -22,6 +22,7 @@ PACKAGES=(
   kcat                    # reading topics by hand (README, "Consuming jobsched's events")
   prometheus-cpp-dev      # the services' /metrics (counters, gauges, histograms, exposition)
   prometheus              # promtool: the tests check each service's exposition with it
+  libjemalloc-dev         # the services' allocator (glibc malloc cost the projector ~1/3 of its CPU)
   systemd                 # systemd-analyze: the tests verify the units in infra/deploy/systemd
 )
 

@@ -116,12 +116,18 @@ Round RunRound(const Target& target, const Config& c, const std::string& prefix,
   r.duration_s = rate > 0 ? c.duration : 0;
   pqxx::connection conn(target.database_url);
   auto before = ReadTableWrites(conn);
+  const std::vector<WatchedProcess> procs = target.Watched();
+  const auto cpu_before = SnapshotCpu(procs);
   LoadOptions lo{target.api_base, prefix, c.clients, rate > 0 ? 0 : c.batch};
   r.load = rate > 0 ? RunOpenLoop(lo, rate, c.duration) : RunClosedLoop(lo, jobs);
   r.requested = static_cast<int>(r.load.accepted.size()) + r.load.rejected + r.load.failed;
   r.done =
       AwaitCompletion(conn, prefix, r.load.start_unix, static_cast<int>(r.load.accepted.size()),
                       std::chrono::seconds(c.timeout_s));
+  for (const auto& [name, cpu] : SnapshotCpu(procs)) {
+    const double was = cpu_before.at(name);
+    r.cpu_s[name] = cpu < 0 || was < 0 ? -1 : cpu - was;
+  }
   r.t = ReadTimings(conn, r.load.accepted, rate > 0);
   // PostgreSQL publishes a backend's table counts at most once a second.
   std::this_thread::sleep_until(r.done.at + std::chrono::milliseconds(1100));

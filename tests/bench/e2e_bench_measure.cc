@@ -326,6 +326,12 @@ bool ParseWatched(const std::string& spec, WatchedProcess* out) {
   return true;
 }
 
+std::map<std::string, double> SnapshotCpu(const std::vector<WatchedProcess>& procs) {
+  std::map<std::string, double> out;
+  for (const auto& p : procs) out[p.name] = ProcessCpu(p);
+  return out;
+}
+
 std::vector<std::pair<std::string, double>> MeasureCpu(const std::vector<WatchedProcess>& procs,
                                                        double seconds) {
   std::vector<double> before;

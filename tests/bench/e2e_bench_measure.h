@@ -86,6 +86,10 @@ std::vector<WatchedProcess> DiscoverStack(const std::string& database_url);
 // Parses "name=pid"; false if it is not that.
 bool ParseWatched(const std::string& spec, WatchedProcess* out);
 
+// CPU seconds each process has used so far (user + system, every thread);
+// -1 for a process that is gone.
+std::map<std::string, double> SnapshotCpu(const std::vector<WatchedProcess>& procs);
+
 // CPU of each process over `seconds` of wall time, in % of one core
 // (user + system, every thread); -1 for a process that vanished.
 std::vector<std::pair<std::string, double>> MeasureCpu(const std::vector<WatchedProcess>& procs,

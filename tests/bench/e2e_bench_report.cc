@@ -64,6 +64,20 @@ void JsonSink::Emit(const json& line) {
   }
 }
 
+namespace {
+// CPU milliseconds per job by process (null: the process vanished), with a "total".
+json CpuJson(const std::map<std::string, double>& cpu_s, double jobs) {
+  json j = json::object();
+  double total = 0;
+  for (const auto& [name, s] : cpu_s) {
+    j[name] = s < 0 ? json(nullptr) : json(R3(s * 1e3 / jobs));
+    total += std::max(0.0, s);
+  }
+  j["total"] = R3(total * 1e3 / jobs);
+  return j;
+}
+}  // namespace
+
 json RoundJson(const std::string& tag, const Round& r) {
   const double n = std::max<size_t>(1, r.load.accepted.size());
   json events = json::object(), writes = json::object(), hops = json::object();
@@ -100,7 +114,8 @@ json RoundJson(const std::string& tag, const Round& r) {
             {"job_logs_rows_per_job_by_type", events},
             {"row_writes_per_job", R3(total_writes / n)},
             {"row_writes_per_job_without_temp", R3(kept_writes / n)},
-            {"row_writes_per_job_by_table", writes}};
+            {"row_writes_per_job_by_table", writes},
+            {"cpu_ms_per_job", CpuJson(r.cpu_s, n)}};
   if (r.rate > 0) {
     j["rate"] = r.rate;
     j["duration_s"] = r.duration_s;
@@ -158,7 +173,9 @@ void PrintSummary(const std::string& tag, const std::vector<Round>& rounds, Json
   std::vector<double> hops[kHopCount];
   int64_t jobs = 0, rows = 0;
   std::map<std::string, int64_t> by_type, by_table;
+  std::map<std::string, double> cpu;
   for (const Round& r : rounds) {
+    for (const auto& [k, v] : r.cpu_s) cpu[k] = cpu[k] < 0 || v < 0 ? -1 : cpu[k] + v;
     submit.push_back(r.submit_per_s);
     e2e.push_back(r.e2e_per_s);
     achieved.push_back(r.achieved_per_s);
@@ -205,6 +222,18 @@ void PrintSummary(const std::string& tag, const std::vector<Round>& rounds, Json
   for (const auto& [k, v] : by_type) std::printf(" %s %.2f", k.c_str(), v / n);
   std::printf("\n  row writes    %6.2f (%.2f without temporary tables):", writes / n, kept / n);
   for (const auto& [k, v] : by_table) std::printf(" %s %.2f", k.c_str(), v / n);
+  if (!cpu.empty()) {
+    double total = 0;
+    for (const auto& [k, v] : cpu) total += std::max(0.0, v);
+    std::printf("\n  CPU ms        %6.3f (first submit to last done, every process):",
+                total * 1e3 / n);
+    for (const auto& [k, v] : cpu) {
+      if (v < 0)
+        std::printf(" %s gone", k.c_str());
+      else
+        std::printf(" %s %.3f", k.c_str(), v * 1e3 / n);
+    }
+  }
   std::printf("\n\n");
   std::fflush(stdout);
 
@@ -225,7 +254,8 @@ void PrintSummary(const std::string& tag, const std::vector<Round>& rounds, Json
       {"hop_p50_ms", hop_json},
       {"job_logs_rows_per_job", R3(rows / n)},
       {"row_writes_per_job", R3(writes / n)},
-      {"row_writes_per_job_without_temp", R3(kept / n)}};
+      {"row_writes_per_job_without_temp", R3(kept / n)},
+      {"cpu_ms_per_job", CpuJson(cpu, n)}};
   if (first.rate > 0) {
     j["rate"] = first.rate;
     j["achieved_per_s"] = R3(Median(achieved));

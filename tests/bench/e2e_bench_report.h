@@ -37,6 +37,9 @@ struct Round {
   Completion done;
   JobTimings t;
   std::map<std::string, int64_t> writes;  // PostgreSQL row writes per table, over the round
+  // CPU seconds each watched process used from the first submit to the last
+  // job done (-1: it vanished).
+  std::map<std::string, double> cpu_s;
   double submit_per_s = 0, e2e_per_s = 0, achieved_per_s = 0;
   Percentiles ack;
 };
