@@ -208,6 +208,7 @@ void ApiApplication::Impl::OnRequest(const Http::Request& request, Http::Respons
                   {{"path", req.path}, {"reason", e.what()}});
     r->SendError({"internal", "internal error; the request was not processed", ""});
   }
+  r->HandlerReturned();
 }
 
 void ApiApplication::Impl::Route(const ResponderPtr& r, RequestInfo& req) {

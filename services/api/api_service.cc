@@ -132,12 +132,11 @@ Result<std::unique_ptr<services::Service>> MakeApi(services::ServiceContext& con
   api_config.kafka_extra.try_emplace("message.timeout.ms", producer_timeout_ms);
   api_config.kafka_extra.try_emplace("socket.timeout.ms", producer_timeout_ms);
   api_config.kafka_extra.try_emplace("reconnect.backoff.max.ms", "1000");
-  // linger.ms 5, as before the hot path went to 0: with acknowledgements in
-  // ~0.1 ms, a clean-clone CI run saw the API die in libpistache (a response
-  // sent from the acknowledging thread while the I/O thread still served the
-  // connection, by the look of it). Until that race is found, the API keeps
-  // the setting under which it never showed; it costs each 201 ~5 ms.
-  api_config.kafka_extra.try_emplace("linger.ms", "5");
+  // linger.ms stays the hot path's 0: an acknowledgement can now beat the
+  // handler's return, and the Responder holds such an answer until the
+  // handler returned and sends it from the I/O thread (with linger.ms 0 and
+  // answers sent from the acknowledging thread at once, a CI run once saw the
+  // API die in libpistache, so the API used to wait 5 ms per append).
   auto api_log = services::MakeEventLog(api_config);
   if (!api_log.ok()) return api_log.status();
   auto producer = api_log.value()->NewProducer("jobsched-api-" + config.instance_id);

@@ -161,6 +161,31 @@ bool Responder::Send(int status, const std::string& body, const Http::Mime::Medi
   // the metrics after a response sees it counted.
   LogRequest(*logger_, state_->metrics.get(), labels_, status, error_code, error_message);
   {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    if (in_handler_ && std::this_thread::get_id() != handler_thread_) {
+      held_ = [this, status, body, type, location, allow = std::move(allow)] {
+        Deliver(status, body, type, location, allow);
+      };
+      return true;
+    }
+  }
+  Deliver(status, body, type, location, allow);
+  return true;
+}
+
+void Responder::HandlerReturned() {
+  std::function<void()> held;
+  {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    in_handler_ = false;
+    held.swap(held_);
+  }
+  if (held) held();
+}
+
+void Responder::Deliver(int status, const std::string& body, const Http::Mime::MediaType& type,
+                        const std::string& location, const std::vector<Http::Method>& allow) {
+  {
     std::shared_lock<std::shared_mutex> lock(state_->send_mu);
     if (!state_->closed) {
       writer_.headers().add<RequestIdHeader>(labels_.request_id);
@@ -192,7 +217,6 @@ bool Responder::Send(int status, const std::string& body, const Http::Mime::Medi
     }
   }
   Finish();
-  return true;
 }
 
 void Responder::Finish() {

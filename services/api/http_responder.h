@@ -23,6 +23,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "services/api/api_error.h"
@@ -213,6 +214,12 @@ class Responder {
   // Whether the request was answered (by anyone).
   bool answered() const { return sent_.load(); }
 
+  // Called by the server on the I/O thread when the handler has returned. An
+  // answer another thread gave while the handler still ran (an acknowledgement
+  // faster than the handler) was held until now and goes out here, on the I/O
+  // thread: Pistache's connection is never written by two threads at once.
+  void HandlerReturned();
+
   void SendJson(int status, const nlohmann::json& body, const std::string& location = "");
 
   // The one way errors reach clients: status from HttpStatusOf, body from ErrorBody.
@@ -248,6 +255,10 @@ class Responder {
             const std::string& location, std::vector<Http::Method> allow,
             std::string_view error_code, std::string_view error_message);
 
+  // Hands the answer to Pistache (unless the server stopped), then Finish.
+  void Deliver(int status, const std::string& body, const Http::Mime::MediaType& type,
+               const std::string& location, const std::vector<Http::Method>& allow);
+
   // Drops an answered request from `pending`.
   void Finish();
 
@@ -257,6 +268,10 @@ class Responder {
   RequestLabels labels_;
   uint64_t id_ = 0;  // key in state_->pending; set by Make before sharing
   std::atomic<bool> sent_{false};
+  const std::thread::id handler_thread_ = std::this_thread::get_id();  // made on the I/O thread
+  std::mutex handler_mu_;
+  bool in_handler_ = true;      // guarded by handler_mu_
+  std::function<void()> held_;  // guarded by handler_mu_: an answer awaiting HandlerReturned
 };
 
 using ResponderPtr = std::shared_ptr<Responder>;
