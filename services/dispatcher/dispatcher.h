@@ -59,7 +59,7 @@ struct DispatcherOptions {
   Millis run_timeout_grace{30000};  // RunTimedOut: the run's timeout plus this
   Millis default_run_timeout{3'600'000};  // for timeout_seconds 0 (the executors' default)
   Millis pending_timeout{30000};  // a decision not seen back in the log after this is redone
-  int prefetch = 4;  // runs offered per executor slot (Placement: credits)
+  int prefetch = 16;  // runs offered per executor slot (Placement: credits)
   services::StateSettings state;  // snapshots and eviction
   // Where the dispatcher's metrics go (not owned; must outlive it). Null: a
   // registry of its own, which nobody reads.
@@ -163,7 +163,7 @@ class Dispatcher final : public services::PartitionWorker {
 //   JOBSCHED_RUN_TIMEOUT_GRACE_MS   RunTimedOut after a run's timeout plus this (30000)
 //   JOBSCHED_EXECUTOR_DEFAULT_TIMEOUT_S  the timeout of runs with timeout_seconds 0 (3600)
 //   JOBSCHED_DISPATCH_PREFETCH      runs offered per executor slot, running plus queued
-//                                   on the executor (default 4; 1: none queued there)
+//                                   on the executor (default 16; 1: none queued there)
 Result<std::unique_ptr<services::Service>> MakeDispatcher(services::ServiceContext& context);
 
 }  // namespace jobsched::dispatcher
