@@ -360,12 +360,17 @@ FoldResult CheckRunEnd(const JobState& s, std::string_view run_id, int64_t epoch
   return {};
 }
 
+// `started_at`: when the result says its handler began (a run whose
+// RunStarted was never appended); unset, the result's own time stands in.
 void FinishRun(JobState& s, RunRecord* run, const Envelope& e, RunStatus status,
                std::string_view executor_id, int32_t http_status, int64_t duration_ms,
-               const std::string& output) {
+               const std::string& output,
+               const google::protobuf::Timestamp& started_at = google::protobuf::Timestamp()) {
   run->set_status(status);
   if (run->executor_id().empty()) run->set_executor_id(std::string(executor_id));
-  if (!IsSet(run->started_at())) *run->mutable_started_at() = e.occurred_at();
+  if (!IsSet(run->started_at())) {
+    *run->mutable_started_at() = IsSet(started_at) ? started_at : e.occurred_at();
+  }
   *run->mutable_finished_at() = e.occurred_at();
   run->set_http_status(http_status);
   run->set_duration_ms(duration_ms);
@@ -389,7 +394,7 @@ FoldResult ApplySucceeded(JobState& s, const Envelope& e, FoldEffects* fx) {
   if (auto c = CheckRunEnd(s, r.run_id(), r.lease_epoch(), true, &i); !c.applied()) return c;
   RunRecord* run = s.mutable_runs(i);
   FinishRun(s, run, e, v1::RUN_STATUS_SUCCEEDED, r.executor_id(), r.http_status(), r.duration_ms(),
-            r.output());
+            r.output(), r.started_at());
   if (OneOff(s)) {
     if (fx) fx->run = *run;
   } else {
@@ -405,7 +410,8 @@ FoldResult ApplyFailed(JobState& s, const Envelope& e, FoldEffects* fx) {
   RunRecord* run = s.mutable_runs(i);
   RunStatus status = r.kind() == v1::FAILURE_KIND_TIMED_OUT ? v1::RUN_STATUS_TIMED_OUT
                                                              : v1::RUN_STATUS_FAILED;
-  FinishRun(s, run, e, status, r.executor_id(), r.http_status(), r.duration_ms(), r.output());
+  FinishRun(s, run, e, status, r.executor_id(), r.http_status(), r.duration_ms(), r.output(),
+            r.started_at());
   run->set_permanent(r.permanent() || r.kind() == v1::FAILURE_KIND_CANCELED);
   run->set_retry_after_ms(r.retry_after_ms());
   FailAttempt(s, run, r.error(), fx);

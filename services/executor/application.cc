@@ -55,6 +55,9 @@ Result<ExecutorOptions> ExecutorOptionsFromEnv(const services::ServiceConfig& co
   if (!timeout_s.ok()) return timeout_s.status();
   auto grace_ms = services::EnvInt("JOBSCHED_EXECUTOR_STOP_GRACE_MS", 10000, 0, 3600000);
   if (!grace_ms.ok()) return grace_ms.status();
+  auto started_after_ms = services::EnvInt("JOBSCHED_EXECUTOR_STARTED_AFTER_MS",
+                                           options.started_after.count(), 0, 3600000);
+  if (!started_after_ms.ok()) return started_after_ms.status();
   const std::string resources = services::EnvOr("JOBSCHED_EXECUTOR_RESOURCES", "");
   auto parsed = ParseResources(resources);
   if (!parsed.ok()) {
@@ -65,6 +68,7 @@ Result<ExecutorOptions> ExecutorOptionsFromEnv(const services::ServiceConfig& co
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms.value());
   options.default_timeout = std::chrono::seconds(timeout_s.value());
   options.stop_grace = std::chrono::milliseconds(grace_ms.value());
+  options.started_after = std::chrono::milliseconds(started_after_ms.value());
   options.executor_id = services::EnvOr("JOBSCHED_EXECUTOR_ID", config.instance_id);
   options.pool = services::EnvOr("JOBSCHED_EXECUTOR_POOL", "default");
   options.resources = std::move(parsed).value();

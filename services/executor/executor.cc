@@ -304,7 +304,8 @@ void Executor::ConsumerLoop() {
         std::lock_guard<std::mutex> lock(mu_);
         if (phase_ == Phase::kClosed) break;
       }
-      for (const Record& r : consumer_->Poll(kPollBatch, options_.poll_interval)) Accept(r);
+      const std::chrono::milliseconds wait = AnnounceLongRuns();
+      for (const Record& r : consumer_->Poll(kPollBatch, wait)) Accept(r);
     }
     consumer_->Close();
   } catch (const std::exception& e) {
@@ -490,6 +491,24 @@ void Executor::AppendStarted(const v1::RunTask& task, const events::Envelope& st
       });
 }
 
+std::chrono::milliseconds Executor::AnnounceLongRuns() {
+  std::chrono::milliseconds wait = options_.poll_interval;
+  const auto now = SteadyClock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, held] : held_) {
+    if (held.unannounced == nullptr || held.state != HeldState::kRunning) continue;
+    if (held.announce_at > now) {
+      wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(held.announce_at - now));
+      continue;
+    }
+    // Under mu_: the worker takes it to set kReporting before it appends the
+    // result, so this RunStarted is enqueued first (same key, same order).
+    AppendStarted(*held.task, *held.unannounced);
+    held.unannounced.reset();
+  }
+  return wait;
+}
+
 void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask> task_ptr,
                        const CancelToken& cancel) {
   const v1::RunTask& task = *task_ptr;
@@ -508,8 +527,14 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
       Finish(key);  // not started; the dispatcher's lease timeout takes it back
       return;
     }
-  } else {
+  } else if (options_.started_after.count() <= 0) {
     AppendStarted(task, started);
+  } else {
+    // Announced by the consumer thread should the handler still run then.
+    std::lock_guard<std::mutex> lock(mu_);
+    Held& held = held_.at(key);
+    held.unannounced = std::make_shared<const events::Envelope>(started);
+    held.announce_at = SteadyClock::now() + options_.started_after;
   }
   LogJob(*logger_, level::debug, "run started", services::RefOf(started),
          {{"attempt", std::to_string(task.attempt())},
@@ -547,6 +572,7 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
     Held& held = held_.at(key);
     cancel_reason = held.cancel_reason;
     held.state = HeldState::kReporting;  // its slot is free: the worker takes the next task
+    held.unannounced.reset();            // ended before its RunStarted was due: none
   }
   slots_used_->Decrement();
   slots_free_->Increment();
@@ -563,6 +589,7 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
     s->set_http_status(result.http_status);
     s->set_output(BoundedOutput(result.output));
     s->set_duration_ms(result.duration_ms);
+    *s->mutable_started_at() = started.occurred_at();
   } else if (cancel_reason.empty() && cancel.cancelled()) {
     // Interrupted by this executor's own stop, not by anything about the job:
     // hand it back, so a deploy does not spend the user's attempts.
@@ -583,6 +610,7 @@ void Executor::Execute(const std::string& key, std::shared_ptr<const v1::RunTask
     f->set_http_status(result.http_status);
     f->set_output(BoundedOutput(result.output));
     f->set_duration_ms(result.duration_ms);
+    *f->mutable_started_at() = started.occurred_at();
     if (!cancel_reason.empty()) {
       // Whatever the handler made of it, the job's cancel ended the run.
       f->set_kind(v1::FAILURE_KIND_CANCELED);

@@ -93,6 +93,12 @@ struct ExecutorOptions {
   std::chrono::milliseconds stop_grace{10000};
   // Longest wait of one Consumer::Poll.
   std::chrono::milliseconds poll_interval{100};
+  // An at-least-once run's RunStarted is appended only once its handler has
+  // run this long (its occurred_at is still the start): a run that ends sooner
+  // reports its result alone, with started_at in it, one event fewer per run.
+  // 0: RunStarted as each handler begins. At-most-once runs always append it
+  // first and wait for it.
+  std::chrono::milliseconds started_after{100};
   events::Topics topics;
   // Where the executor's metrics go (not owned; must outlive it). Null: a
   // registry of its own, which nobody reads.
@@ -163,6 +169,10 @@ class Executor {
     HeldState state = HeldState::kQueued;
     std::pair<int64_t, uint64_t> queue_key;  // its place in queue_ while kQueued
     std::string cancel_reason;               // set: a cancel message asked for it
+    // kRunning: its RunStarted, not appended yet, and when it is due (see
+    // ExecutorOptions::started_after).
+    std::shared_ptr<const events::Envelope> unannounced;
+    std::chrono::steady_clock::time_point announce_at{};
   };
 
   // "<run_id>/<lease_epoch>": identifies a task for de-duplication and is the
@@ -180,6 +190,9 @@ class Executor {
   void ReleasePending();
   // Appends, until acknowledged, the results whose first append failed.
   void ReportFailedAppends();
+  // Appends the RunStarted of every handler that has now run started_after;
+  // returns how long until the next one is due (poll_interval if none is).
+  std::chrono::milliseconds AnnounceLongRuns();
 
   // ---- Worker threads.
   void WorkerLoop();

@@ -191,8 +191,9 @@ JobTimings ReadTimings(pqxx::connection& conn, const std::vector<SubmittedJob>& 
       double ts = r[3].as<double>();
       if (first == 0 || ts < first) first = ts;
     }
-    // A job without RunStarted (its append is not awaited and may fail):
-    // the execution row's started_at, if the projector set one.
+    // A job without RunStarted (a run shorter than the executor's
+    // JOBSCHED_EXECUTOR_STARTED_AFTER_MS has none): the execution row's
+    // started_at, which the result's started_at set.
     const int started = TimedIndex("RunStarted");
     std::string missing = "{";
     for (size_t i = b; i < std::min(jobs.size(), b + kChunk); ++i) {

@@ -196,9 +196,10 @@ TEST_F(ApiFaultsTest, ConcurrentDuplicateSubmissionsMakeOneJobThatRunsOnce) {
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM job_executions WHERE job_id = $1::uuid", id), 1);
   EXPECT_EQ(QueryInt(db,
                      "SELECT count(*) FROM job_logs WHERE job_id = $1::uuid"
-                     " AND event_type = 'RunStarted' AND outcome = 'applied'",
+                     " AND event_type = 'RunSucceeded' AND outcome = 'applied'",
                      id),
-            1);
+            1)
+      << "the job ran once";
 }
 
 // The dev broker down for 10 s: submissions meanwhile answer 503 within a

@@ -167,6 +167,7 @@ class ExecutorTest : public ::testing::Test {
     o.heartbeat_min_gap = milliseconds(5);
     o.poll_interval = milliseconds(10);
     o.stop_grace = milliseconds(2000);
+    o.started_after = milliseconds(0);  // RunStarted as each handler begins
     o.topics = topics_;
     return o;
   }
@@ -541,6 +542,49 @@ TEST_F(ExecutorTest, CancelOfAQueuedTaskReportsCanceledWithoutRunningIt) {
   gate_->ReleaseAll();
   ASSERT_TRUE(AwaitResult("job-blocker").has_run_succeeded());
   EXPECT_EQ(gate_->started_runs(), std::vector<std::string>{"blocker"});
+}
+
+// With started_after, a run that ends sooner reports its result alone, and
+// the result says when the handler began.
+TEST_F(ExecutorTest, AQuickRunReportsItsResultWithoutRunStarted) {
+  ExecutorOptions o = Options();
+  o.started_after = std::chrono::hours(1);
+  auto ex = StartExecutor(o);
+  Dispatch(*ex, Task("job-a", "run-a", v1::JOB_TYPE_ECHO, /*epoch=*/3));
+  ASSERT_TRUE(AwaitResult("job-a").has_run_succeeded());
+  ASSERT_TRUE(WaitFor([&] { return ex->held() == 0; }, kWait));
+
+  std::vector<Envelope> ev = EventsOf("job-a");
+  ASSERT_EQ(ev.size(), 1u) << "no RunStarted for a run shorter than started_after";
+  ASSERT_TRUE(ev[0].has_run_succeeded());
+  EXPECT_EQ(FromProto(ev[0].run_succeeded().started_at()), clock_.Now());
+}
+
+// A handler still running after started_after gets its RunStarted then,
+// stamped with the time it began, and before its result.
+TEST_F(ExecutorTest, ALongRunIsAnnouncedOnceItOutlastsStartedAfter) {
+  ExecutorOptions o = Options();
+  o.started_after = milliseconds(30);
+  auto ex = StartExecutor(o);
+  const TimePoint began = clock_.Now();
+  Dispatch(*ex, Task("job-x", "run-x", v1::JOB_TYPE_HTTP, /*epoch=*/2));
+  ASSERT_TRUE(gate_->WaitStarted(1));
+  clock_.Advance(std::chrono::seconds(5));  // the result's time differs from the start's
+  ASSERT_TRUE(WaitFor([&] { return EventsOf("job-x").size() == 1; }, kWait))
+      << "RunStarted while the handler still runs";
+  std::vector<Envelope> ev = EventsOf("job-x");
+  ASSERT_TRUE(ev[0].has_run_started());
+  EXPECT_EQ(ev[0].event_id(), ids::EventId("RunStarted", "job-x", "run-x/2"));
+  EXPECT_EQ(FromProto(ev[0].occurred_at()), began);
+
+  gate_->ReleaseAll();
+  ASSERT_TRUE(AwaitResult("job-x").has_run_succeeded());
+  ev = EventsOf("job-x");
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(ev[0].has_run_started());
+  ASSERT_TRUE(ev[1].has_run_succeeded());
+  EXPECT_EQ(FromProto(ev[1].run_succeeded().started_at()), began);
+  EXPECT_EQ(FromProto(ev[1].occurred_at()), began + std::chrono::seconds(5));
 }
 
 TEST_F(ExecutorTest, CancelOfARunningTaskAbortsTheHandler) {

@@ -122,6 +122,30 @@ TEST_F(FoldExecutionTest, AReleasedRunSpendsNoAttempt) {
   EXPECT_TRUE(DecideAndApply(s, T(5)).events.empty()) << "the dispatcher places it again";
 }
 
+// A run shorter than the executor's started_after has no RunStarted: its
+// result, straight after RunDispatched, ends it and says when it began.
+TEST_F(FoldExecutionTest, AResultWithoutRunStartedTakesItsStartFromTheResult) {
+  JobState s;
+  Envelope dispatched = f_.Dispatched(T(2), f_.RunId(1));
+  for (const Envelope& e : {f_.Submitted(T(0)), f_.Due(T(1), T(0), 1), dispatched}) {
+    ASSERT_TRUE(events::Apply(s, e).applied()) << events::EventType(e);
+  }
+  Envelope done = f_.Succeeded(T(9), f_.RunId(1));
+  *done.mutable_run_succeeded()->mutable_started_at() = ToProto(T(4));
+  ASSERT_TRUE(events::Apply(s, done).applied());
+  EXPECT_EQ(s.runs(0).status(), v1::RUN_STATUS_SUCCEEDED);
+  EXPECT_EQ(FromProto(s.runs(0).started_at()), T(4));
+  EXPECT_EQ(FromProto(s.runs(0).finished_at()), T(9));
+
+  // Without started_at (an older executor), the result's own time stands in.
+  JobState f;
+  for (const Envelope& e : {f_.Submitted(T(0)), f_.Due(T(1), T(0), 1), dispatched}) {
+    ASSERT_TRUE(events::Apply(f, e).applied()) << events::EventType(e);
+  }
+  ASSERT_TRUE(events::Apply(f, f_.Failed(T(7), f_.RunId(1))).applied());
+  EXPECT_EQ(FromProto(f.runs(0).started_at()), T(7));
+}
+
 TEST_F(FoldExecutionTest, TheDispatchersTimeoutBackstopCountsAsATimedOutAttempt) {
   JobState s = Running();
   Envelope e = f_.Base("RunTimedOut", f_.RunId(1) + "/1", T(100));
