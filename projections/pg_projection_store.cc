@@ -1,9 +1,9 @@
 #include "projections/pg_projection_store.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <tuple>
@@ -16,6 +16,7 @@
 #include "events/ids.h"
 #include "projections/describe.h"
 #include "projections/migrations.h"
+#include "projections/pg_copy.h"
 #include "projections/pg_internal.h"
 
 namespace jobsched::projections {
@@ -39,12 +40,12 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Rows are staged with COPY into session-local temporary tables shaped like
-// the targets (created once per connection, emptied at every commit), then
-// merged with one INSERT … SELECT … ON CONFLICT per table. COPY skips SQL
-// parsing of every value, which dominated the cost of multi-row VALUES.
-// Columns are listed large-first: libpqxx joins a row's fields recursively
-// from the back, so a big last field would be copied once per column.
+// Rows travel with binary COPY (pg_copy.h). Rows that cannot exist yet (a
+// job or run the batch created, every job_logs record) are copied straight
+// into their table; the others are copied into session-local temporary
+// stage tables shaped like the targets (created once per connection, emptied
+// at every commit) and merged with one INSERT … SELECT … ON CONFLICT per
+// table. One statement per table per batch, whatever the batch's size.
 struct Table {
   std::string name;
   std::string stage;
@@ -77,11 +78,11 @@ std::string UpsertClause(const std::vector<std::string>& columns, const std::str
 const Table& JobsTable() {
   static const Table t = [] {
     Table t{"jobs", "jobs_stage",
-            {"fold_state", "job_id", "name", "type", "status", "priority", "max_retries",
-             "attempts", "run_at", "next_fire_at", "cancel_requested", "last_error",
-             "correlation_id", "created_at", "updated_at", "version", "schedule", "timezone",
-             "pool", "execution_type", "queued_runs", "running_runs", "retrying_runs",
-             "queue_reason", "workflow_id", "workflow_key"},
+            {"job_id", "name", "type", "status", "priority", "max_retries", "attempts", "run_at",
+             "next_fire_at", "cancel_requested", "last_error", "correlation_id", "created_at",
+             "updated_at", "version", "fold_state", "schedule", "timezone", "pool",
+             "execution_type", "queued_runs", "running_runs", "retrying_runs", "queue_reason",
+             "workflow_id", "workflow_key"},
             ""};
     t.conflict = UpsertClause(t.columns, "job_id");
     return t;
@@ -92,9 +93,9 @@ const Table& JobsTable() {
 const Table& ExecutionsTable() {
   static const Table t = [] {
     Table t{"job_executions", "job_executions_stage",
-            {"output", "error", "run_id", "job_id", "attempt", "status", "scheduled_for",
-             "due_at", "dispatched_at", "started_at", "finished_at", "executor_id",
-             "lease_epoch", "http_status", "duration_ms", "fire_id", "nominal_time", "kind",
+            {"run_id", "job_id", "attempt", "status", "scheduled_for", "due_at", "dispatched_at",
+             "started_at", "finished_at", "executor_id", "lease_epoch", "http_status",
+             "duration_ms", "error", "output", "fire_id", "nominal_time", "kind",
              "executor_incarnation", "releases", "permanent", "retry_after_ms", "wait_reason"},
             ""};
     t.conflict = UpsertClause(t.columns, "run_id");
@@ -115,79 +116,64 @@ const Table& DependenciesTable() {
   return t;
 }
 
+const Table& DeadLettersTable() {
+  static const Table t = [] {
+    Table t{"dead_letters", "dead_letters_stage",
+            {"job_id", "name", "type", "pool", "priority", "last_run_id", "attempts", "reason",
+             "last_error", "dead_at", "event_id", "requeued_at", "requeues"},
+            ""};
+    t.conflict = UpsertClause(t.columns, "job_id");
+    return t;
+  }();
+  return t;
+}
+
 const Table& LogsTable() {
   static const Table t{"job_logs",
                        "job_logs_stage",
-                       {"envelope", "fields", "message", "event_id", "job_id", "run_id", "ts",
-                        "level", "event_type", "outcome", "producer", "topic",
-                        "kafka_partition", "kafka_offset", "scheduled_for", "scheduled_until"},
+                       {"event_id", "job_id", "run_id", "ts", "level", "event_type", "outcome",
+                        "message", "producer", "fields", "topic", "kafka_partition",
+                        "kafka_offset", "envelope", "scheduled_for", "scheduled_until"},
                        // No conflict target: whatever unique key job_logs has (today the
                        // record's position) makes a re-projected record a no-op.
                        "ON CONFLICT DO NOTHING"};
   return t;
 }
 
-// One row for COPY: text values, or NULL.
-template <size_t N>
-class CopyRow {
- public:
-  CopyRow& Text(std::string_view s) { return Set(PgText(s)); }
-  CopyRow& TextOrNull(std::string_view s) { return s.empty() ? Null() : Text(s); }
-  CopyRow& Int(int64_t v) { return Set(std::to_string(v)); }
-  CopyRow& IntOrNull(int64_t v, bool null) { return null ? Null() : Int(v); }
-  CopyRow& Bool(bool b) { return Set(b ? "t" : "f"); }
-  CopyRow& Time(const google::protobuf::Timestamp& ts) { return Set(internal::TimestampText(ts)); }
-  CopyRow& TimeOrNull(const google::protobuf::Timestamp& ts) {
-    return IsSet(ts) ? Time(ts) : Null();
-  }
-  CopyRow& Bytes(std::string_view b) { return Set(internal::ByteaText(b)); }
-  CopyRow& Null() {
-    ptrs_.at(n_++) = nullptr;
-    return *this;
-  }
+const std::vector<const Table*>& StagedTables() {
+  static const std::vector<const Table*> tables = {&JobsTable(), &ExecutionsTable(),
+                                                   &LogsTable(), &DependenciesTable(),
+                                                   &DeadLettersTable()};
+  return tables;
+}
 
-  // Pointers into this row's values, nullptr for NULL; valid while it lives.
-  const std::array<const char*, N>& Fields() {
-    if (n_ != N) throw std::logic_error("COPY row has " + std::to_string(n_) + " of " +
-                                        std::to_string(N) + " values");
-    return ptrs_;
+// Rows of one table: those that cannot exist yet straight into the table,
+// the rest into its stage and merged. Returns the rows the merge stored
+// (inserted or updated).
+template <typename Row, typename WriteRow>
+uint64_t CopyRows(pqxx::work& txn, internal::CopyConnection& conn, const Table& table,
+                  const std::vector<Row>& rows, const std::vector<bool>& direct,
+                  WriteRow&& write_row) {
+  uint64_t merged = 0;
+  for (bool into_table : {true, false}) {
+    std::optional<internal::CopyStream> copy;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (direct[i] != into_table) continue;
+      if (!copy) copy.emplace(txn, conn, into_table ? table.name : table.stage, table.columns);
+      write_row(*copy, rows[i]);
+      copy->EndRow();
+    }
+    if (!copy) continue;
+    copy->Finish();
+    if (!into_table) {
+      const std::string cols = Join(table.columns);
+      merged = txn.exec("INSERT INTO " + table.name + " (" + cols + ") SELECT " + cols +
+                        " FROM " + table.stage + " " + table.conflict)
+                   .affected_rows();
+    }
   }
-
- private:
-  CopyRow& Set(std::string v) {
-    values_.at(n_) = std::move(v);
-    ptrs_.at(n_) = values_[n_].c_str();
-    ++n_;
-    return *this;
-  }
-  std::array<std::string, N> values_;
-  std::array<const char*, N> ptrs_{};
-  size_t n_ = 0;
-};
-
-// Streams rows into `table`'s stage with COPY, then merges them.
-class StagedWrite {
- public:
-  StagedWrite(pqxx::work& txn, const Table& table)
-      : txn_(txn), table_(table), stream_(txn, table.stage, table.columns) {}
-
-  template <size_t N>
-  void Add(CopyRow<N>& row) {
-    stream_ << row.Fields();
-  }
-
-  void Merge() {
-    stream_.complete();
-    const std::string cols = Join(table_.columns);
-    txn_.exec("INSERT INTO " + table_.name + " (" + cols + ") SELECT " + cols + " FROM " +
-              table_.stage + " " + table_.conflict);
-  }
-
- private:
-  pqxx::work& txn_;
-  const Table& table_;
-  pqxx::stream_to stream_;
-};
+  return merged;
+}
 
 void WriteOffsets(pqxx::work& txn, const std::string& projection_name,
                   const std::string& topic_name, const std::vector<OffsetUpdate>& offsets) {
@@ -230,7 +216,7 @@ struct RunCounts {
   int queued = 0;    // DUE or DISPATCHED: not started
   int running = 0;
   int retrying = 0;  // failed, its retry scheduled (or the job requeued)
-  std::string queue_reason;  // the first queued run's RunWaiting reason
+  std::string_view queue_reason;  // the first queued run's RunWaiting reason
 };
 
 RunCounts CountRuns(const events::JobState& s) {
@@ -254,143 +240,158 @@ RunCounts CountRuns(const events::JobState& s) {
   return c;
 }
 
-void WriteJobs(pqxx::work& txn, const ProjectionBatch& batch) {
+// `merge`: every row through the stage, whatever the batch's hints say.
+void WriteJobs(pqxx::work& txn, internal::CopyConnection& conn,
+               const ProjectionBatch& batch, bool merge) {
   // One row per job: the last state given wins (uuid equality ignores case).
-  std::unordered_map<std::string, const events::JobState*> latest;
-  std::vector<std::string> order;
-  for (const events::JobState& s : batch.jobs) {
+  std::unordered_map<std::string, size_t> latest;  // lower-case id → index in rows
+  std::vector<const events::JobState*> rows;
+  std::vector<bool> direct;
+  for (size_t i = 0; i < batch.jobs.size(); ++i) {
+    const events::JobState& s = batch.jobs[i];
     if (!LooksLikeUuid(s.job_id()) || s.status() == v1::JOB_STATUS_UNSPECIFIED) continue;
     if (s.workflow_run()) continue;  // never a job row (projection_store.h): see WriteWorkflows
-    auto [it, inserted] = latest.try_emplace(Lower(s.job_id()), &s);
+    const bool is_new = !merge && i < batch.new_jobs.size() && batch.new_jobs[i];
+    auto [it, inserted] = latest.try_emplace(Lower(s.job_id()), rows.size());
     if (inserted) {
-      order.push_back(it->first);
+      rows.push_back(&s);
+      direct.push_back(is_new);
     } else {
-      it->second = &s;
+      rows[it->second] = &s;
+      direct[it->second] = direct[it->second] && is_new;
     }
   }
-  if (order.empty()) return;
-  StagedWrite write(txn, JobsTable());
-  for (const std::string& key : order) {
-    const events::JobState& s = *latest[key];
-    const v1::JobSpec& spec = s.spec();
-    const RunCounts runs = CountRuns(s);
-    CopyRow<26> row;
-    row.Bytes(events::EncodeDeterministic(s))
-        .Text(s.job_id())
-        .Text(spec.name())
-        .Text(JobTypeName(spec.type()))
-        .Text(events::JobStatusName(s.status()))
-        .Int(spec.priority())
-        .Int(spec.max_retries())
-        .Int(s.summary().attempts())
-        .TimeOrNull(spec.run_at())
-        .TimeOrNull(s.next_fire_at())
-        .Bool(s.cancel_requested())
-        .TextOrNull(s.last_error())
-        .TextOrNull(s.correlation_id())
-        .Time(s.created_at())
-        .Time(s.updated_at())
-        .Int(s.version())
-        .TextOrNull(spec.schedule().cron())
-        .TextOrNull(spec.has_schedule() ? (spec.schedule().timezone().empty()
-                                               ? std::string_view("UTC")
-                                               : std::string_view(spec.schedule().timezone()))
-                                        : std::string_view())
-        .Text(spec.pool().empty() ? std::string_view("default") : std::string_view(spec.pool()))
-        .Text(spec.execution_type() == v1::EXECUTION_TYPE_AT_MOST_ONCE ? "at_most_once"
-                                                                        : "at_least_once")
-        .Int(runs.queued)
-        .Int(runs.running)
-        .Int(runs.retrying)
-        .TextOrNull(runs.queue_reason)
-        .TextOrNull(spec.workflow_id())
-        .TextOrNull(spec.workflow_key());
-    write.Add(row);
-  }
-  write.Merge();
+  std::string fold_state;
+  CopyRows(txn, conn, JobsTable(), rows, direct,
+           [&](internal::CopyStream& row, const events::JobState* state) {
+             const events::JobState& s = *state;
+             const v1::JobSpec& spec = s.spec();
+             const RunCounts runs = CountRuns(s);
+             fold_state = events::EncodeDeterministic(s);
+             row.Uuid(s.job_id())
+                 .Text(spec.name())
+                 .Text(JobTypeName(spec.type()))
+                 .Text(events::JobStatusName(s.status()))
+                 .Int4(spec.priority())
+                 .Int4(spec.max_retries())
+                 .Int4(s.summary().attempts())
+                 .TimeOrNull(spec.run_at())
+                 .TimeOrNull(s.next_fire_at())
+                 .Bool(s.cancel_requested())
+                 .TextOrNull(s.last_error())
+                 .TextOrNull(s.correlation_id())
+                 .Time(s.created_at())
+                 .Time(s.updated_at())
+                 .Int8(s.version())
+                 .Bytea(fold_state)
+                 .TextOrNull(spec.schedule().cron())
+                 .TextOrNull(spec.has_schedule()
+                                 ? (spec.schedule().timezone().empty()
+                                        ? std::string_view("UTC")
+                                        : std::string_view(spec.schedule().timezone()))
+                                 : std::string_view())
+                 .Text(spec.pool().empty() ? std::string_view("default")
+                                           : std::string_view(spec.pool()))
+                 .Text(spec.execution_type() == v1::EXECUTION_TYPE_AT_MOST_ONCE
+                           ? "at_most_once"
+                           : "at_least_once")
+                 .Int4(runs.queued)
+                 .Int4(runs.running)
+                 .Int4(runs.retrying)
+                 .TextOrNull(runs.queue_reason)
+                 .TextOrNull(spec.workflow_id())
+                 .TextOrNull(spec.workflow_key());
+           });
 }
 
-void WriteExecutions(pqxx::work& txn, const ProjectionBatch& batch) {
-  std::unordered_map<std::string, const ExecutionRow*> latest;
-  std::vector<std::string> order;
+void WriteExecutions(pqxx::work& txn, internal::CopyConnection& conn,
+                     const ProjectionBatch& batch, bool merge) {
+  std::unordered_map<std::string, size_t> latest;  // lower-case run id → index in rows
+  std::vector<const ExecutionRow*> rows;
+  std::vector<bool> direct;
   for (const ExecutionRow& e : batch.executions) {
     if (!LooksLikeUuid(e.run.run_id()) || !LooksLikeUuid(e.job_id)) continue;
-    auto [it, inserted] = latest.try_emplace(Lower(e.run.run_id()), &e);
+    const bool is_new = !merge && e.created;
+    auto [it, inserted] = latest.try_emplace(Lower(e.run.run_id()), rows.size());
     if (inserted) {
-      order.push_back(it->first);
+      rows.push_back(&e);
+      direct.push_back(is_new);
     } else {
-      it->second = &e;
+      rows[it->second] = &e;
+      direct[it->second] = direct[it->second] && is_new;
     }
   }
-  if (order.empty()) return;
-  StagedWrite write(txn, ExecutionsTable());
-  for (const std::string& key : order) {
-    const ExecutionRow& e = *latest[key];
-    const v1::RunRecord& r = e.run;
-    bool finished = events::IsRunFinished(r.status());
-    CopyRow<23> row;
-    row.TextOrNull(r.output())
-        .TextOrNull(r.error())
-        .Text(r.run_id())
-        .Text(e.job_id)
-        .Int(r.attempt())
-        .Text(events::RunStatusName(r.status()))
-        .TimeOrNull(r.scheduled_for())
-        .TimeOrNull(r.due_at())
-        .TimeOrNull(r.dispatched_at())
-        .TimeOrNull(r.started_at())
-        .TimeOrNull(r.finished_at())
-        .TextOrNull(r.executor_id())
-        .Int(r.lease_epoch())
-        .IntOrNull(r.http_status(), r.http_status() == 0)
-        .IntOrNull(r.duration_ms(), !finished)
-        .TextOrNull(LooksLikeUuid(r.fire_id()) ? std::string_view(r.fire_id()) : std::string_view())
-        .TextOrNull(r.nominal_time())
-        .Text(r.kind() == v1::FIRE_KIND_MANUAL ? "manual" : "scheduled")
-        .TextOrNull(r.executor_incarnation())
-        .Int(r.releases())
-        .Bool(r.permanent())
-        .IntOrNull(r.retry_after_ms(), r.retry_after_ms() == 0)
-        .TextOrNull(r.status() == v1::RUN_STATUS_DUE ? std::string_view(r.wait_reason())
-                                                     : std::string_view());
-    write.Add(row);
-  }
-  write.Merge();
+  CopyRows(txn, conn, ExecutionsTable(), rows, direct,
+           [](internal::CopyStream& row, const ExecutionRow* e) {
+             const v1::RunRecord& r = e->run;
+             const bool finished = events::IsRunFinished(r.status());
+             row.Uuid(r.run_id())
+                 .Uuid(e->job_id)
+                 .Int4(r.attempt())
+                 .Text(events::RunStatusName(r.status()))
+                 .TimeOrNull(r.scheduled_for())
+                 .TimeOrNull(r.due_at())
+                 .TimeOrNull(r.dispatched_at())
+                 .TimeOrNull(r.started_at())
+                 .TimeOrNull(r.finished_at())
+                 .TextOrNull(r.executor_id())
+                 .Int8(r.lease_epoch())
+                 .Int4OrNull(r.http_status(), r.http_status() == 0)
+                 .Int8OrNull(r.duration_ms(), !finished)
+                 .TextOrNull(r.error())
+                 .TextOrNull(r.output());
+             if (LooksLikeUuid(r.fire_id())) {
+               row.Uuid(r.fire_id());
+             } else {
+               row.Null();
+             }
+             row.TextOrNull(r.nominal_time())
+                 .Text(r.kind() == v1::FIRE_KIND_MANUAL ? "manual" : "scheduled")
+                 .TextOrNull(r.executor_incarnation())
+                 .Int4(r.releases())
+                 .Bool(r.permanent())
+                 .Int8OrNull(r.retry_after_ms(), r.retry_after_ms() == 0)
+                 .TextOrNull(r.status() == v1::RUN_STATUS_DUE ? std::string_view(r.wait_reason())
+                                                              : std::string_view());
+           });
 }
 
-// Few rows (jobs that died or were requeued in the batch): plain statements.
-void WriteDeadLetters(pqxx::work& txn, const ProjectionBatch& batch) {
+// A JobDead writes the whole row (merged: a job that dies again after a
+// requeue replaces its row); a JobRequeued alone only sets requeued_at, one
+// statement each (requeues are rare operator actions).
+void WriteDeadLetters(pqxx::work& txn, internal::CopyConnection& conn,
+                      const ProjectionBatch& batch) {
+  std::vector<const DeadLetterRow*> died;
   for (const DeadLetterRow& d : batch.dead_letters) {
     if (!LooksLikeUuid(d.job_id)) continue;
-    std::optional<std::string> requeued;
-    if (IsSet(d.requeued_at)) requeued = internal::TimestampText(d.requeued_at);
-    if (!d.died) {
-      if (requeued) {
-        txn.exec_params("UPDATE dead_letters SET requeued_at = $2::timestamptz"
-                        " WHERE job_id = $1::uuid",
-                        d.job_id, *requeued);
-      }
-      continue;
+    if (d.died) {
+      died.push_back(&d);
+    } else if (IsSet(d.requeued_at)) {
+      txn.exec_params("UPDATE dead_letters SET requeued_at = $2::timestamptz"
+                      " WHERE job_id = $1::uuid",
+                      d.job_id, internal::TimestampText(d.requeued_at));
     }
-    auto text_or_null = [](const std::string& v) {
-      return v.empty() ? std::optional<std::string>() : std::optional<std::string>(PgText(v));
-    };
-    txn.exec_params(
-        "INSERT INTO dead_letters (job_id, name, type, pool, priority, last_run_id, attempts,"
-        " reason, last_error, dead_at, event_id, requeued_at, requeues)"
-        " VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7, $8, $9, $10::timestamptz, $11::uuid,"
-        " $12::timestamptz, $13)"
-        " ON CONFLICT (job_id) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,"
-        " pool = EXCLUDED.pool, priority = EXCLUDED.priority,"
-        " last_run_id = EXCLUDED.last_run_id, attempts = EXCLUDED.attempts,"
-        " reason = EXCLUDED.reason, last_error = EXCLUDED.last_error,"
-        " dead_at = EXCLUDED.dead_at, event_id = EXCLUDED.event_id,"
-        " requeued_at = EXCLUDED.requeued_at, requeues = EXCLUDED.requeues",
-        d.job_id, PgText(d.name), d.type, d.pool, d.priority,
-        LooksLikeUuid(d.last_run_id) ? std::optional<std::string>(d.last_run_id) : std::nullopt,
-        d.attempts, text_or_null(d.reason), text_or_null(d.last_error),
-        internal::TimestampText(d.dead_at), d.event_id, requeued, d.requeues);
   }
+  CopyRows(txn, conn, DeadLettersTable(), died, std::vector<bool>(died.size(), false),
+           [](internal::CopyStream& row, const DeadLetterRow* d) {
+             row.Uuid(d->job_id)
+                 .Text(d->name)
+                 .Text(d->type)
+                 .Text(d->pool)
+                 .Int4(d->priority);
+             if (LooksLikeUuid(d->last_run_id)) {
+               row.Uuid(d->last_run_id);
+             } else {
+               row.Null();
+             }
+             row.Int4(d->attempts)
+                 .TextOrNull(d->reason)
+                 .TextOrNull(d->last_error)
+                 .Time(d->dead_at)
+                 .Uuid(d->event_id)
+                 .TimeOrNull(d->requeued_at)
+                 .Int4(d->requeues);
+           });
 }
 
 // Few rows (one per workflow run the batch changed): plain statements. The
@@ -432,63 +433,91 @@ void WriteWorkflows(pqxx::work& txn, const ProjectionBatch& batch) {
   }
 }
 
-void WriteDependencies(pqxx::work& txn, const ProjectionBatch& batch) {
+void WriteDependencies(pqxx::work& txn, internal::CopyConnection& conn,
+                       const ProjectionBatch& batch) {
   // One row per edge (a second row for the same key would fail the merge):
   // the last one given wins.
-  std::map<std::pair<std::string_view, std::string_view>, const DependencyRow*> latest;
-  std::vector<const DependencyRow*> order;
+  std::map<std::pair<std::string_view, std::string_view>, size_t> latest;
+  std::vector<const DependencyRow*> rows;
   for (const DependencyRow& d : batch.dependencies) {
-    auto [it, inserted] = latest.try_emplace({d.parent_id, d.child_id}, &d);
+    auto [it, inserted] = latest.try_emplace({d.parent_id, d.child_id}, rows.size());
     if (inserted) {
-      order.push_back(&d);
+      rows.push_back(&d);
     } else {
-      it->second = &d;
+      rows[it->second] = &d;
     }
   }
-  if (order.empty()) return;
-  StagedWrite write(txn, DependenciesTable());
-  for (const DependencyRow* first : order) {
-    const DependencyRow& d = *latest[{first->parent_id, first->child_id}];
-    CopyRow<7> row;
-    row.Text(d.parent_id)
-        .Text(d.child_id)
-        .TextOrNull(d.workflow_id)
-        .Text(d.status)
-        .TextOrNull(d.reason)
-        .Time(d.created_at)
-        .Time(d.updated_at);
-    write.Add(row);
-  }
-  write.Merge();
+  CopyRows(txn, conn, DependenciesTable(), rows, std::vector<bool>(rows.size(), false),
+           [](internal::CopyStream& row, const DependencyRow* d) {
+             row.Text(d->parent_id)
+                 .Text(d->child_id)
+                 .TextOrNull(d->workflow_id)
+                 .Text(d->status)
+                 .TextOrNull(d->reason)
+                 .Time(d->created_at)
+                 .Time(d->updated_at);
+           });
 }
 
-void WriteLogs(pqxx::work& txn, const ProjectionBatch& batch) {
-  std::set<std::tuple<std::string_view, int32_t, int64_t>> seen;  // one row per record
-  std::unique_ptr<StagedWrite> write;
+// Every record is new unless the batch projects records again over their
+// rows (`merge`: then the stage and ON CONFLICT DO NOTHING keep the first
+// row). Returns whether every row was stored (no record was there already).
+bool WriteLogs(pqxx::work& txn, internal::CopyConnection& conn,
+               const ProjectionBatch& batch, bool merge) {
+  // One row per record. A batch lists each partition's records in offset
+  // order, so a repeat shows as an offset not above its predecessor's; only
+  // then are the positions compared in full.
+  std::map<std::pair<std::string_view, int32_t>, int64_t> last;  // (topic, partition) → offset
+  std::set<std::tuple<std::string_view, int32_t, int64_t>> seen;
+  bool ordered = true;
+  std::vector<const JobLogRow*> rows;
+  rows.reserve(batch.logs.size());
   for (const JobLogRow& l : batch.logs) {
     if (!LooksLikeUuid(l.event_id) || !LooksLikeUuid(l.job_id)) continue;
-    if (!seen.emplace(l.topic, l.partition, l.offset).second) continue;
-    if (write == nullptr) write = std::make_unique<StagedWrite>(txn, LogsTable());
-    CopyRow<16> row;
-    row.Bytes(l.envelope)
-        .Text(PgJson(l.fields_json.empty() ? "{}" : l.fields_json))
-        .Text(l.message)
-        .Text(l.event_id)
-        .Text(l.job_id)
-        .TextOrNull(LooksLikeUuid(l.run_id) ? l.run_id : std::string())
-        .Time(l.ts)
-        .Text(l.level)
-        .Text(l.event_type)
-        .Text(l.outcome)
-        .Text(l.producer)
-        .Text(l.topic)
-        .Int(l.partition)
-        .Int(l.offset)
-        .TimeOrNull(l.scheduled_for)
-        .TimeOrNull(l.scheduled_until);
-    write->Add(row);
+    if (ordered) {
+      auto [it, inserted] = last.try_emplace({l.topic, l.partition}, l.offset);
+      if (!inserted && l.offset <= it->second) {
+        ordered = false;
+        for (const JobLogRow* r : rows) seen.emplace(r->topic, r->partition, r->offset);
+      } else {
+        it->second = l.offset;
+      }
+    }
+    if (!ordered && !seen.emplace(l.topic, l.partition, l.offset).second) continue;
+    rows.push_back(&l);
   }
-  if (write != nullptr) write->Merge();
+  const uint64_t merged =
+      CopyRows(txn, conn, LogsTable(), rows, std::vector<bool>(rows.size(), !merge),
+               [](internal::CopyStream& row, const JobLogRow* l) {
+                 row.Uuid(l->event_id).Uuid(l->job_id);
+                 if (LooksLikeUuid(l->run_id)) {
+                   row.Uuid(l->run_id);
+                 } else {
+                   row.Null();
+                 }
+                 // The JSON as jsonb reads it (PgJson: \u0000 is not valid there).
+                 std::string_view fields = l->fields_json;
+                 if (fields.empty()) fields = "{}";
+                 std::string cleaned;
+                 if (fields.find("\\u0000") != std::string_view::npos) {
+                   cleaned = PgJson(std::string(fields));
+                   fields = cleaned;
+                 }
+                 row.Time(l->ts)
+                     .Text(l->level)
+                     .Text(l->event_type)
+                     .Text(l->outcome)
+                     .Text(l->message)
+                     .Text(l->producer)
+                     .Jsonb(fields)
+                     .Text(l->topic)
+                     .Int4(l->partition)
+                     .Int8(l->offset)
+                     .Bytea(l->envelope)
+                     .TimeOrNull(l->scheduled_for)
+                     .TimeOrNull(l->scheduled_until);
+               });
+  return !merge || merged == rows.size();
 }
 
 // Records that are no event, with their bytes. Rare: a statement each.
@@ -554,7 +583,8 @@ void WriteExecutorRows(pqxx::work& txn, const ExecutorBatch& batch) {
   }
 }
 
-// One libpqxx connection, opened on first use and reopened after it breaks.
+// One connection (a CopyConnection, for the writer's binary COPY), opened on
+// first use and reopened after it breaks.
 // Not thread-safe: the owner holds `mu` around every use.
 class PgProjectionStore::Session {
  public:
@@ -562,6 +592,9 @@ class PgProjectionStore::Session {
       : options_(options), writer_(writer) {}
 
   std::mutex mu;
+  // Writer: write every row through the stage and merge, as the last batch
+  // found rows of its records already stored (records projected again).
+  bool merge = false;
 
   // Runs `body` with the connection, translating exceptions into a Status. A
   // connection that failed is dropped and reopened on the next call.
@@ -581,16 +614,15 @@ class PgProjectionStore::Session {
   }
 
  private:
-  pqxx::connection& Conn() {
+  internal::CopyConnection& Conn() {
     if (conn_ != nullptr && !conn_->is_open()) conn_.reset();
     if (conn_ == nullptr) {
-      auto fresh = std::make_unique<pqxx::connection>(options_.database_url);
+      auto fresh = std::make_unique<internal::CopyConnection>(options_.database_url);
       pqxx::nontransaction setup(*fresh);
       setup.exec("SET application_name = " + setup.quote(options_.application_name));
       if (writer_) {
         if (options_.asynchronous_commit) setup.exec("SET synchronous_commit = off");
-        for (const Table* t :
-             {&JobsTable(), &ExecutionsTable(), &LogsTable(), &DependenciesTable()}) {
+        for (const Table* t : StagedTables()) {
           setup.exec("CREATE TEMP TABLE IF NOT EXISTS " + t->stage + " (LIKE " + t->name +
                      ") ON COMMIT DELETE ROWS");
         }
@@ -602,7 +634,7 @@ class PgProjectionStore::Session {
 
   const PgProjectionStoreOptions& options_;
   const bool writer_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<internal::CopyConnection> conn_;
 };
 
 PgProjectionStore::PgProjectionStore(PgProjectionStoreOptions options)
@@ -621,7 +653,7 @@ Result<std::map<std::string, events::JobState>> PgProjectionStore::LoadStates(
   std::map<std::string, events::JobState> out;
   if (ids.empty()) return out;
   std::lock_guard<std::mutex> lock(reader_->mu);
-  Status s = reader_->Run("loading job states", [&](pqxx::connection& conn) {
+  Status s = reader_->Run("loading job states", [&](pqxx::connection_base& conn) {
     pqxx::nontransaction txn(conn);
     for (size_t begin = 0; begin < ids.size(); begin += kIdsPerSelect) {
       size_t end = std::min(ids.size(), begin + kIdsPerSelect);
@@ -656,7 +688,7 @@ Result<std::map<int32_t, int64_t>> PgProjectionStore::LoadOffsets(
   std::map<int32_t, int64_t> out;
   std::set<int32_t> wanted(partitions.begin(), partitions.end());
   std::lock_guard<std::mutex> lock(reader_->mu);
-  Status s = reader_->Run("loading projection offsets", [&](pqxx::connection& conn) {
+  Status s = reader_->Run("loading projection offsets", [&](pqxx::connection_base& conn) {
     pqxx::nontransaction txn(conn);
     pqxx::result r = txn.exec_params(
         "SELECT partition, next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2",
@@ -689,28 +721,47 @@ Status CheckOffsets(const std::vector<OffsetUpdate>& offsets) {
 Status PgProjectionStore::Write(const ProjectionBatch& batch) {
   if (Status st = CheckOffsets(batch.offsets); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(writer_->mu);
-  return writer_->Run("writing projection batch", [&](pqxx::connection& conn) {
-    pqxx::work txn(conn, "projection_batch");
-    // First: a conflict aborts before any other work.
-    WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
-    WriteJobs(txn, batch);
-    WriteWorkflows(txn, batch);
-    WriteDependencies(txn, batch);
-    WriteExecutions(txn, batch);
-    WriteDeadLetters(txn, batch);
-    // The archive: a rebuild from it keeps it as it is (write_logs false).
-    if (options_.write_logs) {
-      WriteLogs(txn, batch);
-      WriteUndecodable(txn, batch);
+  return writer_->Run("writing projection batch", [&](internal::CopyConnection& conn) {
+    // Returns whether every job_logs row was new (true when the archive is
+    // not written).
+    auto write = [&](bool merge) {
+      pqxx::work txn(conn, "projection_batch");
+      // First: a conflict aborts before any other work.
+      WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
+      WriteJobs(txn, conn, batch, merge);
+      WriteWorkflows(txn, batch);
+      WriteDependencies(txn, conn, batch);
+      WriteExecutions(txn, conn, batch, merge);
+      WriteDeadLetters(txn, conn, batch);
+      bool logs_new = true;
+      // The archive: a rebuild from it keeps it as it is (write_logs false).
+      if (options_.write_logs) {
+        logs_new = WriteLogs(txn, conn, batch, merge);
+        WriteUndecodable(txn, batch);
+      }
+      txn.commit();
+      return logs_new;
+    };
+    if (!writer_->merge) {
+      try {
+        write(/*merge=*/false);
+        return;
+      } catch (const pqxx::unique_violation&) {
+        // A row copied straight into its table was there: the records are
+        // projected again over their rows (offsets reset, tables kept).
+        // Rolled back; the same batch again, merging every row.
+        writer_->merge = true;
+      }
     }
-    txn.commit();
+    // Back to copying straight once a batch finds none of its records stored.
+    writer_->merge = !write(/*merge=*/true);
   });
 }
 
 Status PgProjectionStore::WriteExecutors(const ExecutorBatch& batch) {
   if (Status st = CheckOffsets(batch.offsets); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(writer_->mu);
-  return writer_->Run("writing executors batch", [&](pqxx::connection& conn) {
+  return writer_->Run("writing executors batch", [&](pqxx::connection_base& conn) {
     pqxx::work txn(conn, "executors_batch");
     WriteOffsets(txn, batch.projection, batch.topic, batch.offsets);
     WriteExecutorRows(txn, batch);

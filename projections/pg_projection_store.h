@@ -5,14 +5,19 @@
 //
 // One transaction per Write: the offsets are fenced first
 // (INSERT … ON CONFLICT DO UPDATE … WHERE next_offset = expected), then the
-// rows are streamed with COPY into temporary stage tables and merged:
-// jobs, job_dependencies and job_executions upserted, job_logs inserted (one
-// row per record, ON CONFLICT DO NOTHING on its key: topic, partition,
-// offset); the few workflows and dead_letters rows are single statements.
+// rows travel with binary COPY (pg_copy.h), one COPY per table and batch:
+// rows that cannot exist yet (every job_logs record; the jobs and runs the
+// batch created, ProjectionBatch::new_jobs / ExecutionRow::created) straight
+// into their table, the others (and dead_letters) into temporary stage tables
+// merged with one INSERT … SELECT … ON CONFLICT each. If a straight copy
+// meets a row (records projected again over their rows: offsets reset,
+// tables kept), the transaction is rolled back and the batch is merged
+// entirely, job_logs with ON CONFLICT DO NOTHING on the record's position;
+// batches are merged until one finds none of its records stored. The few
+// workflows rows and requeue marks are single statements.
 // A workflow run's fold state lives in workflows.fold_state, a job's in
-// jobs.fold_state; LoadStates reads both. Values travel
-// as COPY data escaped by libpqxx or as libpqxx-quoted literals, never as SQL
-// text concatenated raw.
+// jobs.fold_state; LoadStates reads both. Values travel as binary COPY data
+// or as libpqxx-quoted literals, never as SQL text concatenated raw.
 #pragma once
 
 #include <map>

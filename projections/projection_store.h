@@ -33,7 +33,7 @@ struct JobLogRow {
   std::string outcome;                 // applied | duplicate | rejected
   std::string message;
   std::string producer;
-  std::string fields_json;             // events::ToJson(envelope)
+  std::string fields_json;             // JsonbText(envelope): events::ToJson's value
   std::string topic;
   int32_t partition = 0;
   int64_t offset = 0;
@@ -59,6 +59,10 @@ struct UndecodableRow {
 struct ExecutionRow {
   std::string job_id;
   v1::RunRecord run;
+  // The batch created this run (applied its first RunDue), so it has no row
+  // yet: a store may insert it without looking for one. Only a hint: a store
+  // must still be right if a row exists.
+  bool created = false;
 };
 
 // A change of dead_letters. JobDead writes the whole row (a job that dies
@@ -123,6 +127,10 @@ struct ProjectionBatch {
   std::string topic;                // the consumed topic
   std::vector<events::JobState> jobs;  // latest state of every job the batch changed, one each
                                        // (never a workflow run: those are in `workflows`)
+  // Parallel to `jobs`, or empty: true for a job whose state was empty before
+  // the batch, so it has no row yet and a store may insert it without looking
+  // for one. Only a hint: a store must still be right if a row exists.
+  std::vector<bool> new_jobs;
   std::vector<WorkflowRow> workflows;  // every workflow run the batch changed, one each
   std::vector<DependencyRow> dependencies;  // edges whose row changed, one per (parent, child)
   std::vector<ExecutionRow> executions;  // runs whose record changed, one per run_id

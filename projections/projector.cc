@@ -6,9 +6,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include <google/protobuf/arena.h>
+
 #include "events/fold.h"
 #include "events/ids.h"
 #include "projections/describe.h"
+#include "projections/jsonb_text.h"
 
 namespace jobsched::projections {
 namespace {
@@ -194,17 +197,23 @@ class Projector::StateCache {
 struct Projector::Batch {
   struct Item {
     events::Record* record;
-    Envelope event;
+    Envelope* event;  // on `arena`
   };
   struct Job {
     JobState state;
     int32_t partition = 0;
     bool changed = false;
+    // The state was empty before the batch: the job has no row yet.
+    bool is_new = false;
     // Runs the batch created or changed, as they stand after it (a run that
     // ended and left the state included).
     std::map<std::string, v1::RunRecord> runs;
+    std::set<std::string> created_runs;  // of `runs`: made due by this batch
   };
   std::chrono::steady_clock::time_point polled_at;
+  // The batch's envelopes: allocated and freed at once, which costs a
+  // fraction of a heap allocation per field.
+  google::protobuf::Arena arena;
   std::vector<events::Record> records;  // owns what items point to
   std::vector<Item> items;
   std::unordered_map<std::string, Job> jobs;
@@ -338,8 +347,7 @@ void Projector::PollLoop() {
       consumer_ = std::move(consumer).value();
       consumer_delay = options_.retry_backoff_initial;
     }
-    std::vector<events::Record> records =
-        consumer_->Poll(options_.max_batch_records, options_.poll_timeout);
+    std::vector<events::Record> records = PollBatch();
     if (restart_consumer_) continue;  // OnAssigned could not position a partition
     if (!records.empty()) ProcessRecords(std::move(records));
     MaybeCommit(false);
@@ -349,6 +357,29 @@ void Projector::PollLoop() {
   // Stopping: the writer abandons what it holds; commit what is committed.
   MaybeCommit(true);
   CloseConsumer();
+}
+
+std::vector<events::Record> Projector::PollBatch() {
+  // Polls of at most this many records fill a batch, so the byte bound is
+  // checked often enough.
+  constexpr size_t kPollChunk = 1000;
+  const size_t max_records = std::max<size_t>(options_.max_batch_records, 1);
+  auto poll = [&](std::chrono::milliseconds timeout, size_t have) {
+    return consumer_->Poll(std::min(kPollChunk, max_records - have), timeout);
+  };
+  std::vector<events::Record> records = poll(options_.poll_timeout, 0);
+  size_t bytes = 0;
+  for (const events::Record& r : records) bytes += r.key.size() + r.value.size();
+  while (!records.empty() && records.size() < max_records && bytes < options_.max_batch_bytes &&
+         !restart_consumer_) {
+    std::vector<events::Record> more = poll(std::chrono::milliseconds(0), records.size());
+    if (more.empty()) break;
+    for (events::Record& r : more) {
+      bytes += r.key.size() + r.value.size();
+      records.push_back(std::move(r));
+    }
+  }
+  return records;
 }
 
 std::map<TopicPartition, int64_t> Projector::OnAssigned(const std::vector<TopicPartition>& parts) {
@@ -477,18 +508,18 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
     newest = std::max(newest, rec.timestamp_ms);
     ++b->counts.records;
 
-    Envelope event;
+    // events::DecodeEnvelope's checks, on the batch's arena. An event of a
+    // newer schema (no event this schema knows) is archived, and rejected by
+    // the fold.
+    Envelope* event = google::protobuf::Arena::CreateMessage<Envelope>(&b->arena);
     std::string error;
-    if (auto decoded = events::DecodeEnvelope(rec.value); decoded.ok()) {
-      event = std::move(decoded).value();
-    } else if (event.ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size())) &&
-               !event.event_id().empty() && !event.job_id().empty() &&
-               event.event_case() == Envelope::EVENT_NOT_SET) {
-      // An event of a newer schema: archived, and rejected by the fold.
-    } else {
-      error = decoded.status().message();
-    }
-    if (error.empty() && (!LooksLikeUuid(event.event_id()) || !LooksLikeUuid(event.job_id()))) {
+    if (!event->ParseFromArray(rec.value.data(), static_cast<int>(rec.value.size()))) {
+      error = "bytes are not a jobsched.v1.Envelope";
+    } else if (event->event_id().empty()) {
+      error = "envelope has no event_id";
+    } else if (event->job_id().empty()) {
+      error = "envelope has no job_id";
+    } else if (!LooksLikeUuid(event->event_id()) || !LooksLikeUuid(event->job_id())) {
       error = "event_id or job_id is not a UUID";
     }
     if (!error.empty()) {
@@ -503,12 +534,13 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
                    {"error", error}});
       continue;
     }
-    b->items.push_back({&rec, std::move(event)});
+    b->items.push_back({&rec, event});
   }
   if (b->next_offsets.empty()) return true;  // nothing of ours
 
   // 2. The states of the batch's jobs: from the cache, else from the store.
   if (!LoadStates(*b)) return false;
+  for (auto& [id, job] : b->jobs) job.is_new = job.state.status() == v1::JOB_STATUS_UNSPECIFIED;
 
   // 3. Fold in log order, describing every event for job_logs.
   b->out.logs.reserve(b->items.size());
@@ -516,10 +548,18 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
   std::map<std::string, WorkflowRow> workflows;       // by workflow id, what events add
   std::map<EdgeKey, DependencyRow> dependencies;      // by edge, its final change
   for (Batch::Item& item : b->items) {
-    const Envelope& e = item.event;
+    Envelope& e = *item.event;
     Batch::Job& job = b->jobs[e.job_id()];
+    // A RunDue for a run the state does not hold creates it: no row yet.
+    bool creates_run = false;
+    if (e.has_run_due()) {
+      const std::string& id = e.run_due().run_id();
+      creates_run = std::none_of(job.state.runs().begin(), job.state.runs().end(),
+                                 [&](const v1::RunRecord& run) { return run.run_id() == id; });
+    }
     events::FoldEffects effects;
     events::FoldResult r = events::Apply(job.state, e, &effects);
+    if (creates_run && r.applied()) job.created_runs.insert(e.run_due().run_id());
     if (effects.run) {
       std::string run_id = effects.run->run_id();
       job.runs[run_id] = std::move(*effects.run);
@@ -548,16 +588,17 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
                    {"outcome", events::OutcomeName(r.outcome)}});
     }
     JobLogRow row;
-    row.event_id = e.event_id();
-    row.job_id = e.job_id();
+    row.fields_json = JsonbText(e);
     row.run_id = std::string(RunIdOf(e));
+    // The envelope is not read again: its strings move into the row.
+    row.event_id = std::move(*e.mutable_event_id());
+    row.job_id = std::move(*e.mutable_job_id());
+    row.producer = std::move(*e.mutable_producer());
     row.ts = e.occurred_at();
     row.level = std::move(d.level);
     row.event_type = type.empty() ? "Unknown" : std::string(type);
     row.outcome = std::string(events::OutcomeName(r.outcome));
     row.message = std::move(d.message);
-    row.producer = e.producer();
-    row.fields_json = events::ToJson(e);
     row.topic = item.record->topic;
     row.partition = item.record->partition;
     row.offset = item.record->offset;
@@ -576,6 +617,8 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
   //    of them while this one commits.
   b->out.projection = options_.projection;
   b->out.topic = options_.topic;
+  b->out.jobs.reserve(b->jobs.size());
+  b->out.new_jobs.reserve(b->jobs.size());
   std::set<std::string> runs_logged;  // non-UUID run ids reported once
   for (auto& [job_id, job] : b->jobs) {
     if (job.changed) {
@@ -587,7 +630,8 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
           }
           continue;
         }
-        b->out.executions.push_back({job_id, std::move(run)});
+        const bool created = job.created_runs.count(run_id) != 0;
+        b->out.executions.push_back({job_id, std::move(run), created});
       }
       if (job.state.workflow_run()) {
         // A workflow run is not a job: its own table, never `jobs`.
@@ -595,8 +639,16 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
         if (auto it = workflows.find(job_id); it != workflows.end()) row = std::move(it->second);
         row.state = job.state;
         b->out.workflows.push_back(std::move(row));
+      } else if (events::IsTerminal(job.state.status())) {
+        // Ended: few events follow (a late result, a requeue), so the state
+        // moves into the row rather than being copied for the cache; one
+        // that does come is read from the store.
+        b->out.jobs.push_back(std::move(job.state));
+        b->out.new_jobs.push_back(job.is_new);
+        continue;
       } else {
         b->out.jobs.push_back(job.state);
+        b->out.new_jobs.push_back(job.is_new);
       }
     }
     cache_->Put(job_id, job.partition, std::move(job.state));
@@ -626,7 +678,7 @@ bool Projector::ProcessRecords(std::vector<events::Record> records) {
 bool Projector::LoadStates(Batch& b) {
   std::vector<std::string> missing;
   for (const Batch::Item& item : b.items) {
-    const std::string& id = item.event.job_id();
+    const std::string& id = item.event->job_id();
     auto [it, inserted] = b.jobs.try_emplace(id);
     if (!inserted) continue;
     it->second.partition = item.record->partition;

@@ -30,7 +30,8 @@ Result<ApplicationOptions> OptionsFromEnv(const services::ServiceConfig& config)
   o.database_url = config.database_url;
   o.projector.topic = config.topics().job_events;
   o.projector.client_id = "jobsched-projector/" + config.instance_id;
-  auto batch = services::EnvInt("JOBSCHED_PROJECTOR_BATCH", 1000, 1, 100000);
+  auto batch = services::EnvInt("JOBSCHED_PROJECTOR_BATCH",
+                                static_cast<int64_t>(o.projector.max_batch_records), 1, 100000);
   if (!batch.ok()) return batch.status();
   o.projector.max_batch_records = static_cast<size_t>(batch.value());
   auto cache = services::EnvInt("JOBSCHED_PROJECTOR_CACHE_JOBS", 50000, 0, 10000000);

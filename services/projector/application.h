@@ -45,7 +45,7 @@ struct ApplicationOptions {
 };
 
 // Options from `config` (topics, DATABASE_URL, instance id) and:
-//   JOBSCHED_PROJECTOR_BATCH        records per batch, 1..100000 (default 1000)
+//   JOBSCHED_PROJECTOR_BATCH        most records per batch, 1..100000 (default 10000)
 //   JOBSCHED_PROJECTOR_CACHE_JOBS   job states kept in memory, 0..10000000 (default 50000)
 // Fails naming the malformed variable.
 Result<ApplicationOptions> OptionsFromEnv(const services::ServiceConfig& config);

@@ -21,7 +21,9 @@
 #include "events/kafka_event_log.h"
 #include "events/memory_event_log.h"
 #include "projections/executor_projector.h"
+#include "projections/jsonb_text.h"
 #include "projections/migrations.h"
+#include "projections/pg_internal.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
 #include "tests/support/devbroker.h"
@@ -817,6 +819,153 @@ TEST_F(ProjectorPgTest, ExecutorsFromHeartbeats) {
   EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', running, held_runs) FROM executors"
                            " WHERE executor_id = 'gpu-1'"),
             "1|1");
+}
+
+// ---------------------------------------------------------------------------
+// The write path: binary COPY, rows copied straight into their tables when
+// they cannot exist yet, the rest merged.
+
+// A job_logs row for `e` at `offset` of partition 0, as the projector builds it.
+JobLogRow LogRow(const Envelope& e, int64_t offset, const std::string& message) {
+  JobLogRow row;
+  row.event_id = e.event_id();
+  row.job_id = e.job_id();
+  row.run_id = std::string(events::RunIdOf(e));
+  row.ts = e.occurred_at();
+  row.level = "info";
+  row.event_type = std::string(events::EventType(e));
+  row.outcome = "applied";
+  row.message = message;
+  row.producer = e.producer();
+  row.fields_json = JsonbText(e);
+  row.topic = kTopic;
+  row.partition = 0;
+  row.offset = offset;
+  row.envelope = events::Encode(e);
+  return row;
+}
+
+// Values at the edges of what the columns hold are stored as the text path
+// stored them: times clamped to years 1..9999 and cut to microseconds, NUL
+// characters as U+FFFD, empty and non-UUID values as NULL, ids in any case.
+TEST_F(ProjectorPgTest, StoresEdgeValuesExactly) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  PgProjectionStore store({.database_url = url});
+  const std::string upper = "ABCDEF00-0000-4000-8000-0000000000AA";
+  EventFactory f(upper);
+  std::vector<Envelope> life = {f.Submitted(T(0)), f.Due(T(1), T(0), 1)};
+  events::JobState state = events::FoldAll(life);
+  state.mutable_spec()->set_name(std::string("n\0me", 4));
+  state.mutable_spec()->mutable_run_at()->set_seconds(-100'000'000'000);  // before year 1
+  state.mutable_next_fire_at()->set_seconds(int64_t{1} << 50);            // after 9999
+  state.mutable_updated_at()->set_nanos(123'456'789);
+  ASSERT_EQ(state.runs_size(), 1);
+  v1::RunRecord run = state.runs(0);
+  run.set_output(std::string("o\0k", 3));
+  run.set_fire_id("not-a-uuid");
+  ProjectionBatch batch;
+  batch.projection = "jobs";
+  batch.topic = kTopic;
+  batch.jobs = {state};
+  batch.new_jobs = {true};
+  batch.executions = {{upper, run, /*created=*/true}};
+  JobLogRow row = LogRow(life[1], 0, std::string("m\0sg", 4));
+  row.run_id = "not-a-uuid";
+  row.fields_json = "{\"a\":\"x\\u0000y\",\"b\":[1.50,\"\\\\u0000\"]}";
+  row.envelope = std::string("\0\xff\x01", 3);
+  row.scheduled_for.set_seconds(1);
+  row.scheduled_for.set_nanos(999);  // below a microsecond
+  batch.logs = {row};
+  batch.offsets = {{0, std::nullopt, 1}};
+  Status s = store.Write(batch);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  const std::string lower = "abcdef00-0000-4000-8000-0000000000aa";
+  auto utc = [](const std::string& column) {
+    return "(" + column + " AT TIME ZONE 'UTC')::text";
+  };
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', job_id, name, " + utc("run_at") + ", " +
+                               utc("next_fire_at") + ", " + utc("updated_at") + ") FROM jobs"),
+            lower + "|n\xEF\xBF\xBDme|0001-01-01 00:00:00|9999-12-31 23:59:59|"
+                    "2027-01-15 08:00:01.123456");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', run_id, job_id, output, fire_id IS NULL,"
+                           " http_status IS NULL, retry_after_ms IS NULL) FROM job_executions"),
+            f.RunId(1) + "|" + lower + "|o\xEF\xBF\xBDk|t|t|t");
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', job_id, run_id IS NULL, message, fields::text,"
+                           " encode(envelope, 'hex'), " + utc("scheduled_for") +
+                           ", scheduled_until IS NULL) FROM job_logs"),
+            lower + "|t|m\xEF\xBF\xBDsg|{\"a\": \"x\xEF\xBF\xBDy\", \"b\": [1.50, \"\\\\u0000\"]}|"
+                    "00ff01|1970-01-01 00:00:01|t");
+}
+
+// The hints that a row cannot exist yet (new_jobs, ExecutionRow::created)
+// and the copy of every record straight into job_logs are only shortcuts: a
+// batch that meets rows already there is merged, with the text path's result.
+TEST_F(ProjectorPgTest, RowsAlreadyThereAreMergedWhateverTheHints) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  PgProjectionStore store({.database_url = url});
+  EventFactory f(JobId(31));
+  std::vector<Envelope> life = jobsched::testing::Lifecycle(f);
+  auto batch_of = [&](size_t applied, std::optional<int64_t> expected, int64_t first_log,
+                      int64_t next, const std::string& message) {
+    events::JobState state =
+        events::FoldAll(std::vector<Envelope>(life.begin(), life.begin() + applied));
+    ProjectionBatch b;
+    b.projection = "jobs";
+    b.topic = kTopic;
+    b.jobs = {state};
+    b.new_jobs = {true};  // wrong from the second batch on
+    b.executions = {{f.job_id(), state.runs(0), /*created=*/true}};
+    for (int64_t o = first_log; o < next; ++o) b.logs.push_back(LogRow(life[o], o, message));
+    b.offsets = {{0, expected, next}};
+    return b;
+  };
+  Status s = store.Write(batch_of(2, std::nullopt, 0, 2, "first"));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Records 0 and 1 again (projected over their rows), with wrong hints.
+  s = store.Write(batch_of(4, 2, 0, 4, "second"));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', version, status) FROM jobs"), "4|RUNNING");
+  EXPECT_EQ(QueryText(url, "SELECT status FROM job_executions"), "RUNNING");
+  EXPECT_EQ(QueryText(url, "SELECT string_agg(kafka_offset || ':' || message, ','"
+                           " ORDER BY kafka_offset) FROM job_logs"),
+            "0:first,1:first,2:second,3:second");
+  // Fresh records go straight in again.
+  s = store.Write(batch_of(6, 4, 4, 6, "third"));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM job_logs"), 6);
+  EXPECT_EQ(QueryText(url, "SELECT concat_ws('|', version, attempts) FROM jobs"), "6|1");
+}
+
+// job_logs.fields holds the value events::ToJson gives (JsonbText is only faster).
+TEST_F(ProjectorPgTest, LogFieldsAreToJsonsValue) {
+  ScopedPostgres& pg = ScopedPostgres::Shared();
+  std::string url = NewDatabase(pg);
+  EventFactory a(JobId(41));
+  std::vector<Envelope> life = EscapingLifecycle(a);
+  Envelope submitted = a.Submitted(T(0));
+  auto* spec = submitted.mutable_job_submitted()->mutable_spec();
+  (*spec->mutable_resources())["cpu"] = 0.1;
+  (*spec->mutable_resources())["memory_mb"] = 8192;
+  spec->set_payload_json(std::string("{\"x\":\"\0\"}", 9));
+  life[0] = submitted;
+  PgProjectionStore store({.database_url = url});
+  Projector projector(log_, store, Options());
+  ASSERT_TRUE(projector.Start().ok());
+  Append(life);
+  ASSERT_TRUE(CaughtUp(url));
+  projector.Stop();
+  pqxx::connection c(url);
+  pqxx::nontransaction txn(c);
+  for (const Envelope& e : life) {
+    auto r = txn.exec_params(
+        "SELECT fields::text = $2::jsonb::text FROM job_logs WHERE event_id = $1",
+        e.event_id(), internal::PgJson(events::ToJson(e)));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(r[0][0].as<bool>()) << events::EventType(e);
+  }
 }
 
 // Measures a full rebuild: 4,000 jobs × 11 events through PgProjectionStore.
