@@ -132,11 +132,13 @@ Result<std::unique_ptr<services::Service>> MakeApi(services::ServiceContext& con
   api_config.kafka_extra.try_emplace("message.timeout.ms", producer_timeout_ms);
   api_config.kafka_extra.try_emplace("socket.timeout.ms", producer_timeout_ms);
   api_config.kafka_extra.try_emplace("reconnect.backoff.max.ms", "1000");
-  // linger.ms stays the hot path's 0: an acknowledgement can now beat the
-  // handler's return, and the Responder holds such an answer until the
-  // handler returned and sends it from the I/O thread (with linger.ms 0 and
-  // answers sent from the acknowledging thread at once, a CI run once saw the
-  // API die in libpistache, so the API used to wait 5 ms per append).
+  //  - linger.ms JOBSCHED_API_LINGER_MS: how long a submission waits for
+  //    others to share its produce request. An acknowledgement may beat the
+  //    handler's return; the Responder holds such an answer until the handler
+  //    returned and sends it from the I/O thread.
+  auto linger = services::EnvInt("JOBSCHED_API_LINGER_MS", 2, 0, 1000);
+  if (!linger.ok()) return linger.status();
+  api_config.kafka_extra.try_emplace("linger.ms", std::to_string(*linger));
   auto api_log = services::MakeEventLog(api_config);
   if (!api_log.ok()) return api_log.status();
   auto producer = api_log.value()->NewProducer("jobsched-api-" + config.instance_id);
