@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -40,20 +39,20 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <sstream>
-#include <thread>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "events/kafka_event_log.h"
 #include "projections/migrations.h"
 #include "projections/pg_projection_store.h"
 #include "projections/projector.h"
+#include "tests/bench/bench_stats.h"
 #include "tests/support/devbroker.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
@@ -76,23 +75,8 @@ const std::vector<std::string> kTables = {"jobs",         "job_executions", "job
                                           "dead_letters", "workflows",      "job_dependencies",
                                           "projection_offsets"};
 
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
+using jobsched::bench::Median;
+using jobsched::bench::Percentile;
 
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
@@ -172,7 +156,7 @@ class CountingStore final : public ProjectionStore {
       std::lock_guard<std::mutex> lock(mu_);
       if (!assigned_at_) {
         assigned_at_ = SteadyClock::now();
-        cpu_at_assignment_ = CpuSeconds();
+        cpu_at_assignment_ = jobsched::testing::SelfCpuSeconds();
       }
     }
     if (store_ == nullptr) return std::map<int32_t, int64_t>();
@@ -209,7 +193,7 @@ class CountingStore final : public ProjectionStore {
     for (const auto& [p, next] : stored_) sum += next;
     if (sum >= target_ && !done_at_) {
       done_at_ = t1;
-      cpu_at_done_ = CpuSeconds();
+      cpu_at_done_ = jobsched::testing::SelfCpuSeconds();
       cv_.notify_all();
     }
     return s;
@@ -245,24 +229,6 @@ class CountingStore final : public ProjectionStore {
   const int64_t target_;
   std::map<int32_t, int64_t> stored_;
 };
-
-// Server CPU seconds (utime + stime) of the backends of `application`.
-double BackendCpuSeconds(pqxx::connection& c, const std::string& application) {
-  pqxx::nontransaction txn(c);
-  auto r = txn.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1",
-                           application);
-  long ticks = 0;
-  for (const auto& row : r) {
-    std::string stat = jobsched::testing::ReadFile("/proc/" + row[0].as<std::string>() + "/stat");
-    if (stat.empty()) continue;
-    std::istringstream in(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14 || i == 15) ticks += std::stol(field);
-    }
-  }
-  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 int64_t QueryInt(pqxx::connection& c, const std::string& sql) {
   pqxx::nontransaction txn(c);
@@ -367,14 +333,15 @@ Round RunRound(int round, const Config& cfg, jobsched::testing::ScopedDevBroker&
     if (!counting.WaitDone(std::chrono::seconds(60))) {
       throw std::runtime_error("the projector wrote nothing for 60 s");
     }
-    postgres_cpu = BackendCpuSeconds(admin, "jobsched-projector");
+    postgres_cpu = jobsched::testing::BackendCpuSeconds(url, "jobsched-projector");
 
     // Caught up: what the projector costs with nothing to read (after a
     // second to free the last batch).
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    const double idle_cpu = CpuSeconds();
+    const double idle_cpu = jobsched::testing::SelfCpuSeconds();
     std::this_thread::sleep_for(std::chrono::duration<double>(cfg.idle_seconds));
-    out.idle_cpu_percent = (CpuSeconds() - idle_cpu) / cfg.idle_seconds * 100;
+    out.idle_cpu_percent =
+        (jobsched::testing::SelfCpuSeconds() - idle_cpu) / cfg.idle_seconds * 100;
 
     // A trickle: one new job's JobSubmitted at a time, from the producer's
     // acknowledgement to the commit of the batch holding it.

@@ -11,7 +11,6 @@
 //
 //   jobsched-bench-workflow [--rounds R] [--fan N] [--depth D] [--slots S] [--env K=V ...]
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/bench/bench_stats.h"
 #include "tests/e2e/local_system.h"
 #include "tests/support/wait.h"
 
@@ -34,17 +34,8 @@ json Job(const std::string& key, const std::vector<std::string>& depends_on = {}
   return j;
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
+using jobsched::bench::Median;
+using jobsched::bench::Percentile;
 
 struct Round {
   double total_ms = 0;   // POST -> last job SUCCEEDED (the API's answer counted from the POST)

@@ -99,31 +99,6 @@ std::string QueryText(const std::string& url, const std::string& sql) {
   return r.empty() || r[0][0].is_null() ? "<null>" : r[0][0].as<std::string>();
 }
 
-double ProcessCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// CPU time of the server processes serving the connections named `application`.
-double BackendCpuSeconds(const std::string& url, const std::string& application) {
-  pqxx::connection c(url);
-  pqxx::nontransaction txn(c);
-  auto r = txn.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1",
-                           application);
-  long ticks = 0;
-  for (const auto& row : r) {
-    std::string stat = jobsched::testing::ReadFile("/proc/" + row[0].as<std::string>() + "/stat");
-    if (stat.empty()) continue;
-    std::istringstream in(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
-    }
-  }
-  return static_cast<double>(ticks) / sysconf(_SC_CLK_TCK);
-}
-
 class ProjectorPgTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -986,15 +961,15 @@ TEST_F(ProjectorPgTest, Throughput) {
   Append(events);
   PgProjectionStore store({.database_url = url});
   Projector projector(log_, store, Options());
-  const double cpu_start = ProcessCpuSeconds();
+  const double cpu_start = jobsched::testing::SelfCpuSeconds();
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(projector.Start().ok());
   ASSERT_TRUE(CaughtUp(url, 300s));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // CPU used by the projector process and by its PostgreSQL backend: on a busy
   // machine wall time says little, CPU per event says what an idle one does.
-  const double client_cpu = ProcessCpuSeconds() - cpu_start;
-  const double server_cpu = BackendCpuSeconds(url, "jobsched-projector");
+  const double client_cpu = jobsched::testing::SelfCpuSeconds() - cpu_start;
+  const double server_cpu = jobsched::testing::BackendCpuSeconds(url, "jobsched-projector");
   projector.Stop();
   double rate = events.size() / secs;
   std::printf(

@@ -1,13 +1,14 @@
 #include "tests/support/postgres.h"
 
-#include <cctype>
-
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <system_error>
 
@@ -108,6 +109,20 @@ std::string ScopedPostgres::CreateDatabase(const std::string& name) {
     throw std::runtime_error("creating database " + name + " failed:\n" + TailFile(log));
   }
   return ConnectionString(name);
+}
+
+double BackendCpuSeconds(const std::string& url, const std::string& application) {
+  pqxx::connection c(url);
+  pqxx::nontransaction txn(c);
+  auto r =
+      txn.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1", application);
+  long ticks = 0;
+  for (const auto& row : r) {
+    std::vector<std::string> f = ProcStatFields(row[0].as<pid_t>());
+    if (f.size() < 13) continue;                   // gone
+    ticks += std::stol(f[11]) + std::stol(f[12]);  // utime, stime
+  }
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace jobsched::testing

@@ -14,6 +14,11 @@ namespace jobsched::testing {
 // character that is not a letter or digit made '_', at most 63 (PostgreSQL's limit).
 std::string DatabaseNameFor(std::string_view prefix, std::string_view test_name);
 
+// CPU seconds (user + system) the PostgreSQL server processes behind the
+// connections named `application` have used so far; only those on this
+// machine, read from /proc. Opens a connection of its own to `url`.
+double BackendCpuSeconds(const std::string& url, const std::string& application);
+
 // Owns one PostgreSQL cluster in a fresh /tmp folder on a free port, with trust
 // auth for user postgres and durability off. The destructor stops the cluster
 // and removes the folder; if the test process dies first, a watchdog process

@@ -86,5 +86,7 @@ std::string TailFile(const std::string& path, size_t max_bytes = 4000);
 // The fields of /proc/<pid>/stat after the command name (field 3 onwards:
 // [0] is the state, [11] utime, [12] stime, ...); empty if the process is gone.
 std::vector<std::string> ProcStatFields(pid_t pid);
+// CPU seconds (user + system) this process has used so far.
+double SelfCpuSeconds();
 
 }  // namespace jobsched::testing
